@@ -78,10 +78,10 @@ class Column:
     @property
     def rule(self) -> str:
         """The human rule for the column's values, as quoted in validation errors."""
-        if self.kind is Kind.CHOICE or self.kind is Kind.LEVEL:
-            return "must be one of " + ", ".join(self.choices or ())
         if self.pattern_rule:
             return self.pattern_rule
+        if self.kind is Kind.CHOICE or self.kind is Kind.LEVEL:
+            return "must be one of " + ", ".join(self.choices or ())
         if self.kind is Kind.DATE:
             return "must be an ISO date (YYYY-MM-DD)"
         if self.kind is Kind.BOOL:
@@ -103,7 +103,8 @@ CLAIM_COLUMNS: tuple[Column, ...] = (
     Column("funding", Kind.CHOICE, False, "Plan funding; self-funded ERISA plans escape state law.",
            default="unknown", choices=FUNDING_TYPES, example="self_funded"),
     Column("state", Kind.CHOICE, True, "Two-letter USPS code of where the service was rendered.",
-           choices=US_STATES, upper=True, example="TX"),
+           choices=US_STATES, upper=True, pattern_rule="must be a two-letter USPS state code",
+           example="TX"),
     Column("place_of_service", Kind.CODE, True, "Two-digit CMS place-of-service code.",
            pattern=r"\d{2}", pattern_rule="must be a two-digit CMS place-of-service code", example="23"),
     Column("cpt_code", Kind.CODE, True, "Primary CPT/HCPCS code of the service line.",

@@ -1,0 +1,38 @@
+# Every target creates and uses .venv itself: a fresh clone needs only `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HISTORY ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint bench demo-model clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,dask,postgres]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo-model: install
+	$(BIN)/recoup bootstrap $(if $(HISTORY),--history $(HISTORY),)
+
+run: demo-model
+	$(BIN)/recoup serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) mlruns mlflow.db data .pytest_cache
