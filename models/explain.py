@@ -1,0 +1,71 @@
+"""Plain-word reasons from the success model's per-feature contributions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.reference import CARC_CATEGORIES
+
+#: How each feature reads in a sentence. Features not listed are named by their column.
+FEATURE_PHRASES = {
+    "payer_id": "this payer's record",
+    "plan_type": "the plan type",
+    "funding": "the plan's funding",
+    "state": "the state",
+    "specialty": "the specialty",
+    "place_of_service": "the place of service",
+    "cpt_code": "the service code",
+    "modifier": "the modifier",
+    "code_family": "the kind of service",
+    "denial_category": "the denial reason",
+    "level": "the step itself",
+    "prior_level": "how far the claim has already gone",
+    "levels_skipped": "skipping steps",
+    "log_billed": "the billed amount",
+    "log_medicare": "the Medicare rate for the service",
+    "log_dollars_at_stake": "the dollars at stake",
+    "billed_to_medicare": "the charge relative to Medicare",
+    "allowed_to_billed": "the amount already allowed relative to the charge",
+    "allowed_to_medicare": "the amount already allowed relative to Medicare",
+    "initial_to_billed": "the initial payment relative to the charge",
+    "qpa_to_billed": "the QPA relative to the charge",
+    "qpa_to_medicare": "the QPA relative to Medicare",
+    "allowed_to_qpa": "the amount allowed relative to the QPA",
+    "denied": "the claim being denied outright",
+    "recovered_before": "an earlier partial recovery",
+    "units": "the units billed",
+    "days_since_service": "the time since the service",
+    "days_since_payment": "the time since the initial payment",
+    "emergency": "the emergency status",
+    "nsa_eligible": "No Surprises Act protection",
+    "network_gap": "the network-gap leverage",
+    "has_medical_necessity_letter": "the letter of medical necessity",
+    "has_clinical_notes": "the clinical notes",
+    "prior_authorization": "the prior authorization",
+    "carc_count": "the number of adjustment codes",
+    "carc_unrecognised": "unrecognised adjustment codes",
+}
+FEATURE_PHRASES.update({f"carc_{name}": f"the {name.replace('_', ' ')} adjustment codes"
+                        for name in CARC_CATEGORIES})
+MIN_CONTRIBUTION = 0.05  # log-odds; smaller effects are noise, not reasons
+
+
+def top_reasons(contributions: pd.DataFrame, levels: np.ndarray, top: int = 3) -> list[list[str]]:
+    """The ``top`` largest contributions of each row, as sentences about the step in ``levels``."""
+    values = contributions.to_numpy()
+    names = np.asarray(contributions.columns)
+    order = np.argsort(-np.abs(values), axis=1)[:, :top]
+    reasons = []
+    for row, columns in enumerate(order):
+        sentences = []
+        for column in columns:
+            effect = values[row, column]
+            if abs(effect) < MIN_CONTRIBUTION:
+                continue
+            phrase = FEATURE_PHRASES.get(names[column], names[column].replace("_", " "))
+            verb = "raises" if effect > 0 else "lowers"
+            step = str(levels[row]).replace("_", " ")
+            sentences.append(f"{phrase[0].upper()}{phrase[1:]} {verb} the chance of success at {step}")
+        reasons.append(sentences)
+    return reasons

@@ -1,0 +1,54 @@
+"""Fitting the outcome models on a time-ordered split."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+
+from features.transformer import ClaimFeatures
+from models.estimators import SETTLEMENT_QUANTILES, OutcomeModels
+from training.data import Split
+
+EARLY_STOPPING_ROUNDS = 50
+
+
+def _booster_params(seed: int, **overrides) -> dict:
+    params = dict(n_estimators=2000, learning_rate=0.05, num_leaves=63, min_child_samples=40,
+                  subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
+                  random_state=seed, n_jobs=-1, verbose=-1)
+    params.update(overrides)
+    return params
+
+
+def _fit_early_stopped(model, train_x, train_y, valid_x, valid_y):
+    model.fit(train_x, train_y, eval_set=[(valid_x, valid_y)],
+              callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
+    return model
+
+
+def fit_outcome_models(split: Split, transformer: ClaimFeatures, seed: int = 0) -> OutcomeModels:
+    """Fit every outcome model on ``split.train``, stopping early and calibrating on ``split.valid``."""
+    train_x, valid_x = transformer.transform(split.train), transformer.transform(split.valid)
+    success = _fit_early_stopped(lgb.LGBMClassifier(**_booster_params(seed)), train_x,
+                                 split.train["success"], valid_x, split.valid["success"])
+    calibrator = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+    calibrator.fit(success.predict_proba(valid_x)[:, 1], split.valid["success"].astype(float))
+
+    won_train, won_valid = split.train["success"].to_numpy(), split.valid["success"].to_numpy()
+
+    def settlement_share(frame: pd.DataFrame) -> np.ndarray:
+        return (frame["final_allowed_amount"] / frame["billed_amount"]).to_numpy()
+
+    def fit_settlement(**objective) -> lgb.LGBMRegressor:
+        model = lgb.LGBMRegressor(**_booster_params(seed, **objective))
+        return _fit_early_stopped(model, train_x[won_train], settlement_share(split.train[won_train]),
+                                  valid_x[won_valid], settlement_share(split.valid[won_valid]))
+
+    settlement_mean = fit_settlement(objective="regression")
+    quantiles = {name: fit_settlement(objective="quantile", alpha=alpha)
+                 for name, alpha in SETTLEMENT_QUANTILES.items()}
+    days = _fit_early_stopped(lgb.LGBMRegressor(**_booster_params(seed, objective="poisson")), train_x,
+                              split.train["days_to_resolution"], valid_x, split.valid["days_to_resolution"])
+    return OutcomeModels(success, calibrator, settlement_mean, quantiles, days)

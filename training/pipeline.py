@@ -1,0 +1,203 @@
+"""``recoup train``: history in, a tracked and registered model bundle out."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from features.schema import TRUTH_PREFIX, Level
+from features.transformer import ClaimFeatures
+from models.bundle import RecoupBundle
+from models.ladder import LadderPolicy
+from training import tracking
+from training.data import History, load_history, time_split
+from training.evaluate import (
+    PayerLevelRates,
+    classification_metrics,
+    level_name,
+    logistic_baseline,
+    metrics_by,
+    settlement_metrics,
+)
+from training.fit import fit_outcome_models
+from training.profiles import build_payer_profiles
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    model_version: str | None
+    metrics: dict[str, float]
+    comparison: pd.DataFrame  # model vs baselines on the test slice
+    by_level: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"run {self.run_id}  registered model version {self.model_version}", "",
+                 "success model on the test slice (newest attempts):",
+                 self.comparison.to_string(float_format=lambda v: f"{v:.4f}"), "",
+                 "model by level:", self.by_level.to_string(float_format=lambda v: f"{v:.4f}"), ""]
+        for key in ("settlement_mae_dollars", "settlement_p10_p90_coverage", "days_mae",
+                    "truth_log_loss", "model_to_truth_log_loss_ratio", "policy_regret_pct",
+                    "uplift_over_best_fixed_rule_pct"):
+            if key in self.metrics:
+                lines.append(f"{key:<34}{self.metrics[key]:>12.4f}")
+        return "\n".join(lines + self.notes)
+
+
+def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | None = None,
+          register: bool = True, policy: LadderPolicy | None = None, min_category_count: int = 30,
+          evaluate_policy: bool = True) -> TrainResult:
+    """Validate, split by time, fit, evaluate against baselines (and the truth, on simulated data),
+    log everything to MLflow and register the bundle."""
+    steps = tqdm(total=6, desc="train", unit="step", disable=None)
+    history = load_history(source)
+    steps.set_postfix_str("validated"), steps.update()
+    split = time_split(history.resolved)
+    transformer = ClaimFeatures(min_category_count=min_category_count).fit(split.train)
+    models = fit_outcome_models(split, transformer, seed=seed)
+    steps.set_postfix_str("fitted"), steps.update()
+    profiles = build_payer_profiles(history.attempts[history.attempts["submitted_date"] <= split.valid_end])
+    bundle = RecoupBundle(transformer, models, policy or LadderPolicy(), profiles)
+
+    test_features = transformer.transform(split.test.drop(columns=_truth_columns(split.test)))
+    predicted = models.predict(test_features, split.test["billed_amount"].to_numpy(),
+                               split.test["allowed_before"].to_numpy())
+    baselines = {
+        "payer_level_rates": PayerLevelRates().fit(split.train).predict_proba(split.test),
+        "logistic_regression": logistic_baseline(transformer.transform(split.train), split.train["success"],
+                                                 seed).predict_proba(test_features)[:, 1],
+    }
+    steps.set_postfix_str("evaluated"), steps.update()
+    comparison = pd.DataFrame({"model": classification_metrics(split.test["success"], predicted["p_success"])}
+                              | {name: classification_metrics(split.test["success"], p)
+                                 for name, p in baselines.items()}).T
+    p_model = predicted["p_success"].to_numpy()
+    by_level = metrics_by(split.test, "level", p_model).rename(index=level_name)
+    by_payer = metrics_by(split.test, "payer_id", p_model)
+    metrics = {f"test_{name}": value for name, value in comparison.loc["model"].items()}
+    for baseline in baselines:
+        metrics |= {f"baseline_{baseline}_{k}": v for k, v in comparison.loc[baseline].items()}
+    for level, row in by_level.iterrows():
+        metrics |= {f"test_{k}_{level}": v for k, v in row.items() if k != "n"}
+    metrics |= settlement_metrics(split.test, predicted)
+    notes = []
+    if _truth_columns(split.test):
+        from training.truth import truth_metrics
+
+        metrics |= truth_metrics(split.test, predicted, bundle if evaluate_policy else None, seed=seed)
+    else:
+        notes.append("no truth_ columns: distance to the truth and policy regret need simulated data")
+    steps.set_postfix_str("truth"), steps.update()
+
+    bundle.metadata = {
+        "training_window": [str(split.train["submitted_date"].min().date()), str(split.valid_end.date())],
+        "test_window": [str(split.test["submitted_date"].min().date()),
+                        str(split.test["submitted_date"].max().date())],
+        "metrics": {k: float(v) for k, v in metrics.items()},
+        "dataset_digest": history.digest,
+        "seed": seed,
+    }
+    tracking.configure(tracking_uri)
+    with mlflow.start_run() as run:
+        _log_run(history, split, metrics, comparison, by_level, by_payer, test_features, bundle, predicted,
+                 seed)
+        steps.set_postfix_str("logged"), steps.update()
+        info = tracking.log_bundle(bundle, tracking.request_example(split.test), register=register)
+        bundle.metadata["run_id"] = run.info.run_id
+    steps.update(), steps.close()
+    version = str(info.registered_model_version) if register else None
+    return TrainResult(run.info.run_id, version, metrics, comparison, by_level, notes)
+
+
+def _truth_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith(TRUTH_PREFIX)]
+
+
+def _log_run(history: History, split, metrics, comparison, by_level, by_payer, test_features, bundle,
+             predicted, seed) -> None:
+    report = history.report
+    mlflow.log_params({
+        "seed": seed, "min_category_count": bundle.transformer.min_category_count,
+        "success_trees": bundle.models.success.best_iteration_,
+        "settlement_trees": bundle.models.settlement_mean.best_iteration_,
+        "days_trees": bundle.models.days.best_iteration_,
+        "train_end": str(split.train_end.date()), "valid_end": str(split.valid_end.date()),
+        **{f"cost_{k}": v for k, v in bundle.policy.cost.items()},
+        "idr_entity_fee": bundle.policy.idr_entity_fee,
+        "annual_discount_rate": bundle.policy.annual_discount_rate,
+    })
+    mlflow.set_tags({"dataset_digest": history.digest})
+    mlflow.log_dict(report.to_dict() | {
+        "attempts": len(history.attempts), "resolved": len(history.resolved),
+        "train_rows": len(split.train), "valid_rows": len(split.valid), "test_rows": len(split.test),
+        "success_rate": float(history.resolved["success"].mean()),
+        "attempts_by_level": {level_name(k): int(v) for k, v in
+                              history.attempts["level"].value_counts().sort_index().items()},
+        "payers": int(history.attempts["payer_id"].nunique()),
+    }, "data_profile.json")
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+    tracking.log_table(comparison, "model_vs_baselines")
+    tracking.log_table(by_level, "metrics_by_level")
+    tracking.log_table(by_payer, "metrics_by_payer")
+    tracking.log_table(bundle.profiles.by_level, "payer_profiles")
+    tracking.log_figure(_calibration_plot(split.test, predicted), "calibration_by_level")
+    tracking.log_figure(_importance_plot(bundle, test_features), "feature_importance")
+    tracking.log_figure(_coverage_plot(split.test, predicted), "settlement_interval_coverage")
+    # promotion scores champion and challenger on this same holdout
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(tracking.HOLDOUT_ARTIFACT).name
+        split.test.drop(columns=_truth_columns(split.test)).to_parquet(path)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(tracking.HOLDOUT_ARTIFACT).parent))
+
+
+def _calibration_plot(test: pd.DataFrame, predicted: pd.DataFrame):
+    figure, axis = plt.subplots(figsize=(6, 5))
+    p, y = predicted["p_success"].to_numpy(), test["success"].to_numpy()
+    for level in sorted(test["level"].unique()):
+        mask = test["level"].to_numpy() == level
+        if mask.sum() < 100:
+            continue
+        bins = np.clip((p[mask] * 10).astype(int), 0, 9)
+        frame = pd.DataFrame({"bin": bins, "p": p[mask], "y": y[mask]}).groupby("bin").mean()
+        axis.plot(frame["p"], frame["y"], marker="o", label=Level(int(level)).name)
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--")
+    axis.set(xlabel="predicted probability of success", ylabel="observed success rate",
+             title="Calibration by level (test slice)")
+    axis.legend()
+    return figure
+
+
+def _importance_plot(bundle: RecoupBundle, features: pd.DataFrame):
+    gains = pd.Series(bundle.models.success.booster_.feature_importance("gain"), index=features.columns)
+    top = gains.sort_values().tail(20)
+    figure, axis = plt.subplots(figsize=(7, 6))
+    axis.barh(top.index, top.to_numpy())
+    axis.set(title="Success model: feature importance (gain)")
+    figure.tight_layout()
+    return figure
+
+
+def _coverage_plot(test: pd.DataFrame, predicted: pd.DataFrame):
+    won = test["success"].to_numpy()
+    inside = ((test["final_allowed_amount"] >= predicted["allowed_p10"])
+              & (test["final_allowed_amount"] <= predicted["allowed_p90"]))[won]
+    coverage = inside.groupby(test["level"][won].map(level_name)).mean()
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.bar(coverage.index, coverage.to_numpy())
+    axis.axhline(0.8, color="grey", linestyle="--", label="nominal 80%")
+    axis.set(ylim=(0, 1), title="Settlement P10-P90 coverage by level (test slice)")
+    axis.tick_params(axis="x", rotation=30)
+    axis.legend()
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,86 @@
+"""MLflow: where runs go, how the bundle is logged and registered, and how a version is found again."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import joblib
+import matplotlib
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+
+from models.bundle import RecoupBundle
+from models.pyfunc import BUNDLE_ARTIFACT, RecoupModel, score_frame
+
+matplotlib.use("Agg")
+
+REGISTERED_MODEL = "recoup"
+CHAMPION_ALIAS = "champion"
+EXPERIMENT = "recoup"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+HOLDOUT_ARTIFACT = "holdout/test_attempts.parquet"
+
+
+def tracking_uri(explicit: str | None = None) -> str:
+    """The tracking store: the argument, else ``MLFLOW_TRACKING_URI``, else sqlite in the working dir."""
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def configure(uri: str | None = None, experiment: str = EXPERIMENT) -> str:
+    resolved = tracking_uri(uri)
+    mlflow.set_tracking_uri(resolved)
+    mlflow.set_registry_uri(resolved)
+    mlflow.set_experiment(experiment)
+    return resolved
+
+
+def request_example(attempts: pd.DataFrame, rows: int = 3) -> pd.DataFrame:
+    """Scoring requests built from history rows: the contract's claim columns as the API receives them."""
+    from features.schema import CLAIM_COLUMN_NAMES
+
+    example = attempts.drop_duplicates("claim_id").head(rows)[list(CLAIM_COLUMN_NAMES)].copy()
+    example["current_level"] = "none"
+    example["current_allowed_amount"] = example["initial_allowed_amount"]
+    example["as_of_date"] = (example["service_date"] + pd.Timedelta(days=45)).dt.strftime("%Y-%m-%d")
+    for column in ("service_date", "initial_payment_date"):
+        example[column] = example[column].dt.strftime("%Y-%m-%d")
+    for column in example.columns:
+        if example[column].dtype == "string":
+            example[column] = example[column].astype(object).where(example[column].notna(), None)
+    return example.reset_index(drop=True)
+
+
+def log_bundle(bundle: RecoupBundle, example: pd.DataFrame, register: bool = True):
+    """Log the bundle as one pyfunc with signature and input example; register it as ``recoup``."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bundle.joblib"
+        joblib.dump(bundle, path)
+        signature = infer_signature(example, score_frame(bundle, example))
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=RecoupModel(),
+            artifacts={BUNDLE_ARTIFACT: str(path)},
+            signature=signature,
+            input_example=example,
+            registered_model_name=REGISTERED_MODEL if register else None,
+            pip_requirements=_requirements(),
+        )
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in
+            ("recoup", "lightgbm", "pandas", "scikit-learn", "numpy", "mlflow", "holidays", "pyarrow")]
+
+
+def log_figure(figure, name: str) -> None:
+    mlflow.log_figure(figure, f"plots/{name}.png")
+    matplotlib.pyplot.close(figure)
+
+
+def log_table(frame: pd.DataFrame, name: str) -> None:
+    mlflow.log_table(frame.reset_index(), artifact_file=f"tables/{name}.json")

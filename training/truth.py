@@ -1,0 +1,135 @@
+"""On simulated data: the distance to the simulator's truth, and the regret of the decision policy.
+
+Every policy is valued under the TRUE probabilities, amounts and days of the world that generated the
+history, so the model's recommendations, the truth-optimal ones and the fixed rules are compared on the
+same footing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss
+
+from features.schema import CLAIM_COLUMN_NAMES, Level
+from models.bundle import RecoupBundle
+from models.decision import StepEstimates, decide, step_pairs
+from models.ladder import LadderPolicy
+from training.world import World
+
+POLICY_SAMPLE_CLAIMS = 20_000
+PROBABILITY_FLOOR = 1e-6
+
+
+def truth_metrics(test: pd.DataFrame, predicted: pd.DataFrame, bundle: RecoupBundle | None,
+                  seed: int = 0) -> dict[str, float]:
+    y = test["success"].to_numpy(dtype=float)
+    truth_p = np.clip(test["truth_p_success"].to_numpy(dtype=float), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    model_p = np.clip(predicted["p_success"].to_numpy(), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    truth_loss, model_loss = log_loss(y, truth_p, labels=[0, 1]), log_loss(y, model_p, labels=[0, 1])
+    won = test["success"].to_numpy()
+    metrics = {
+        "truth_log_loss": truth_loss,
+        "model_to_truth_log_loss_ratio": model_loss / truth_loss,
+        "p_success_mae_vs_truth": float(np.mean(np.abs(model_p - truth_p))),
+        "expected_allowed_mae_vs_truth": float(np.mean(np.abs(
+            predicted["expected_allowed"].to_numpy()[won] - test["truth_expected_allowed"].to_numpy()[won]))),
+        "expected_days_mae_vs_truth": float(np.mean(np.abs(
+            predicted["expected_days"].to_numpy() - test["truth_expected_days"].to_numpy()))),
+    }
+    if bundle is not None:
+        metrics |= policy_metrics(bundle, decision_points(test, seed=seed), World())
+    return metrics
+
+
+def decision_points(test: pd.DataFrame, sample: int = POLICY_SAMPLE_CLAIMS, seed: int = 0) -> pd.DataFrame:
+    """Test claims as they stood before their first attempt: the moment the worklist would score them."""
+    first = test[test["prior_level"] == 0].drop_duplicates("claim_id")
+    if len(first) > sample:
+        first = first.sample(sample, random_state=seed)
+    claims = first[list(CLAIM_COLUMN_NAMES)].copy()
+    claims["current_level"] = 0
+    claims["current_allowed_amount"] = claims["initial_allowed_amount"]
+    claims["current_level_date"] = pd.NaT
+    claims["as_of_date"] = first["submitted_date"]
+    return claims.reset_index(drop=True)
+
+
+def true_estimates(claims: pd.DataFrame, world: World) -> dict[tuple[int, Level], StepEstimates]:
+    estimates = {}
+    for start, target in step_pairs(claims["current_level"].to_numpy()):
+        attempts = claims.assign(level=int(target), prior_level=start,
+                                 allowed_before=claims["current_allowed_amount"],
+                                 submitted_date=claims["as_of_date"])
+        truth = world.truth(attempts)
+        estimates[(start, target)] = StepEstimates(truth["p_success"].to_numpy(),
+                                                   truth["expected_allowed"].to_numpy(),
+                                                   truth["expected_days"].to_numpy())
+    return estimates
+
+
+def path_value(claims: pd.DataFrame, paths: list[tuple[str, ...]], estimates, policy: LadderPolicy) -> np.ndarray:
+    """Expected net recovery of following each claim's path (next step after each failure) under truth."""
+    allowed = claims["current_allowed_amount"].to_numpy(dtype=float)
+    nsa = claims["nsa_eligible"].to_numpy(dtype=bool)
+    current = claims["current_level"].to_numpy(dtype=int)
+    values = np.zeros(len(claims))
+    keys = pd.Series([tuple(path) for path in paths])
+    for path, rows in keys.groupby(keys).indices.items():
+        value = np.zeros(len(rows))
+        starts = [None, *path[:-1]]
+        for step, start in zip(reversed(path), reversed(starts), strict=True):
+            target = Level[step]
+            origin = current[rows] if start is None else np.full(len(rows), int(Level[start]))
+            p, gain, days = (np.empty(len(rows)) for _ in range(3))
+            for origin_level in np.unique(origin):
+                inside = origin == origin_level
+                truth = estimates[(int(origin_level), target)]
+                p[inside] = truth.p_success[rows][inside]
+                gain[inside] = np.maximum(truth.expected_allowed[rows][inside] - allowed[rows][inside], 0.0)
+                days[inside] = truth.expected_days[rows][inside]
+            fee = policy.idr_entity_fee * nsa[rows] if target is Level.external_review else 0.0
+            value = -policy.cost_of(target) + policy.discount(days) * (p * gain + (1 - p) * (value - fee))
+        values[rows] = value
+    return values
+
+
+def fixed_rule_paths(claims: pd.DataFrame) -> dict[str, list[tuple[str, ...]]]:
+    nsa = claims["nsa_eligible"].to_numpy(dtype=bool)
+    n = len(claims)
+    to_idr_nsa = ("reconsideration", "external_review")
+    to_idr_other = ("written_appeal", "external_review")
+    return {
+        "always_accept": [()] * n,
+        "always_reconsideration": [("reconsideration",)] * n,
+        "always_next_rung": [("reconsideration", "written_appeal", "peer_to_peer", "external_review")] * n,
+        "idr_whenever_eligible": [to_idr_nsa if is_nsa else to_idr_other for is_nsa in nsa],
+    }
+
+
+def policy_metrics(bundle: RecoupBundle, claims: pd.DataFrame, world: World) -> dict[str, float]:
+    """Expected net recovery (under truth) of the model's recommendations, the truth-optimal ones, and
+    the fixed rules; regret and uplift in dollars and percent."""
+    estimates = true_estimates(claims, world)
+    optimal = decide(claims, estimates, bundle.policy)
+    optimal_value = float(optimal.expected_net_recovery.sum())
+    scored = bundle.score(claims)
+    model_paths = [tuple(p.split(" > ")) if p else () for p in scored["path"]]
+    model_value = float(path_value(claims, model_paths, estimates, bundle.policy).sum())
+    rules = {name: float(path_value(claims, paths, estimates, bundle.policy).sum())
+             for name, paths in fixed_rule_paths(claims).items()}
+    best_rule = max(rules, key=rules.get)
+    n = len(claims)
+    metrics = {
+        "policy_claims": float(n),
+        "policy_truth_optimal_recovery_per_claim": optimal_value / n,
+        "policy_model_recovery_per_claim": model_value / n,
+        "policy_regret_dollars_per_claim": (optimal_value - model_value) / n,
+        "policy_regret_pct": 100 * (optimal_value - model_value) / optimal_value,
+        "best_fixed_rule_recovery_per_claim": rules[best_rule] / n,
+        "uplift_over_best_fixed_rule_pct": 100 * (model_value - rules[best_rule]) / abs(rules[best_rule]),
+        "policy_agreement_with_truth_optimal": float(np.mean(scored["recommended_action"].to_numpy()
+                                                             == optimal.action)),
+    }
+    metrics |= {f"fixed_rule_{name}_recovery_per_claim": value / n for name, value in rules.items()}
+    return metrics
