@@ -52,5 +52,103 @@ def validate(
         raise typer.Exit(1)
 
 
+TrackingUri = Annotated[str | None, typer.Option(envvar="MLFLOW_TRACKING_URI",
+                                                 help="MLflow tracking store (default sqlite:///mlflow.db).")]
+
+
+@app.command()
+def simulate(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (.parquet or .csv).")],
+    claims: Annotated[int, typer.Option(help="Claims in the negotiation history.")] = 50_000,
+    worklist: Annotated[int | None, typer.Option(help="Write N fresh unscored claims instead.")] = None,
+    seed: Seed = 0,
+) -> None:
+    """Write a simulated negotiation history (with truth_ columns) or a worklist of fresh claims."""
+    import time
+
+    from training.simulator import simulate_history, simulate_worklist
+
+    started = time.perf_counter()
+    frame = simulate_worklist(worklist, seed=seed) if worklist else simulate_history(claims, seed=seed)
+    _write_table(frame, output)
+    what = "worklist claims" if worklist else "attempt rows"
+    typer.echo(f"wrote {len(frame):,} {what} to {output} in {time.perf_counter() - started:.1f}s")
+
+
+def _write_table(frame, output: Path) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partial")
+    if output.suffix.lower() == ".csv":
+        frame.to_csv(partial, index=False, date_format="%Y-%m-%d")
+    else:
+        frame.to_parquet(partial, index=False)
+    partial.replace(output)  # never a half-written file under the final name
+
+
+@app.command()
+def train(
+    source: InputPath,
+    seed: Seed = 0,
+    tracking_uri: TrackingUri = None,
+    register: Annotated[bool, typer.Option(help="Register the bundle as model 'recoup'.")] = True,
+) -> None:
+    """Train the outcome models on a history, report metrics beside the baselines, log to MLflow."""
+    from training.pipeline import train as train_pipeline
+
+    result = train_pipeline(source, seed=seed, tracking_uri=tracking_uri, register=register)
+    typer.echo(result.summary())
+
+
+@app.command()
+def evaluate(
+    version: Annotated[str | None, typer.Option(help="Challenger version (default: newest).")] = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Compare a registered version with the champion on the challenger's holdout, without promoting."""
+    from training.promote import compare
+
+    comparison, _ = compare(version, tracking_uri)
+    typer.echo(comparison.summary())
+
+
+@app.command()
+def promote(
+    version: Annotated[str | None, typer.Option(help="Challenger version (default: newest).")] = None,
+    force: Annotated[bool, typer.Option(help="Promote even when the challenger is worse.")] = False,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Make a registered version the champion if it is not worse than the current one."""
+    from training.promote import promote as promote_version
+
+    comparison = promote_version(version, force=force, tracking_uri=tracking_uri)
+    typer.echo(comparison.summary())
+    typer.echo("promoted to champion" if comparison.promoted else "refused: the champion stays")
+    if not comparison.promoted:
+        raise typer.Exit(1)
+
+
+@app.command()
+def bootstrap(
+    history: Annotated[Path | None, typer.Option(help="History to train on (default: simulate one).")] = None,
+    claims: Annotated[int, typer.Option(help="Claims to simulate when no history is given.")] = 60_000,
+    tracking_uri: TrackingUri = None,
+    seed: Seed = 0,
+) -> None:
+    """Make sure a champion model exists: train and promote one (on simulated history if none given)."""
+    from training import tracking
+
+    tracking.configure(tracking_uri)
+    if tracking.champion_version() is not None:
+        typer.echo(f"champion model exists (version {tracking.champion_version()}): nothing to do")
+        return
+    if history is None:
+        history = Path("data/demo_history.parquet")
+        if not history.exists():
+            typer.echo(f"no history given: simulating {claims:,} claims into {history}")
+            simulate(output=history, claims=claims, worklist=None, seed=seed)
+    train(source=history, seed=seed, tracking_uri=tracking_uri, register=True)
+    promote(version=None, force=False, tracking_uri=tracking_uri)
+
+
 if __name__ == "__main__":
     app()

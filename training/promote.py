@@ -65,10 +65,7 @@ def compare(challenger: str | None = None, tracking_uri: str | None = None) -> t
     if not versions:
         raise LookupError(f"no registered versions of model {tracking.REGISTERED_MODEL!r}: run `recoup train`")
     challenger = challenger or str(max(int(v.version) for v in versions))
-    try:
-        champion = client.get_model_version_by_alias(tracking.REGISTERED_MODEL, tracking.CHAMPION_ALIAS).version
-    except mlflow.exceptions.MlflowException:
-        champion = None
+    champion = tracking.champion_version()
     holdout = holdout_of(client, challenger)
     columns = {"challenger": holdout_metrics(load_bundle(_uri(challenger)), holdout)}
     if champion is not None and champion != challenger:

@@ -37,6 +37,14 @@ def configure(uri: str | None = None, experiment: str = EXPERIMENT) -> str:
     return resolved
 
 
+def champion_version() -> str | None:
+    """The version behind alias ``champion`` in the configured registry, or None."""
+    try:
+        return mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS).version
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
 def request_example(attempts: pd.DataFrame, rows: int = 3) -> pd.DataFrame:
     """Scoring requests built from history rows: the contract's claim columns as the API receives them."""
     from features.schema import CLAIM_COLUMN_NAMES
