@@ -150,5 +150,36 @@ def bootstrap(
     promote(version=None, force=False, tracking_uri=tracking_uri)
 
 
+@app.command("ingest-idr")
+def ingest_idr(
+    files: Annotated[list[Path], typer.Argument(exists=True, help="CMS Federal IDR public use file(s).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="IDR dataset to write (.parquet).")],
+    quarter: Annotated[str | None, typer.Option(help="YYYYQn when neither a Quarter column nor the file "
+                                                     "name gives it.")] = None,
+) -> None:
+    """Map CMS Federal IDR dispute line items to an IDR dataset, reporting every dropped row."""
+    from training.idr import format_idr_ingest_report, ingest_idr as ingest, write_idr_dataset
+
+    result = ingest(files, quarter=quarter)
+    written = write_idr_dataset(result, output)
+    typer.echo(format_idr_ingest_report(result))
+    typer.echo("wrote " + ", ".join(map(str, written)))
+
+
+@app.command("train-idr")
+def train_idr(
+    dataset: Annotated[Path, typer.Argument(exists=True, help="Dataset written by `recoup ingest-idr`.")],
+    seed: Seed = 0,
+    tracking_uri: TrackingUri = None,
+    experiment: Annotated[str, typer.Option(help="MLflow experiment.")] = "recoup-idr",
+) -> None:
+    """Train the IDR outcome and offer models on earlier quarters; report the latest beside baselines."""
+    from training.idr import format_idr_train_report, read_idr_dataset, train_idr_model
+
+    result = train_idr_model(read_idr_dataset(dataset), seed=seed, tracking_uri=tracking_uri,
+                             experiment=experiment)
+    typer.echo(format_idr_train_report(result))
+
+
 if __name__ == "__main__":
     app()

@@ -16,6 +16,7 @@ from features.validation import ValidationReport, validate_history
 @dataclass
 class History:
     attempts: pd.DataFrame  # every valid attempt, with prior_level, allowed_before, resolved, success
+    truth: pd.DataFrame  # the simulator's truth_ columns, same index; no columns for real history
     report: ValidationReport
     digest: str
 
@@ -42,11 +43,13 @@ def load_history(source: Path | pd.DataFrame) -> History:
     """Read and validate a history; rejected rows are reported in ``report``, never fatal."""
     table = read_table(source)[0] if not isinstance(source, pd.DataFrame) else source
     result = validate_history(table)
-    attempts = derive_attempts(result.valid)
+    truth_columns = result.report.truth_columns
+    attempts = derive_attempts(result.valid.drop(columns=truth_columns))
     attempts["attempt_date"] = attempts["submitted_date"]
     resolved = attempts["resolved_date"].fillna(attempts["submitted_date"])
     attempts["days_to_resolution"] = (resolved - attempts["submitted_date"]).dt.days.astype("float64")
-    return History(attempts, result.report, dataset_digest(result.valid))
+    truth = result.valid[truth_columns].reindex(attempts.index)
+    return History(attempts, truth, result.report, dataset_digest(result.valid))
 
 
 def time_split(resolved: pd.DataFrame, valid_share: float = 0.1, test_share: float = 0.2) -> Split:

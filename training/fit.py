@@ -23,7 +23,7 @@ def _booster_params(seed: int, **overrides) -> dict:
 
 
 def _fit_early_stopped(model, train_x, train_y, valid_x, valid_y):
-    model.fit(train_x, train_y, eval_set=[(valid_x, valid_y)],
+    model.fit(train_x, train_y, eval_X=(valid_x,), eval_y=(valid_y,),
               callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
     return model
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from features.schema import TRUTH_PREFIX, Level
+from features.schema import Level
 from features.transformer import ClaimFeatures
 from models.bundle import RecoupBundle
 from models.ladder import LadderPolicy
@@ -70,7 +70,7 @@ def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | Non
     profiles = build_payer_profiles(history.attempts[history.attempts["submitted_date"] <= split.valid_end])
     bundle = RecoupBundle(transformer, models, policy or LadderPolicy(), profiles)
 
-    test_features = transformer.transform(split.test.drop(columns=_truth_columns(split.test)))
+    test_features = transformer.transform(split.test)
     predicted = models.predict(test_features, split.test["billed_amount"].to_numpy(),
                                split.test["allowed_before"].to_numpy())
     baselines = {
@@ -92,10 +92,11 @@ def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | Non
         metrics |= {f"test_{k}_{level}": v for k, v in row.items() if k != "n"}
     metrics |= settlement_metrics(split.test, predicted)
     notes = []
-    if _truth_columns(split.test):
+    if len(history.truth.columns):
         from training.truth import truth_metrics
 
-        metrics |= truth_metrics(split.test, predicted, bundle if evaluate_policy else None, seed=seed)
+        metrics |= truth_metrics(split.test, history.truth.loc[split.test.index], predicted,
+                                 bundle if evaluate_policy else None, seed=seed)
     else:
         notes.append("no truth_ columns: distance to the truth and policy regret need simulated data")
     steps.set_postfix_str("truth"), steps.update()
@@ -118,10 +119,6 @@ def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | Non
     steps.update(), steps.close()
     version = str(info.registered_model_version) if register else None
     return TrainResult(run.info.run_id, version, metrics, comparison, by_level, notes)
-
-
-def _truth_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c.startswith(TRUTH_PREFIX)]
 
 
 def _log_run(history: History, split, metrics, comparison, by_level, by_payer, test_features, bundle,
@@ -157,7 +154,7 @@ def _log_run(history: History, split, metrics, comparison, by_level, by_payer, t
     # promotion scores champion and challenger on this same holdout
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / Path(tracking.HOLDOUT_ARTIFACT).name
-        split.test.drop(columns=_truth_columns(split.test)).to_parquet(path)
+        split.test.to_parquet(path)
         mlflow.log_artifact(str(path), artifact_path=str(Path(tracking.HOLDOUT_ARTIFACT).parent))
 
 

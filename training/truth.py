@@ -21,10 +21,11 @@ POLICY_SAMPLE_CLAIMS = 20_000
 PROBABILITY_FLOOR = 1e-6
 
 
-def truth_metrics(test: pd.DataFrame, predicted: pd.DataFrame, bundle: RecoupBundle | None,
-                  seed: int = 0) -> dict[str, float]:
+def truth_metrics(test: pd.DataFrame, truth: pd.DataFrame, predicted: pd.DataFrame,
+                  bundle: RecoupBundle | None, seed: int = 0) -> dict[str, float]:
+    """Distance of the model's estimates to the truth on the test slice (``truth`` aligned with it)."""
     y = test["success"].to_numpy(dtype=float)
-    truth_p = np.clip(test["truth_p_success"].to_numpy(dtype=float), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    truth_p = np.clip(truth["truth_p_success"].to_numpy(dtype=float), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
     model_p = np.clip(predicted["p_success"].to_numpy(), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
     truth_loss, model_loss = log_loss(y, truth_p, labels=[0, 1]), log_loss(y, model_p, labels=[0, 1])
     won = test["success"].to_numpy()
@@ -33,9 +34,9 @@ def truth_metrics(test: pd.DataFrame, predicted: pd.DataFrame, bundle: RecoupBun
         "model_to_truth_log_loss_ratio": model_loss / truth_loss,
         "p_success_mae_vs_truth": float(np.mean(np.abs(model_p - truth_p))),
         "expected_allowed_mae_vs_truth": float(np.mean(np.abs(
-            predicted["expected_allowed"].to_numpy()[won] - test["truth_expected_allowed"].to_numpy()[won]))),
+            predicted["expected_allowed"].to_numpy()[won] - truth["truth_expected_allowed"].to_numpy()[won]))),
         "expected_days_mae_vs_truth": float(np.mean(np.abs(
-            predicted["expected_days"].to_numpy() - test["truth_expected_days"].to_numpy()))),
+            predicted["expected_days"].to_numpy() - truth["truth_expected_days"].to_numpy()))),
     }
     if bundle is not None:
         metrics |= policy_metrics(bundle, decision_points(test, seed=seed), World())
@@ -77,7 +78,7 @@ def path_value(claims: pd.DataFrame, paths: list[tuple[str, ...]], estimates, po
     keys = pd.Series([tuple(path) for path in paths])
     for path, rows in keys.groupby(keys).indices.items():
         value = np.zeros(len(rows))
-        starts = [None, *path[:-1]]
+        starts = [None, *path[:-1]] if path else []
         for step, start in zip(reversed(path), reversed(starts), strict=True):
             target = Level[step]
             origin = current[rows] if start is None else np.full(len(rows), int(Level[start]))
