@@ -39,9 +39,9 @@ def postgres_uri() -> str:
     """A reachable PostgreSQL URI; skips (or fails when RECOUP_REQUIRE_POSTGRES=1) without one."""
     uri = os.environ.get("RECOUP_TEST_POSTGRES_URI", "postgresql://postgres@127.0.0.1:5432/test")
     try:
-        import psycopg2
+        import psycopg
 
-        psycopg2.connect(uri, connect_timeout=3).close()
+        psycopg.connect(uri, connect_timeout=3).close()
     except Exception as error:
         if os.environ.get("RECOUP_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL is required in CI but {uri} is unreachable: {error}")

@@ -40,7 +40,7 @@ def configure(uri: str | None = None, experiment: str = EXPERIMENT) -> str:
 def champion_version() -> str | None:
     """The version behind alias ``champion`` in the configured registry, or None."""
     try:
-        return mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS).version
+        return str(mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS).version)
     except mlflow.exceptions.MlflowException:
         return None
 
