@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import io
 import re
+from functools import cache
 from importlib import resources
 
+import numpy as np
 import pandas as pd
 
 PAYER_GROUP_TABLE = "idr_payer_groups.csv"
+BENCHMARK_TABLE = "idr_payer_benchmarks.csv"  # rebuilt by scripts/build_idr_benchmarks.py
 TABLE_COLUMNS = ("payer_id", "idr_payer_group", "issuer_name_pattern")
 
 #: Mailbox providers that say nothing about the payer; the issuer name is used instead.
@@ -31,6 +34,13 @@ IDR_PRIOR_SOURCES: dict[str, str] = {
 IDR_PRIOR_COLUMNS: tuple[str, ...] = tuple(IDR_PRIOR_SOURCES)
 #: The benchmark row of the whole market (first row of the benchmark table).
 ALL_PAYERS = "(all payers)"
+
+
+@cache
+def load_idr_benchmarks() -> pd.DataFrame:
+    """The shipped per-payer-group Federal IDR benchmarks (from the CMS public use file)."""
+    with resources.files("features.data").joinpath(BENCHMARK_TABLE).open(encoding="utf-8") as handle:
+        return pd.read_csv(handle)
 
 
 def load_payer_group_table(text: str | None = None) -> pd.DataFrame:
@@ -147,11 +157,14 @@ def idr_prior_features(payer_ids: pd.Series, benchmarks: pd.DataFrame,
     columns named in ``IDR_PRIOR_SOURCES``). The rates are shrunk toward the market, so a group with few
     disputes gives a prior near the market rather than a noisy extreme.
     """
-    groups = match_payer_group(payer_ids, table).str.lower()
+    # a scoring chunk holds millions of rows but few payers: match each distinct id once
+    codes, uniques = pd.factorize(payer_ids)
+    groups = match_payer_group(pd.Series(uniques), table).str.lower()
     by_group = benchmarks.assign(_key=benchmarks["payer_group"].str.lower()).set_index("_key")
     priors = pd.DataFrame(index=payer_ids.index)
     for feature, source in IDR_PRIOR_SOURCES.items():
-        priors[feature] = groups.map(by_group[source]).astype("float64")
+        per_payer = np.append(groups.map(by_group[source]).to_numpy(dtype="float64"), np.nan)
+        priors[feature] = per_payer[codes]  # code -1 (a missing id) takes the trailing NaN
     return priors
 
 

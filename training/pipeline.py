@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from features.idr_payers import load_idr_benchmarks
 from features.schema import Level
 from features.transformer import ClaimFeatures
 from models.bundle import RecoupBundle
@@ -31,6 +33,26 @@ from training.fit import fit_outcome_models
 from training.profiles import build_payer_profiles
 
 logger = logging.getLogger(__name__)
+
+
+class StageTimer:
+    """Wall time of each pipeline stage, logged as it ends and reported as ``duration_<stage>_s``."""
+
+    def __init__(self, total: int):
+        self.durations: dict[str, float] = {}
+        self.progress = tqdm(total=total, desc="train", unit="stage", disable=None)
+        self._started = time.perf_counter()
+
+    def done(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.durations[stage] = now - self._started
+        self._started = now
+        logger.info("%s took %.1fs", stage, self.durations[stage])
+        self.progress.set_postfix_str(stage)
+        self.progress.update()
+
+    def metrics(self) -> dict[str, float]:
+        return {f"duration_{stage}_s": seconds for stage, seconds in self.durations.items()}
 
 
 @dataclass
@@ -57,28 +79,30 @@ class TrainResult:
 
 def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | None = None,
           register: bool = True, policy: LadderPolicy | None = None, min_category_count: int = 30,
-          evaluate_policy: bool = True) -> TrainResult:
+          evaluate_policy: bool = True, idr_priors: bool = True) -> TrainResult:
     """Validate, split by time, fit, evaluate against baselines (and the truth, on simulated data),
     log everything to MLflow and register the bundle."""
-    steps = tqdm(total=6, desc="train", unit="step", disable=None)
+    timer = StageTimer(total=7)
     history = load_history(source)
-    steps.set_postfix_str("validated"), steps.update()
+    timer.done("load")
     split = time_split(history.resolved)
-    transformer = ClaimFeatures(min_category_count=min_category_count).fit(split.train)
+    transformer = ClaimFeatures(min_category_count=min_category_count,
+                                idr_benchmarks=load_idr_benchmarks() if idr_priors else None).fit(split.train)
     models = fit_outcome_models(split, transformer, seed=seed)
-    steps.set_postfix_str("fitted"), steps.update()
+    timer.done("fit")
     profiles = build_payer_profiles(history.attempts[history.attempts["submitted_date"] <= split.valid_end])
     bundle = RecoupBundle(transformer, models, policy or LadderPolicy(), profiles)
 
     test_features = transformer.transform(split.test)
     predicted = models.predict(test_features, split.test["billed_amount"].to_numpy(),
                                split.test["allowed_before"].to_numpy())
+    timer.done("predict_test")
     baselines = {
         "payer_level_rates": PayerLevelRates().fit(split.train).predict_proba(split.test),
         "logistic_regression": logistic_baseline(transformer.transform(split.train), split.train["success"],
                                                  seed).predict_proba(test_features)[:, 1],
     }
-    steps.set_postfix_str("evaluated"), steps.update()
+    timer.done("baselines")
     comparison = pd.DataFrame({"model": classification_metrics(split.test["success"], predicted["p_success"])}
                               | {name: classification_metrics(split.test["success"], p)
                                  for name, p in baselines.items()}).T
@@ -99,7 +123,7 @@ def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | Non
                                  bundle if evaluate_policy else None, seed=seed)
     else:
         notes.append("no truth_ columns: distance to the truth and policy regret need simulated data")
-    steps.set_postfix_str("truth"), steps.update()
+    timer.done("truth")
 
     bundle.metadata = {
         "training_window": [str(split.train["submitted_date"].min().date()), str(split.valid_end.date())],
@@ -113,10 +137,12 @@ def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | Non
     with mlflow.start_run() as run:
         _log_run(history, split, metrics, comparison, by_level, by_payer, test_features, bundle, predicted,
                  seed)
-        steps.set_postfix_str("logged"), steps.update()
+        timer.done("log_run")
         info = tracking.log_bundle(bundle, tracking.request_example(split.test), register=register)
+        timer.done("log_bundle")
+        mlflow.log_metrics(timer.metrics())
         bundle.metadata["run_id"] = run.info.run_id
-    steps.update(), steps.close()
+    timer.progress.close()
     version = str(info.registered_model_version) if register else None
     return TrainResult(run.info.run_id, version, metrics, comparison, by_level, notes)
 
@@ -126,6 +152,7 @@ def _log_run(history: History, split, metrics, comparison, by_level, by_payer, t
     report = history.report
     mlflow.log_params({
         "seed": seed, "min_category_count": bundle.transformer.min_category_count,
+        "idr_priors": bundle.transformer.idr_benchmarks is not None,
         "success_trees": bundle.models.success.best_iteration_,
         "settlement_trees": bundle.models.settlement_mean.best_iteration_,
         "days_trees": bundle.models.days.best_iteration_,

@@ -71,3 +71,13 @@ def test_truth_columns_are_refused_at_fit_and_transform(attempts):
 def test_missing_attempt_columns_are_named(attempts):
     with pytest.raises(ValueError, match="allowed_before"):
         ClaimFeatures().fit(attempts.drop(columns=["allowed_before"]))
+
+
+def test_idr_benchmarks_become_prior_features(attempts):
+    from features.idr_payers import IDR_PRIOR_COLUMNS, load_idr_benchmarks
+
+    transformer = ClaimFeatures(min_category_count=1, idr_benchmarks=load_idr_benchmarks()).fit(attempts)
+    features = transformer.transform(attempts)
+    assert set(IDR_PRIOR_COLUMNS) <= set(features.columns)
+    aetna = features.loc[attempts["payer_id"] == "AETNA", "idr_provider_win_rate"]
+    assert aetna.between(0.5, 1).all()
