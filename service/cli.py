@@ -150,6 +150,21 @@ def bootstrap(
     promote(version=None, force=False, tracking_uri=tracking_uri)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    model_uri: Annotated[str | None, typer.Option(envvar="RECOUP_MODEL_URI",
+                                                  help="Model to serve (default models:/recoup@champion).")] = None,
+) -> None:
+    """Serve the scoring API (FastAPI under uvicorn); other settings come from RECOUP_* variables."""
+    from service.server import serve as run_server
+    from service.settings import Settings
+
+    settings = Settings(model_uri=model_uri) if model_uri else Settings()
+    run_server(host, port, settings)
+
+
 @app.command("ingest-idr")
 def ingest_idr(
     files: Annotated[list[Path], typer.Argument(exists=True, help="CMS Federal IDR public use file(s).")],
