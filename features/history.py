@@ -19,7 +19,7 @@ def derive_attempts(history: pd.DataFrame) -> pd.DataFrame:
     by_claim = attempts.groupby("claim_id", sort=False)
     earlier_max = by_claim["level"].cummax().groupby(attempts["claim_id"], sort=False).shift(1)
     derived_prior = earlier_max.fillna(0).astype("int64")
-    given_prior = attempts["prior_level"] if "prior_level" in attempts else None
+    given_prior = attempts.get("prior_level")
     attempts["prior_level"] = (
         given_prior.fillna(derived_prior).astype("int64") if given_prior is not None else derived_prior
     )

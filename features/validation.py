@@ -349,9 +349,7 @@ def _finish_types(valid: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFr
             valid[column.name] = values.astype("datetime64[ns]")
         elif column.kind is Kind.BOOL:
             valid[column.name] = values.astype(bool) if values.notna().all() else values
-        elif column.kind is Kind.LEVEL and values.notna().all():
-            valid[column.name] = values.astype("int64")
-        elif column.kind is Kind.INT and values.notna().all():
+        elif (column.kind is Kind.LEVEL and values.notna().all()) or (column.kind is Kind.INT and values.notna().all()):
             valid[column.name] = values.astype("int64")
     return valid
 

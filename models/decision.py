@@ -33,7 +33,7 @@ class StepEstimates:
 class Decision:
     action: np.ndarray  # level name or "accept" per claim
     expected_net_recovery: np.ndarray
-    path: list[list[str]]
+    path: np.ndarray  # the expected path: the recommended step, then the best after each failure ("a > b")
     net_value: dict[Level, np.ndarray]  # Q of each level from the current level (NaN where ineligible)
     eligible: dict[Level, np.ndarray]
     ineligible_reason: dict[Level, np.ndarray]
@@ -85,9 +85,10 @@ def decide(claims: pd.DataFrame, estimates: dict[tuple[int, Level], StepEstimate
         value[start] = np.maximum(best, 0.0)
         best_next[start] = np.where(best > 0, choice, ACCEPT)
 
-    action = np.array([best_next[c][i] for i, c in enumerate(current)], dtype=object)
-    net = np.array([value[c][i] for i, c in enumerate(current)])
-    paths = [_path(best_next, i, c) for i, c in enumerate(current)]
+    rows = np.arange(n)
+    action = _by_level(best_next, lowest)[current - lowest, rows]
+    net = _by_level(value, lowest)[current - lowest, rows]
+    paths = _paths(best_next, current)
     net_value, eligible_map, reasons, recovery, costs = {}, {}, {}, {}, {}
     for target in ESCALATION_LEVELS:
         ok, why = eligibility(claims, current, target, policy, check_deadlines=True)
@@ -115,13 +116,27 @@ def _step_value(step: StepEstimates, target: Level, allowed: np.ndarray, nsa: np
     )
 
 
-def _path(best_next: dict[int, np.ndarray], row: int, start: int) -> list[str]:
-    """The expected path: the recommended step, then the best step after each failure."""
-    path, level = [], start
-    while level < int(Level.legal):
-        action = best_next[level][row]
-        if action == ACCEPT:
-            break
-        path.append(action)
-        level = int(Level[action])
+def _by_level(per_level: dict[int, np.ndarray], lowest: int) -> np.ndarray:
+    """Arrays keyed by level stacked into rows lowest..legal, to pick each claim's own level at once."""
+    return np.stack([per_level[level] for level in range(lowest, int(Level.legal) + 1)])
+
+
+def _paths(best_next: dict[int, np.ndarray], current: np.ndarray) -> np.ndarray:
+    """The expected path as text: the recommended step, then the best step after each failure."""
+    n = len(current)
+    rows = np.arange(n)
+    lowest = int(current.min()) if n else 0
+    choices = _by_level(best_next, lowest)
+    numbers = {level.name: int(level) for level in ESCALATION_LEVELS} | {ACCEPT: -1}
+    choice_levels = pd.Series(choices.ravel()).map(numbers).to_numpy(dtype="int64").reshape(choices.shape)
+    level = current.copy()
+    path = np.full(n, "", dtype=object)
+    walking = level < int(Level.legal)
+    while walking.any():
+        at = np.minimum(level, int(Level.legal)) - lowest
+        walking &= choice_levels[at, rows] >= 0
+        action = choices[at, rows]
+        path = np.where(walking & (path != ""), path + " > " + action, np.where(walking, action, path))
+        level = np.where(walking, choice_levels[at, rows], level)
+        walking &= level < int(Level.legal)
     return path

@@ -173,7 +173,8 @@ def ingest_idr(
                                                      "name gives it.")] = None,
 ) -> None:
     """Map CMS Federal IDR dispute line items to an IDR dataset, reporting every dropped row."""
-    from training.idr import format_idr_ingest_report, ingest_idr as ingest, write_idr_dataset
+    from training.idr import format_idr_ingest_report, write_idr_dataset
+    from training.idr import ingest_idr as ingest
 
     result = ingest(files, quarter=quarter)
     written = write_idr_dataset(result, output)

@@ -142,7 +142,7 @@ def test_unreadable_inputs_raise_a_clear_error(tmp_path):
     with pytest.raises(TableReadError, match="no such file"):
         read_table(tmp_path / "missing.csv")
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(TableReadError, match="expected a .csv or .parquet"):
+    with pytest.raises(TableReadError, match=r"expected a \.csv or \.parquet"):
         read_table(tmp_path / "notes.txt")
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     with pytest.raises(TableReadError, match="not a readable Parquet file"):
