@@ -83,7 +83,7 @@ class Column:
         if self.kind is Kind.CHOICE or self.kind is Kind.LEVEL:
             return "must be one of " + ", ".join(self.choices or ())
         if self.kind is Kind.DATE:
-            return "must be an ISO date (YYYY-MM-DD)"
+            return "must be an ISO date (YYYY-MM-DD) between 1900 and 2199"
         if self.kind is Kind.BOOL:
             return "must be true or false"
         if self.kind in (Kind.INT, Kind.FLOAT):

@@ -31,6 +31,7 @@ TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
 MAX_VALUE_CHARS = 60
 HEADER_ROW = 0  # problems with the file as a whole (a missing column) are reported against row 0
+EARLIEST_DATE, LATEST_DATE = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")
 
 
 @dataclass(frozen=True)
@@ -170,10 +171,13 @@ def _parse_bool(values: pd.Series) -> pd.Series:
 
 
 def _parse_date(values: pd.Series) -> pd.Series:
+    """Dates at day resolution; anything unparseable or outside the supported range becomes NaT."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.tz_localize(None).dt.normalize() if values.dt.tz else values.dt.normalize()
-    # date objects (from the API) print as ISO dates, so one strict parser serves files and requests
-    return pd.to_datetime(values.astype("string").str.strip(), format="%Y-%m-%d", errors="coerce")
+        parsed = values.dt.tz_localize(None).dt.normalize() if values.dt.tz else values.dt.normalize()
+    else:
+        # date objects (from the API) print as ISO dates, so one strict parser serves files and requests
+        parsed = pd.to_datetime(values.astype("string").str.strip(), format="%Y-%m-%d", errors="coerce")
+    return parsed.where((parsed >= EARLIEST_DATE) & (parsed <= LATEST_DATE))
 
 
 def _parse_levels(values: pd.Series) -> pd.Series:

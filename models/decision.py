@@ -52,8 +52,8 @@ def decide(claims: pd.DataFrame, estimates: dict[tuple[int, Level], StepEstimate
            policy: LadderPolicy) -> Decision:
     """Best next step for each claim, given estimates for every (from_level, target) pair it needs.
 
-    ``claims`` carries ``current_level``, ``current_allowed_amount``, ``nsa_eligible`` and the dates the
-    deadline rules read.
+    ``claims`` carries ``current_level``, ``current_allowed_amount``, ``billed_amount``, ``nsa_eligible``
+    and the dates the deadline rules read.
     """
     n = len(claims)
     current = claims["current_level"].to_numpy(dtype="int64")

@@ -74,6 +74,9 @@ def eligibility(claims: pd.DataFrame, from_level: np.ndarray, target: Level,
     n = len(claims)
     reason = np.full(n, "", dtype=object)
     reason[from_level >= int(target)] = f"the claim is already at or beyond {target.name}"
+    fully_paid = claims["current_allowed_amount"].to_numpy(dtype="float64") >= claims["billed_amount"].to_numpy(
+        dtype="float64")
+    reason[(reason == "") & fully_paid] = "nothing left to recover: the allowed amount equals the billed amount"
     nsa = claims["nsa_eligible"].to_numpy(dtype=bool)
     if target is Level.external_review:
         allowed = (nsa & (from_level >= Level.reconsideration)) | (from_level >= Level.written_appeal)

@@ -138,10 +138,10 @@ def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | Non
         _log_run(history, split, metrics, comparison, by_level, by_payer, test_features, bundle, predicted,
                  seed)
         timer.done("log_run")
+        bundle.metadata["run_id"] = run.info.run_id
         info = tracking.log_bundle(bundle, tracking.request_example(split.test), register=register)
         timer.done("log_bundle")
         mlflow.log_metrics(timer.metrics())
-        bundle.metadata["run_id"] = run.info.run_id
     timer.progress.close()
     version = str(info.registered_model_version) if register else None
     return TrainResult(run.info.run_id, version, metrics, comparison, by_level, notes)

@@ -1,0 +1,129 @@
+"""The scoring service: ``create_app(settings)`` builds the FastAPI application.
+
+The lifespan loads the model (``ModelHolder``) and starts polling its alias; scoring routes need an API key
+when keys are configured; health and metrics routes never do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from importlib.metadata import PackageNotFoundError, version
+
+from anyio import CapacityLimiter
+from fastapi import Depends, FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from features.requests import pydantic_errors
+from service.dependencies import require_api_key
+from service.model_holder import ModelHolder
+from service.observability import Metrics, ObservabilityMiddleware
+from service.routers import health, model, payers, score, worklists
+from service.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+TOO_LARGE = "request body too large"
+
+DESCRIPTION = (
+    "For an underpaid or denied out-of-network claim: what each escalation step can still recover, at what "
+    "cost and how soon, and which step to take next. Scoring routes take an API key in the `X-API-Key` "
+    "header when the server has keys configured."
+)
+
+
+def _version() -> str:
+    try:
+        return version("recoup")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with field-level errors worded as the data contract's rules, never echoing the input."""
+    return JSONResponse({"detail": pydantic_errors(exc.errors())},
+                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Load the model before serving and poll its alias while serving; stop polling on shutdown."""
+    settings: Settings = app.state.settings
+    settings.log_startup_warnings(logger)
+    holder: ModelHolder = app.state.holder
+    await holder.start()
+    try:
+        yield
+    finally:
+        await holder.stop()
+
+
+class RequestSizeLimit:
+    """413 for a request body over the limit: at once when its Content-Length says so, else as it is read.
+
+    Worklist uploads (paths under ``upload_prefix``) have a limit of their own, read per request.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_prefix: str,
+                 max_upload_bytes: Callable[[], int]) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.upload_prefix = upload_prefix
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        upload = path == self.upload_prefix or path.startswith(self.upload_prefix + "/")
+        limit = self.max_upload_bytes() if upload else self.max_bytes
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+                response = JSONResponse({"detail": TOO_LARGE}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
+                await response(scope, receive, send)
+                return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:  # FastAPI answers an HTTPException raised while reading
+                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, TOO_LARGE)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _max_upload_bytes(settings: Settings) -> int:
+    """The worklist upload limit: the settings' when declared, else the worklist router's default."""
+    return getattr(settings, "max_worklist_bytes", None) or worklists.DEFAULT_MAX_WORKLIST_BYTES
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application for ``settings`` (default: from the environment)."""
+    settings = settings or get_settings()
+    metrics = Metrics()
+    app = FastAPI(title="recoup", version=_version(), description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.holder = ModelHolder(settings, metrics)
+    app.state.scoring_limiter = CapacityLimiter(settings.scoring_threads)
+    app.state.coalescer = score.ScoreCoalescer(metrics, workers=settings.scoring_threads)
+    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes,
+                       upload_prefix=worklists.router.prefix,
+                       max_upload_bytes=partial(_max_upload_bytes, settings))
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)  # outermost: sees every response
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(health.router)
+    secured = [Depends(require_api_key)]
+    for router in (score.router, worklists.router, payers.router, model.router):
+        app.include_router(router, dependencies=secured)
+    return app

@@ -1,0 +1,69 @@
+"""Request dependencies: the settings, the served model and the API key check, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from anyio import CapacityLimiter
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader
+
+from service.model_holder import LoadedModel, ModelHolder
+from service.observability import Metrics
+from service.settings import Settings
+
+API_KEY_HEADER = "X-API-Key"
+MISSING_KEY = "missing API key"
+INVALID_KEY = "invalid API key"
+NO_MODEL = "no model is loaded"
+
+_api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
+                               description="An API key from the service's RECOUP_API_KEYS.")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_holder(request: Request) -> ModelHolder:
+    return request.app.state.holder
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+def get_limiter(request: Request) -> CapacityLimiter:
+    return request.app.state.scoring_limiter
+
+
+def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> LoadedModel:
+    """The model served right now; the request keeps this one even if a new version is swapped in."""
+    model = holder.current
+    if model is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NO_MODEL)
+    return model
+
+
+def require_api_key(settings: Annotated[Settings, Depends(get_settings)],
+                    key: Annotated[str | None, Security(_api_key_header)]) -> None:
+    """401 without a key, 403 with a wrong one; keys are compared in constant time."""
+    if not settings.auth_enabled:
+        return
+    if not key:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, MISSING_KEY, headers={"WWW-Authenticate": "APIKey"})
+    given = key.encode("utf-8")
+    matched = False
+    for secret in settings.api_keys:  # every key is compared, so timing does not tell which one is close
+        matched |= hmac.compare_digest(given, secret.get_secret_value().encode("utf-8"))
+    if not matched:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, INVALID_KEY)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+HolderDep = Annotated[ModelHolder, Depends(get_holder)]
+ModelDep = Annotated[LoadedModel, Depends(get_model)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+LimiterDep = Annotated[CapacityLimiter, Depends(get_limiter)]
+ApiKeyDep = Annotated[None, Depends(require_api_key)]

@@ -1,0 +1,225 @@
+"""The served model, and how it is replaced without downtime.
+
+``ModelHolder`` resolves the configured URI (an alias such as ``models:/recoup@champion`` is resolved to
+its version), loads that version beside the one being served, checks it by scoring an example claim, and
+only then swaps the reference in one assignment. Each request takes the reference once, so it is scored
+by one model from start to end. A failed load keeps the old model, is logged and is reported on
+``/readyz``. With an alias URI, a background task polls the alias and follows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+
+from features.requests import EXAMPLE_CLAIM, ClaimRequest, validate_requests
+from models.bundle import PayerProfiles, RecoupBundle
+from models.ladder import LadderPolicy
+from service.observability import Metrics
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_ALIAS_URI = re.compile(r"models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)")
+_VERSION_URI = re.compile(r"models:/(?P<name>[^/@]+)/(?P<version>\d+)")
+MAX_ERROR_CHARS = 300
+
+
+def load_bundle(uri: str) -> RecoupBundle:
+    """The ``RecoupBundle`` inside the pyfunc model at ``uri``."""
+    return mlflow.pyfunc.load_model(uri).unwrap_python_model().bundle
+
+
+@dataclass(frozen=True)
+class Target:
+    """A concrete model to load: the URI, and the registered name and version when known."""
+
+    uri: str
+    name: str
+    version: str | None
+    run_id: str | None = None
+
+
+@dataclass
+class PayerIndex:
+    """Payer profiles as plain records, ready to serve (built once per model load)."""
+
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    levels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, profiles: PayerProfiles | None) -> PayerIndex:
+        if profiles is None:
+            return cls()
+        summaries = {str(row["payer_id"]): row for row in _records(profiles.summary)}
+        levels: dict[str, list[dict[str, Any]]] = {}
+        for row in _records(profiles.by_level):
+            levels.setdefault(str(row["payer_id"]), []).append(row)
+        return cls(summaries, levels)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: NaN -> None, numpy scalars -> Python, dates -> ISO strings."""
+    records = []
+    for row in frame.to_dict("records"):
+        clean = {}
+        for key, value in row.items():
+            if isinstance(value, (pd.Timestamp, datetime)):
+                value = value.date().isoformat() if not pd.isna(value) else None
+            elif isinstance(value, np.generic):
+                value = value.item()
+            if value is pd.NaT or value is pd.NA or (isinstance(value, float) and not np.isfinite(value)):
+                value = None
+            clean[str(key)] = value
+        records.append(clean)
+    return records
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One loaded model version with the policy it scores under; never mutated once served."""
+
+    target: Target
+    bundle: RecoupBundle
+    policy: LadderPolicy
+    loaded_at: datetime
+    payers: PayerIndex
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
+    def version(self) -> str | None:
+        return self.target.version
+
+    def score(self, claims: pd.DataFrame) -> pd.DataFrame:
+        """The bundle's flat scoring output for validated claims, under the service's policy."""
+        return self.bundle.score(claims, policy=self.policy)
+
+
+class ModelHolder:
+    """Holds the served model; loads, checks and swaps in new versions."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None = None,
+                 loader: Callable[[str], RecoupBundle] = load_bundle) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.loader = loader
+        self._current: LoadedModel | None = None
+        self.last_error: str | None = None
+        self.last_error_at: datetime | None = None
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+        self._client: MlflowClient | None = None
+
+    @property
+    def current(self) -> LoadedModel | None:
+        return self._current
+
+    @property
+    def follows_alias(self) -> bool:
+        return _ALIAS_URI.fullmatch(self.settings.model_uri) is not None
+
+    async def start(self) -> None:
+        """Load the model (a failure leaves the service running, not ready) and start polling."""
+        mlflow.set_tracking_uri(self.settings.tracking_uri)
+        mlflow.set_registry_uri(self.settings.tracking_uri)
+        await self.refresh()
+        if self.follows_alias and self.settings.reload_interval_seconds > 0:
+            self._task = asyncio.create_task(self._poll(), name="model-alias-poll")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def refresh(self) -> bool:
+        """Load and swap in the model the URI points at now, if it is not the one served; True on a swap."""
+        async with self._lock:
+            try:
+                target = await anyio.to_thread.run_sync(self._resolve)
+                current = self._current
+                if current is not None and current.target == target:
+                    self.last_error = self.last_error_at = None  # the store and the model agree again
+                    return False
+                loaded = await anyio.to_thread.run_sync(self._load, target)
+            except Exception as error:
+                self._record_failure(error)
+                return False
+            previous, self._current = self._current, loaded  # the swap: one reference assignment
+            self.last_error = self.last_error_at = None
+            self.metrics.model_swapped(loaded.name, loaded.version, loaded.loaded_at.timestamp())
+            logger.info("model loaded", extra={"model_name": loaded.name, "model_version": loaded.version,
+                                               "previous_version": previous.version if previous else None})
+            return True
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reload_interval_seconds)
+            await self.refresh()
+
+    def _resolve(self) -> Target:
+        uri = self.settings.model_uri
+        if match := _ALIAS_URI.fullmatch(uri):
+            found = self._registry().get_model_version_by_alias(match["name"], match["alias"])
+            return Target(f"models:/{match['name']}/{found.version}", match["name"], str(found.version),
+                          found.run_id)
+        if match := _VERSION_URI.fullmatch(uri):
+            found = self._registry().get_model_version(match["name"], match["version"])
+            return Target(uri, match["name"], match["version"], found.run_id)
+        return Target(uri, uri.rstrip("/").rsplit("/", 1)[-1] or uri, None)
+
+    def _registry(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(tracking_uri=self.settings.tracking_uri,
+                                        registry_uri=self.settings.tracking_uri)
+        return self._client
+
+    def _load(self, target: Target) -> LoadedModel:
+        started = time.perf_counter()
+        bundle = self.loader(target.uri)
+        if not isinstance(bundle, RecoupBundle):
+            raise TypeError(f"{target.uri} does not hold a RecoupBundle")
+        policy = self.settings.apply_policy(bundle.policy)
+        loaded = LoadedModel(target, bundle, policy, datetime.now(UTC), PayerIndex.build(bundle.profiles))
+        self._smoke_test(loaded)
+        logger.info("model checked", extra={"model_version": target.version,
+                                             "load_seconds": round(time.perf_counter() - started, 3)})
+        return loaded
+
+    @staticmethod
+    def _smoke_test(loaded: LoadedModel) -> None:
+        """Score the contract's example claim: a version that loads but cannot score is never served."""
+        result = validate_requests([ClaimRequest.model_validate(EXAMPLE_CLAIM)])
+        if len(result.valid) != 1:
+            raise ValueError("the contract's example claim does not validate")
+        scored = loaded.score(result.valid)
+        if len(scored) != 1 or "recommended_action" not in scored:
+            raise ValueError("the model did not score the example claim")
+
+    def _record_failure(self, error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        if len(message) > MAX_ERROR_CHARS:
+            message = message[: MAX_ERROR_CHARS - 3] + "..."
+        self.last_error = message
+        self.last_error_at = datetime.now(UTC)
+        self.metrics.reloads.labels(result="failed").inc()
+        logger.error("model load failed; the previous model keeps serving" if self._current else
+                     "model load failed; not ready", extra={"model_uri": self.settings.model_uri,
+                                                            "error": self.last_error})

@@ -1,0 +1,48 @@
+"""``/v1/model``: which model version is served, its training window and metrics."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import APIRouter
+
+from service.dependencies import ModelDep
+from service.schemas import ErrorResponse, ModelInfo
+
+router = APIRouter(prefix="/v1/model", tags=["model"])
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing API key."},
+    403: {"model": ErrorResponse, "description": "Invalid API key."},
+    503: {"model": ErrorResponse, "description": "No model is loaded yet."},
+}
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _window(value: Any) -> list[str] | None:
+    return [str(part) for part in value] if isinstance(value, (list, tuple)) else None
+
+
+@router.get("", response_model=ModelInfo, responses=ERROR_RESPONSES)
+async def model_info(model: ModelDep) -> ModelInfo:
+    """Describe the served model: version, training and test windows, test metrics and the policy."""
+    metadata = model.bundle.metadata or {}
+    return ModelInfo(
+        name=model.name,
+        version=model.version,
+        uri=model.target.uri,
+        run_id=metadata.get("run_id") or model.target.run_id,
+        loaded_at=model.loaded_at,
+        training_window=_window(metadata.get("training_window")),
+        test_window=_window(metadata.get("test_window")),
+        metrics={str(name): _finite(value) for name, value in (metadata.get("metrics") or {}).items()},
+        policy=model.policy.model_dump(),
+    )

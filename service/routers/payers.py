@@ -1,0 +1,55 @@
+"""``/v1/payers``: how each payer behaved in the served model's training history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, status
+
+from service.dependencies import ModelDep
+from service.schemas import (
+    ErrorResponse,
+    ModelRef,
+    PayerLevelProfile,
+    PayerListResponse,
+    PayerProfileResponse,
+    PayerSummary,
+)
+
+router = APIRouter(prefix="/v1/payers", tags=["payers"])
+PayerId = Annotated[str, Path(max_length=100, description="Payer id as the billing system names it (case "
+                              "and surrounding spaces are ignored).")]
+
+UNKNOWN_PAYER = "unknown payer"
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing API key."},
+    403: {"model": ErrorResponse, "description": "Invalid API key."},
+    503: {"model": ErrorResponse, "description": "No model is loaded yet."},
+}
+
+
+def _summary_fields(record: dict[str, Any]) -> dict[str, Any]:
+    return {name: record.get(name) for name in PayerSummary.model_fields}
+
+
+@router.get("", response_model=PayerListResponse, responses=ERROR_RESPONSES)
+async def list_payers(model: ModelDep) -> PayerListResponse:
+    """List every payer in the model's history with its volume and initial pay levels."""
+    payers = [PayerSummary.model_validate(_summary_fields(record))
+              for _, record in sorted(model.payers.summaries.items())]
+    return PayerListResponse(model=ModelRef(name=model.name, version=model.version), payers=payers)
+
+
+@router.get("/{payer_id}", response_model=PayerProfileResponse,
+            responses={**ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "Unknown payer."}})
+async def get_payer(model: ModelDep, payer_id: PayerId) -> PayerProfileResponse:
+    """Show one payer's profile: initial pay levels, and win rates, awards and timelines by level."""
+    key = payer_id.strip().upper()
+    record = model.payers.summaries.get(key)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, UNKNOWN_PAYER)
+    fields = PayerLevelProfile.model_fields
+    levels = [PayerLevelProfile.model_validate({name: row.get(name) for name in fields})
+              for row in model.payers.levels.get(key, [])]
+    return PayerProfileResponse(**_summary_fields(record), levels=levels,
+                                model=ModelRef(name=model.name, version=model.version))

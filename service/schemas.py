@@ -1,0 +1,165 @@
+"""Response models of the scoring API, named by role."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SkipValidation
+
+from features.requests import ClaimRequest
+from features.schema import ESCALATION_LEVELS
+
+LevelName = Literal[tuple(level.name for level in ESCALATION_LEVELS)]
+ActionName = Literal[(*(level.name for level in ESCALATION_LEVELS), "accept")]
+
+
+class FieldError(BaseModel):
+    """One field-level problem, in FastAPI's validation error shape."""
+
+    type: str = Field(description="Error kind, e.g. missing, value_error, literal_error.")
+    loc: list[str | int] = Field(description="Where the problem is, e.g. [\"body\", \"billed_amount\"].")
+    msg: str = Field(description="The rule the value breaks, in the data contract's words.")
+
+
+class ValidationErrorResponse(BaseModel):
+    detail: list[FieldError]
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="A stable, human-readable error message.")
+
+
+class ModelRef(BaseModel):
+    """Which registered model version answered."""
+
+    name: str
+    version: str | None = None
+
+
+class LadderStep(BaseModel):
+    """The numbers for attempting one escalation level next."""
+
+    level: LevelName
+    eligible: bool
+    ineligible_reason: str | None = Field(None, description="Why the level cannot be attempted now.")
+    p_success: float | None = Field(None, ge=0, le=1, description="Probability the attempt raises the "
+                                    "allowed amount.")
+    expected_allowed: float | None = Field(None, description="Expected total allowed amount given success.")
+    allowed_p10: float | None = Field(None, description="Allowed amount given success: 10th percentile.")
+    allowed_p90: float | None = Field(None, description="Allowed amount given success: 90th percentile.")
+    expected_days: float | None = Field(None, description="Expected days to resolution.")
+    expected_recovery: float | None = Field(None, description="p_success x (expected_allowed - current "
+                                            "allowed), before costs.")
+    cost: float | None = Field(None, description="Cost to the provider of attempting the level.")
+    net_value: float | None = Field(None, description="Discounted expected value of attempting the level "
+                                    "now, after costs and the best follow-up on failure.")
+
+
+class Recommendation(BaseModel):
+    """The best next step and the path it starts."""
+
+    action: ActionName = Field(description="The level to attempt next, or accept.")
+    expected_net_recovery: float = Field(description="Expected net dollars of following the path (0 when "
+                                         "accepting).")
+    path: list[LevelName] = Field(description="The recommended step, then the best step after each failure.")
+
+
+class ScoreResponse(BaseModel):
+    """The escalation ladder and the recommendation for one claim."""
+
+    claim_id: str
+    ladder: list[LadderStep]
+    recommendation: Recommendation
+    reasons: list[str] = Field(description="The main drivers of the recommendation, in plain words.")
+    warnings: list[str] = Field(description="Caveats: unknown payer or code, thin data, ignored fields.")
+    model: ModelRef
+
+
+class BatchScoreRequest(BaseModel):
+    """Claims to score together; each one is validated and answered on its own."""
+
+    # items are validated one by one in the route, so that one bad claim does not fail the batch
+    claims: list[SkipValidation[ClaimRequest]] = Field(
+        min_length=1, description="The claims (at most the server's configured batch size).")
+
+
+class BatchItem(BaseModel):
+    """The answer for one claim of a batch: its score, or why it could not be scored."""
+
+    index: int = Field(description="Position of the claim in the request (0-based).")
+    claim_id: str | None = None
+    result: ScoreResponse | None = None
+    errors: list[FieldError] | None = None
+
+
+class BatchScoreResponse(BaseModel):
+    model: ModelRef
+    scored: int
+    failed: int
+    results: list[BatchItem]
+
+
+class PayerSummary(BaseModel):
+    """A payer's volume and initial pay levels in the training history."""
+
+    payer_id: str
+    claims: int | None = None
+    attempts: int | None = None
+    denial_rate: float | None = None
+    median_initial_pct_of_billed: float | None = None
+    median_initial_pct_of_medicare: float | None = None
+    first_service_date: str | None = None
+    last_service_date: str | None = None
+
+
+class PayerLevelProfile(BaseModel):
+    """How a payer behaved at one escalation level."""
+
+    level: str
+    attempts: int | None = None
+    successes: int | None = None
+    success_rate: float | None = None
+    success_rate_shrunk: float | None = Field(None, description="Success rate shrunk toward the market rate.")
+    market_success_rate: float | None = None
+    median_settlement_pct_of_billed: float | None = None
+    median_days: float | None = None
+
+
+class PayerListResponse(BaseModel):
+    model: ModelRef
+    payers: list[PayerSummary]
+
+
+class PayerProfileResponse(PayerSummary):
+    """A payer's summary and its behaviour at each escalation level."""
+
+    model: ModelRef
+    levels: list[PayerLevelProfile]
+
+
+class ModelInfo(BaseModel):
+    """The model being served."""
+
+    name: str
+    version: str | None = None
+    uri: str
+    run_id: str | None = None
+    loaded_at: datetime
+    training_window: list[str] | None = None
+    test_window: list[str] | None = None
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    policy: dict[str, Any] = Field(default_factory=dict, description="The decision policy in force.")
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadinessResponse(BaseModel):
+    status: Literal["ready", "not_ready"]
+    model: ModelRef | None = None
+    loaded_at: datetime | None = None
+    last_reload_error: str | None = Field(None, description="The last failed model load, if any (the "
+                                          "previous model keeps serving).")
+    last_reload_error_at: datetime | None = None

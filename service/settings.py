@@ -1,0 +1,107 @@
+"""Service settings, read from the environment (prefix ``RECOUP_``) once per process.
+
+Policy overrides (costs, discount rate, fees, deadlines) replace the figures of the policy that travels
+inside the model bundle; unset ones keep the bundle's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from features.schema import ESCALATION_LEVELS
+from models.ladder import LadderPolicy
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+LEVEL_NAMES = frozenset(level.name for level in ESCALATION_LEVELS)
+
+
+class Settings(BaseSettings):
+    """Everything the scoring service can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="RECOUP_", extra="ignore", protected_namespaces=())
+
+    model_uri: str = Field("models:/recoup@champion", description="MLflow model URI to serve; an alias "
+                           "(models:/name@alias) is polled and followed.")
+    tracking_uri: str = Field("", description="MLflow tracking/registry store; default MLFLOW_TRACKING_URI, "
+                              f"else {DEFAULT_TRACKING_URI}.")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated API keys; empty disables authentication.")
+    max_batch_claims: int = Field(1000, ge=1, description="Most claims one batch request may carry.")
+    max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest JSON request body.")
+    reload_interval_seconds: float = Field(30.0, ge=0, description="How often the model alias is polled "
+                                           "(0 = never).")
+    scoring_threads: int = Field(1, ge=1, description="Scoring calls running at once in worker threads; "
+                                 "single claims arriving meanwhile are scored together in the next call.")
+    log_level: str = Field("INFO", description="Log level of the service's JSON logs.")
+
+    cost_overrides: dict[str, float] = Field(
+        default_factory=dict, description='Per-level cost overrides as JSON, e.g. {"legal": 4000}.')
+    idr_entity_fee: float | None = Field(None, ge=0, description="Certified IDR entity fee (paid on a loss).")
+    annual_discount_rate: float | None = Field(None, ge=0, description="Time value of money per year.")
+    internal_appeal_days: int | None = Field(None, ge=0, description="Days after the initial payment "
+                                             "within which internal levels must start.")
+    open_negotiation_business_days: int | None = Field(None, ge=0, description="NSA open negotiation window.")
+    idr_start_business_days: int | None = Field(None, ge=0, description="Business days after open "
+                                                "negotiation to start Federal IDR.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("tracking_uri", mode="after")
+    @classmethod
+    def _default_tracking_uri(cls, value: str) -> str:
+        return value or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+    @field_validator("cost_overrides", mode="after")
+    @classmethod
+    def _known_levels(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - LEVEL_NAMES)
+        if unknown:
+            expected = ", ".join(sorted(LEVEL_NAMES))
+            raise ValueError(f"unknown level(s) {', '.join(unknown)}; expected {expected}")
+        if any(cost < 0 for cost in value.values()):
+            raise ValueError("costs must be >= 0")
+        return value
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.api_keys)
+
+    def policy_overrides(self) -> dict[str, Any]:
+        """The ``LadderPolicy`` fields these settings replace (costs are merged level by level)."""
+        names = ("idr_entity_fee", "annual_discount_rate", "internal_appeal_days",
+                 "open_negotiation_business_days", "idr_start_business_days")
+        overrides: dict[str, Any] = {name: getattr(self, name) for name in names
+                                     if getattr(self, name) is not None}
+        if self.cost_overrides:
+            overrides["cost"] = dict(self.cost_overrides)
+        return overrides
+
+    def apply_policy(self, policy: LadderPolicy) -> LadderPolicy:
+        """``policy`` (the bundle's) with these settings' overrides applied."""
+        overrides = self.policy_overrides()
+        if not overrides:
+            return policy
+        if "cost" in overrides:
+            overrides["cost"] = {**policy.cost, **overrides["cost"]}
+        return LadderPolicy.model_validate(policy.model_dump() | overrides)
+
+    def log_startup_warnings(self, logger: logging.Logger) -> None:
+        if not self.auth_enabled:
+            logger.warning("API key authentication is disabled: set RECOUP_API_KEYS to enable it")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,89 @@
+"""A real uvicorn process: start it, wait until ready, score over HTTP, stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.service.conftest import API_KEY
+
+STARTUP_SECONDS = 90
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(model_store, tmp_path: Path):
+    """``service.server.serve`` in its own process on a free loopback port; yields (base URL, log path)."""
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RECOUP_")}
+    env |= {"RECOUP_TRACKING_URI": model_store.tracking_uri, "RECOUP_API_KEYS": API_KEY,
+            "RECOUP_RELOAD_INTERVAL_SECONDS": "0", "PYTHONUNBUFFERED": "1"}
+    log_path = tmp_path / "server.log"
+    code = f"from service.server import serve; serve('127.0.0.1', {port})"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            assert process.poll() is None, f"server exited early:\n{log_path.read_text()[-3000:]}"
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"server not ready in time:\n{log_path.read_text()[-3000:]}"
+            time.sleep(0.25)
+        yield base, log_path, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_uvicorn_serves_scores_over_http(server, claim, model_store):
+    base, log_path, process = server
+    with httpx.Client(base_url=base, headers={"X-API-Key": API_KEY}, timeout=30) as client:
+        response = client.post("/v1/score", json=claim, headers={"X-Request-ID": "it-42"})
+        assert response.status_code == 200, response.text
+        assert response.headers["x-request-id"] == "it-42"
+        body = response.json()
+        assert body["model"]["version"] == model_store.version
+        assert len(body["ladder"]) == 5 and body["recommendation"]["action"]
+        batch = client.post("/v1/score/batch", json={"claims": [claim, {"claim_id": "bad"}]})
+        assert batch.status_code == 200 and (batch.json()["scored"], batch.json()["failed"]) == (1, 1)
+        assert client.post("/v1/score", json=claim, headers={"X-API-Key": ""}).status_code == 401
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert "recoup_http_requests_total" in client.get("/metrics").text
+        assert "server" not in response.headers  # no server banner
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once shut down
+    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    access = [record for record in records if record.get("message") == "request"]
+    scored = [record for record in access if record.get("route") == "/v1/score" and record["status"] == 200]
+    assert scored and scored[0]["request_id"] == "it-42" and scored[0]["duration_ms"] > 0
+    assert any(record.get("message") == "model loaded" for record in records)
+    assert any(record.get("message") == "Application shutdown complete." for record in records)
+    everything = log_path.read_text()
+    assert claim["claim_id"] not in everything and "Traceback" not in everything
