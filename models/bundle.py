@@ -19,8 +19,8 @@ from models.estimators import OutcomeModels
 from models.explain import top_reasons
 from models.ladder import LadderPolicy
 
-LEVEL_FIELDS = ("eligible", "ineligible_reason", "p_success", "expected_allowed", "allowed_p10", "allowed_p90",
-                "expected_days", "expected_recovery", "cost", "net_value")
+LEVEL_FIELDS = ("eligible", "ineligible_reason", "p_success", "expected_allowed", "allowed_p10",
+                "allowed_p90", "expected_days", "expected_recovery", "cost", "net_value")
 SEPARATOR = "; "
 
 
@@ -60,29 +60,61 @@ class RecoupBundle:
         policy = policy or self.policy
         claims = claims.copy()
         claims["current_level"] = claims["current_level"].astype("int64")
-        estimates, predictions = self._estimate(claims)
-        decision = decide(claims, estimates, policy)
-        return self._flatten(claims, decision, estimates, predictions)
+        steps = self._estimate(claims)
+        decision = decide(claims, steps.estimates, policy)
+        return self._flatten(claims, decision, steps)
 
-    def _estimate(self, claims: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
-        pairs = step_pairs(claims["current_level"].to_numpy())
-        attempts = pd.concat([self._attempt_frame(claims, start, target) for start, target in pairs],
-                             ignore_index=True)
-        features = self.transformer.transform(attempts)
-        predictions = self.models.predict(features, attempts["billed_amount"].to_numpy(dtype="float64"),
-                                          attempts["allowed_before"].to_numpy(dtype="float64"))
-        predictions["from_level"] = attempts["prior_level"].to_numpy()
-        predictions["target"] = attempts["level"].to_numpy()
+    def _estimate(self, claims: pd.DataFrame) -> _StepPredictions:
+        """Model estimates for every (from_level, target) step the decision needs.
+
+        A claim's features differ between steps only in the step's level columns, so the claim features
+        are built once and only those columns are overwritten per step; and a step from level s is only
+        predicted for the claims that can stand at s (current level <= s).
+        """
         n = len(claims)
-        estimates = {}
-        for position, (start, target) in enumerate(pairs):
-            block = predictions.iloc[position * n:(position + 1) * n]
-            estimates[(start, target)] = StepEstimates(block["p_success"].to_numpy(),
-                                                       block["expected_allowed"].to_numpy(),
-                                                       block["expected_days"].to_numpy())
-        predictions.attrs["pairs"] = pairs
-        predictions.attrs["features"] = features
-        return estimates, predictions
+        current = claims["current_level"].to_numpy()
+        pairs = step_pairs(current)
+        base = self.models.matrix(self.transformer.transform(self._attempt_frame(claims, 0,
+                                                                                 Level.reconsideration)))
+        step_columns, step_values = self._step_features(claims, pairs)
+        rows_by_pair = [np.flatnonzero(current <= start) for start, _ in pairs]
+        rows = np.concatenate(rows_by_pair)
+        matrix = base[rows]
+        matrix[:, step_columns] = np.repeat(step_values, [len(r) for r in rows_by_pair], axis=0)
+        predicted = self.models.predict(matrix, claims["billed_amount"].to_numpy(dtype="float64")[rows],
+                                        claims["current_allowed_amount"].to_numpy(dtype="float64")[rows])
+        del matrix
+        pair_of_row = np.repeat(np.arange(len(pairs)), [len(r) for r in rows_by_pair])
+        values = {}
+        for name in predicted.columns:
+            grid = np.full((len(pairs), n), np.nan)  # NaN: a claim already beyond the step's from_level
+            grid[pair_of_row, rows] = predicted[name].to_numpy()
+            values[name] = grid
+        return _StepPredictions(pairs, values, base, step_columns, step_values)
+
+    def _step_features(self, claims: pd.DataFrame, pairs: list[tuple[int, Level]]
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Which feature columns depend on the step, and their values for each of ``pairs``.
+
+        Found once per bundle by transforming two claims at every step, so the transformer stays the only
+        place that knows how a step becomes features. The two must agree, else a feature depends on the
+        claim and the step together and cannot be shared between steps.
+        """
+        if "_step_table" not in self.__dict__:  # a cache, not a field: bundles pickled before it lack it
+            every_pair = step_pairs(np.zeros(1, dtype="int64"))
+            probes = []
+            for claim in (claims.iloc[:1], claims.iloc[-1:]):
+                frame = pd.concat([self._attempt_frame(claim, start, target) for start, target in every_pair],
+                                  ignore_index=True)
+                probes.append(self.models.matrix(self.transformer.transform(frame)))
+            first, last = probes
+            same = (first == first[:1]) | (np.isnan(first) & np.isnan(first[:1]))
+            varying = np.flatnonzero(~same.all(axis=0))
+            if not np.array_equal(first[:, varying], last[:, varying], equal_nan=True):
+                raise AssertionError("a feature depends on both the claim and the ladder step")
+            self.__dict__["_step_table"] = (varying, dict(zip(every_pair, first[:, varying], strict=True)))
+        columns, values = self.__dict__["_step_table"]
+        return columns, np.stack([values[pair] for pair in pairs])
 
     @staticmethod
     def _attempt_frame(claims: pd.DataFrame, start: int, target: Level) -> pd.DataFrame:
@@ -90,78 +122,106 @@ class RecoupBundle:
         return frame.assign(level=int(target), prior_level=start,
                             allowed_before=frame["current_allowed_amount"], attempt_date=frame["as_of_date"])
 
-    def _flatten(self, claims: pd.DataFrame, decision: Decision, estimates: dict,
-                 predictions: pd.DataFrame) -> pd.DataFrame:
+    def _flatten(self, claims: pd.DataFrame, decision: Decision, steps: _StepPredictions) -> pd.DataFrame:
         n = len(claims)
         current = claims["current_level"].to_numpy()
-        pairs = predictions.attrs["pairs"]
         out = {"recommended_action": decision.action, "expected_net_recovery": decision.expected_net_recovery,
-               "path": [" > ".join(path) for path in decision.path]}
+               "path": decision.path}
         for target in ESCALATION_LEVELS:
-            rows = {name: np.full(n, np.nan) for name in ("p_success", "expected_allowed", "allowed_p10",
-                                                          "allowed_p90", "expected_days")}
-            for start in np.unique(current):
-                if target <= start:
-                    continue
-                block = predictions.iloc[pairs.index((int(start), target)) * n:][:n]
-                selected = current == start
-                for name in rows:
-                    rows[name][selected] = block[name].to_numpy()[selected]
+            # this level's numbers from each claim's own current level (NaN where it is at or beyond it)
+            pair = steps.pair_index(current, target)
+            reachable = pair >= 0
+            for name in ("p_success", "expected_allowed", "allowed_p10", "allowed_p90", "expected_days"):
+                values = np.full(n, np.nan)
+                values[reachable] = steps.values[name][pair[reachable], np.flatnonzero(reachable)]
+                out[f"{name}_{target.name}"] = values
             out[f"eligible_{target.name}"] = decision.eligible[target]
             out[f"ineligible_reason_{target.name}"] = decision.ineligible_reason[target]
-            for name, values in rows.items():
-                out[f"{name}_{target.name}"] = values
             out[f"expected_recovery_{target.name}"] = decision.expected_recovery[target]
             out[f"cost_{target.name}"] = decision.cost[target]
             out[f"net_value_{target.name}"] = decision.net_value[target]
-        out["reasons"] = self._reasons(claims, decision, predictions)
-        out["warnings"] = self._warnings(claims, decision)
+        explained = self._explained_level(decision)
+        out["reasons"] = self._reasons(current, explained, steps)
+        out["warnings"] = self._warnings(claims, explained)
         return pd.DataFrame(out, index=claims.index)[output_columns()]
 
-    def _explained_level(self, claims: pd.DataFrame, decision: Decision) -> np.ndarray:
+    @staticmethod
+    def _explained_level(decision: Decision) -> np.ndarray:
         """The recommended level, or for ``accept`` the best-valued eligible level (why it falls short)."""
         values = np.column_stack([decision.net_value[level] for level in ESCALATION_LEVELS])
         best = np.array([level.name for level in ESCALATION_LEVELS], dtype=object)[
             np.argmax(np.where(np.isnan(values), -np.inf, values), axis=1)]
         return np.where(decision.action == ACCEPT, best, decision.action)
 
-    def _reasons(self, claims: pd.DataFrame, decision: Decision, predictions: pd.DataFrame) -> list[str]:
-        n = len(claims)
-        levels = self._explained_level(claims, decision)
-        features = predictions.attrs["features"]
-        pairs = predictions.attrs["pairs"]
-        current = claims["current_level"].to_numpy()
-        positions = np.array([
-            pairs.index((int(c), Level[level])) * n + i if Level[level] > c else -1
-            for i, (c, level) in enumerate(zip(current, levels, strict=True))
-        ])
-        reasons = [""] * n
-        explainable = positions >= 0
-        if explainable.any():
-            contributions = self.models.success_contributions(features.iloc[positions[explainable]])
+    def _reasons(self, current: np.ndarray, levels: np.ndarray, steps: _StepPredictions) -> np.ndarray:
+        """Plain-word reasons from the success model's contributions, for each claim's explained step only."""
+        reasons = np.full(len(current), "", dtype=object)
+        targets = np.array([int(Level[level]) for level in levels.tolist()], dtype="int64")
+        explainable = np.flatnonzero(targets > current)
+        if len(explainable):
+            pair = steps.pair_index(current[explainable], targets[explainable])
+            matrix = steps.base[explainable]
+            matrix[:, steps.step_columns] = steps.step_values[pair]
+            contributions = self.models.success_contributions(matrix)
             sentences = top_reasons(contributions, levels[explainable])
-            for row, text in zip(np.flatnonzero(explainable), sentences, strict=True):
-                reasons[row] = SEPARATOR.join(text)
+            reasons[explainable] = [SEPARATOR.join(text) for text in sentences]
         return reasons
 
-    def _warnings(self, claims: pd.DataFrame, decision: Decision) -> list[str]:
+    def _warnings(self, claims: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
         known_payer = self.transformer.known_mask(claims, "payer_id").to_numpy()
         priced = medicare_amount(claims["cpt_code"], claims["modifier"], claims["place_of_service"],
                                  claims["state"], claims["units"]).notna().to_numpy()
         known_code = self.transformer.known_mask(claims, "cpt_code").to_numpy()
-        levels = self._explained_level(claims, decision)
         attempts = self.profiles.attempts(claims["payer_id"], levels)
-        warnings = []
-        for i in range(len(claims)):
-            notes = []
-            if not known_payer[i]:
-                notes.append("unknown payer: scored with the market-wide behaviour")
-            if not priced[i]:
-                notes.append("unknown service code: no Medicare benchmark")
-            elif not known_code[i]:
-                notes.append("service code rare in the history: scored with similar services")
-            if known_payer[i] and attempts[i] < self.thin_data_attempts:
-                notes.append(f"thin data: {int(attempts[i])} past attempts with this payer at "
-                             f"{str(levels[i]).replace('_', ' ')}")
-            warnings.append(SEPARATOR.join(notes))
-        return warnings
+        thin = known_payer & (attempts < self.thin_data_attempts)
+        level_words = pd.Series(levels).str.replace("_", " ").to_numpy(dtype=object)
+        thin_note = ("thin data: " + attempts.astype("int64").astype(str).astype(object)
+                     + " past attempts with this payer at " + level_words)
+        notes = [
+            np.where(known_payer, "", "unknown payer: scored with the market-wide behaviour"),
+            np.where(priced, np.where(known_code, "", "service code rare in the history: scored with similar "
+                                      "services"), "unknown service code: no Medicare benchmark"),
+            np.where(thin, thin_note, ""),
+        ]
+        return _join_notes(notes, len(claims))
+
+
+@dataclass
+class _StepPredictions:
+    """Model predictions for every (from_level, target) pair, and what is needed to rebuild a step's features.
+
+    ``values[name]`` is a (pairs, claims) grid, NaN where a claim is already beyond the pair's from_level.
+    """
+
+    pairs: list[tuple[int, Level]]
+    values: dict[str, np.ndarray]
+    base: np.ndarray  # claim features (model matrix) with placeholder step columns
+    step_columns: np.ndarray
+    step_values: np.ndarray  # (pairs, step columns)
+
+    def __post_init__(self) -> None:
+        self._lookup = np.full((len(Level), len(Level)), -1)
+        for position, (start, target) in enumerate(self.pairs):
+            self._lookup[start, int(target)] = position
+
+    def pair_index(self, start: np.ndarray, target: np.ndarray | int) -> np.ndarray:
+        """Position in ``pairs`` of each (start, target); -1 where the pair was not predicted."""
+        return self._lookup[start, target]
+
+    @property
+    def estimates(self) -> dict[tuple[int, Level], StepEstimates]:
+        p_success, allowed, days = (self.values[name] for name in ("p_success", "expected_allowed",
+                                                                     "expected_days"))
+        return {pair: StepEstimates(p_success[position], allowed[position], days[position])
+                for position, pair in enumerate(self.pairs)}
+
+
+def _join_notes(notes: list[np.ndarray], n: int) -> np.ndarray:
+    """Row-wise join of the non-empty notes with ``SEPARATOR``."""
+    joined = np.full(n, "", dtype=object)
+    for note in notes:
+        note = note.astype(object)
+        present = note != ""
+        joined = np.where(present & (joined != ""), joined + SEPARATOR + note,
+                          np.where(present, note, joined))
+    return joined

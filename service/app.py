@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
 from anyio import CapacityLimiter
@@ -102,11 +101,6 @@ class RequestSizeLimit:
         await self.app(scope, counted, send)
 
 
-def _max_upload_bytes(settings: Settings) -> int:
-    """The worklist upload limit: the settings' when declared, else the worklist router's default."""
-    return getattr(settings, "max_worklist_bytes", None) or worklists.DEFAULT_MAX_WORKLIST_BYTES
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
@@ -119,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.coalescer = score.ScoreCoalescer(metrics, workers=settings.scoring_threads)
     app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes,
                        upload_prefix=worklists.router.prefix,
-                       max_upload_bytes=partial(_max_upload_bytes, settings))
+                       max_upload_bytes=lambda: settings.max_worklist_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)  # outermost: sees every response
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(health.router)

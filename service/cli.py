@@ -6,6 +6,7 @@ Training code is imported inside the training subcommands only, so a serving ima
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -52,6 +53,14 @@ def validate(
         raise typer.Exit(1)
 
 
+class Engine(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+EngineOption = Annotated[Engine, typer.Option(help="local, or dask (a cluster; scoring reads Parquet).")]
+SchedulerOption = Annotated[str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster).")]
+WorkersOption = Annotated[int | None, typer.Option(help="LocalCluster worker processes (default: one per core).")]
 TrackingUri = Annotated[str | None, typer.Option(envvar="MLFLOW_TRACKING_URI",
                                                  help="MLflow tracking store (default sqlite:///mlflow.db).")]
 
@@ -91,12 +100,67 @@ def train(
     seed: Seed = 0,
     tracking_uri: TrackingUri = None,
     register: Annotated[bool, typer.Option(help="Register the bundle as model 'recoup'.")] = True,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Train the outcome models on a history, report metrics beside the baselines, log to MLflow."""
     from training.pipeline import train as train_pipeline
 
-    result = train_pipeline(source, seed=seed, tracking_uri=tracking_uri, register=register)
+    if engine is Engine.dask:
+        from functools import partial
+
+        from service.dask_scoring import dask_client
+        from training.fit_dask import fit_outcome_models_dask
+
+        with dask_client(scheduler, workers) as client:
+            result = train_pipeline(source, seed=seed, tracking_uri=tracking_uri, register=register,
+                                    fit=partial(fit_outcome_models_dask, client=client))
+    else:
+        result = train_pipeline(source, seed=seed, tracking_uri=tracking_uri, register=register)
     typer.echo(result.summary())
+
+
+@app.command()
+def score(
+    source: InputPath,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Ranked output: .csv or .parquet.")],
+    rejects: Annotated[Path | None, typer.Option(help="Rejected rows (default: OUTPUT.rejects.EXT).")] = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Claims per chunk; memory grows with it.")] = 20_000,
+    engine: EngineOption = Engine.local,
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
+    model_uri: Annotated[str, typer.Option(envvar="RECOUP_MODEL_URI", help="Model to score with.")] = (
+        "models:/recoup@champion"),
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Rank a worklist by expected net recovery; rejected rows go to a rejects file."""
+    import mlflow
+
+    from features.io import TableReadError
+    from service.batch import score_worklist
+    from service.model_holder import load_bundle
+    from service.settings import DEFAULT_TRACKING_URI
+
+    uri = tracking_uri or DEFAULT_TRACKING_URI
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    bundle = load_bundle(model_uri)
+    try:
+        if engine is Engine.dask:
+            from service.dask_scoring import dask_client, score_worklist_dask
+
+            with dask_client(scheduler, workers) as client:
+                summary = score_worklist_dask(source, output, bundle, client, rejects=rejects,
+                                              chunk_rows=chunk_rows)
+        else:
+            summary = score_worklist(source, output, bundle, rejects=rejects, chunk_rows=chunk_rows)
+    except (TableReadError, ValueError) as error:  # unreadable input; CSV given to the dask engine
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(summary.to_text())
+    if summary.scored == 0:
+        raise typer.Exit(1)
 
 
 @app.command()

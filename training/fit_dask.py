@@ -30,7 +30,7 @@ from features.transformer import ClaimFeatures
 from models.calibration import PlattCalibrator
 from models.estimators import SETTLEMENT_QUANTILES, OutcomeModels, model_matrix
 from training.data import Split
-from training.fit import EARLY_STOPPING_ROUNDS, ISOTONIC_MIN_ROWS, _booster_params
+from training.fit import EARLY_STOPPING_ROUNDS, ISOTONIC_MIN_ROWS, _booster_params, _sample_rows
 
 LOG_EPSILON = 1e-15  # LightGBM's clamp in its log-loss and Poisson metrics
 
@@ -99,39 +99,45 @@ def _distributed(frame: pd.DataFrame | pd.Series, client: Client) -> dd.DataFram
 
 def fit_outcome_models_dask(split: Split, transformer: ClaimFeatures, client: Client,
                             seed: int = 0) -> OutcomeModels:
-    """``training.fit.fit_outcome_models`` on the workers of ``client``."""
+    """``training.fit.fit_outcome_models`` on the workers of ``client``: the same rows (and row samples
+    for the regressors), parameters and calibration."""
     train_x, valid_x = transformer.transform(split.train), transformer.transform(split.valid)
-    won_train, won_valid = split.train["success"].to_numpy(), split.valid["success"].to_numpy()
 
-    def fit(estimator, rows: np.ndarray | slice, label: pd.Series, valid_rows: np.ndarray | slice,
-            valid_label: pd.Series, loss: Loss):
-        stopper = ValidationStopper(valid_x[valid_rows], valid_label.to_numpy(), loss)
+    def fit(estimator, rows: np.ndarray, label: pd.Series, valid_rows: np.ndarray, valid_label: pd.Series,
+            loss: Loss):
+        """Fit on the training rows at positions ``rows``, stopping on the validation rows ``valid_rows``."""
+        stopper = ValidationStopper(valid_x.iloc[valid_rows], valid_label.iloc[valid_rows].to_numpy(), loss)
         # one fresh index for both, so that the features' and labels' partitions line up
-        features, label = train_x[rows].reset_index(drop=True), label.reset_index(drop=True)
+        features, label = train_x.iloc[rows].reset_index(drop=True), label.iloc[rows].reset_index(drop=True)
         estimator.fit(_distributed(features, client), _distributed(label, client), callbacks=[stopper])
         return estimator.to_local()
 
     def params(**overrides) -> dict:
         return _booster_params(seed, **overrides)  # lightgbm.dask replaces n_jobs by each worker's threads
 
-    everything = slice(None)
-    success = fit(DaskLGBMClassifier(client=client, **params()), everything, split.train["success"],
-                  everything, split.valid["success"].astype(float), binary_logloss)
+    every_train, every_valid = np.arange(len(train_x)), np.arange(len(valid_x))
+    success = fit(DaskLGBMClassifier(client=client, **params()), every_train, split.train["success"],
+                  every_valid, split.valid["success"].astype(float), binary_logloss)
     calibrator = (IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
                   if len(split.valid) >= ISOTONIC_MIN_ROWS else PlattCalibrator())  # as training.fit chooses
     calibrator.fit(success.predict_proba(valid_x)[:, 1], split.valid["success"].astype(float))
+
+    rng = np.random.default_rng(seed)  # drawn in training.fit's order, so the samples are the same rows
+    won_train = _sample_rows(split.train["success"].to_numpy(), rng)
+    won_valid = _sample_rows(split.valid["success"].to_numpy(), rng)
 
     def settlement_share(frame: pd.DataFrame) -> pd.Series:
         return frame["final_allowed_amount"] / frame["billed_amount"]
 
     def fit_settlement(loss: Loss, **objective) -> lgb.LGBMRegressor:
         return fit(DaskLGBMRegressor(client=client, **params(**objective)), won_train,
-                   settlement_share(split.train[won_train]), won_valid,
-                   settlement_share(split.valid[won_valid]), loss)
+                   settlement_share(split.train), won_valid, settlement_share(split.valid), loss)
 
     settlement_mean = fit_settlement(l2, objective="regression")
     quantiles = {name: fit_settlement(quantile_loss(alpha), objective="quantile", alpha=alpha)
                  for name, alpha in SETTLEMENT_QUANTILES.items()}
-    days = fit(DaskLGBMRegressor(client=client, **params(objective="poisson")), everything,
-               split.train["days_to_resolution"], everything, split.valid["days_to_resolution"], poisson_loss)
+    days_train = _sample_rows(np.ones(len(train_x), bool), rng)
+    days_valid = _sample_rows(np.ones(len(valid_x), bool), rng)
+    days = fit(DaskLGBMRegressor(client=client, **params(objective="poisson")), days_train,
+               split.train["days_to_resolution"], days_valid, split.valid["days_to_resolution"], poisson_loss)
     return OutcomeModels(success, calibrator, settlement_mean, quantiles, days)

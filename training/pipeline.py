@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from features.idr_payers import load_idr_benchmarks
 from features.schema import Level
 from features.transformer import ClaimFeatures
 from models.bundle import RecoupBundle
+from models.estimators import OutcomeModels
 from models.ladder import LadderPolicy
 from training import tracking
 from training.data import History, load_history, time_split
@@ -79,16 +81,18 @@ class TrainResult:
 
 def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | None = None,
           register: bool = True, policy: LadderPolicy | None = None, min_category_count: int = 30,
-          evaluate_policy: bool = True, idr_priors: bool = True) -> TrainResult:
+          evaluate_policy: bool = True, idr_priors: bool = True,
+          fit: Callable[..., OutcomeModels] = fit_outcome_models) -> TrainResult:
     """Validate, split by time, fit, evaluate against baselines (and the truth, on simulated data),
-    log everything to MLflow and register the bundle."""
+    log everything to MLflow and register the bundle. ``fit`` fits the outcome models (the Dask engine
+    passes ``training.fit_dask.fit_outcome_models_dask``)."""
     timer = StageTimer(total=7)
     history = load_history(source)
     timer.done("load")
     split = time_split(history.resolved)
     transformer = ClaimFeatures(min_category_count=min_category_count,
                                 idr_benchmarks=load_idr_benchmarks() if idr_priors else None).fit(split.train)
-    models = fit_outcome_models(split, transformer, seed=seed)
+    models = fit(split, transformer, seed=seed)
     timer.done("fit")
     profiles = build_payer_profiles(history.attempts[history.attempts["submitted_date"] <= split.valid_end])
     bundle = RecoupBundle(transformer, models, policy or LadderPolicy(), profiles)

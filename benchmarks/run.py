@@ -1,0 +1,256 @@
+"""``make bench``: speed and memory of the paths that have a target, measured side by side in one run.
+
+- worklist: N claims end to end (read CSV, validate, features, every model, decision, explanations,
+  ranking, write CSV) in a child process; wall time and peak RSS (the child and its children, sampled);
+- worklist engines: the same Parquet worklist scored by the local engine and by Dask (LocalCluster);
+- simulator: a history of about M attempt rows;
+- single claim: validation + bundle scoring of one claim, warm, in-process (p50 / p99);
+- training: ``recoup train`` on a simulated history, and the outcome models alone, local vs Dask.
+
+Writes ``benchmarks/results/latest.json`` and ``latest.md``. ``--quick`` runs small sizes (a minute or
+two); the full run is 1,000,000 worklist claims. Numbers depend on the machine and on what else runs on
+it: the load average at the start is recorded beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SIZES = {
+    "full": {"worklist": 1_000_000, "engines": 50_000, "attempts": 1_000_000, "history": 60_000,
+             "latency_calls": 300},
+    "quick": {"worklist": 10_000, "engines": 4_000, "attempts": 100_000, "history": 4_000,
+              "latency_calls": 100},
+}
+SAMPLE_SECONDS = 0.05
+WORKLIST_TARGET_SECONDS = 60
+
+
+def measure(command: list[str]) -> dict:
+    """Run ``command``; its wall time and peak resident memory (with its children), sampled."""
+    started = time.perf_counter()
+    process = psutil.Popen(command)
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(SAMPLE_SECONDS)
+    if process.returncode:
+        raise RuntimeError(f"{command} exited with {process.returncode}")
+    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak / 2**20}
+
+
+def child(argv: list[str]) -> None:
+    """The measured process: score one worklist with one engine."""
+    import joblib
+
+    engine, source, output, bundle_path = argv
+    bundle = joblib.load(bundle_path)
+    if engine == "local":
+        from service.batch import score_worklist
+
+        summary = score_worklist(Path(source), Path(output), bundle, progress=False)
+    else:
+        from service.dask_scoring import dask_client, score_worklist_dask
+
+        with dask_client(workers=os.cpu_count()) as client:
+            summary = score_worklist_dask(Path(source), Path(output), bundle, client, progress=False)
+    print(f"{engine}: scored {summary.scored:,}, rejected {summary.rejected:,}", file=sys.stderr)
+
+
+def _child_command(engine: str, source: Path, output: Path, bundle: Path) -> list[str]:
+    return [sys.executable, __file__, "child", engine, str(source), str(output), str(bundle)]
+
+
+def bench_training(history_claims: int, folder: Path) -> tuple[dict, Path]:
+    """``training.pipeline.train`` end to end, then the outcome models alone, local vs Dask."""
+    import joblib
+    import mlflow
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    from features.schema import TRUTH_PREFIX
+    from features.transformer import ClaimFeatures
+    from service.dask_scoring import dask_client
+    from training.data import load_history, time_split
+    from training.fit import fit_outcome_models
+    from training.fit_dask import fit_outcome_models_dask
+    from training.pipeline import train
+    from training.simulator import simulate_history
+
+    history = simulate_history(history_claims, seed=0)
+    history = history.drop(columns=[name for name in history.columns if name.startswith(TRUTH_PREFIX)])
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    started = time.perf_counter()
+    result = train(history, tracking_uri=uri, register=False)
+    pipeline_seconds = time.perf_counter() - started
+    bundle = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model").unwrap_python_model().bundle
+    bundle_path = folder / "bundle.joblib"
+    joblib.dump(bundle, bundle_path)
+
+    split = time_split(load_history(history).resolved)
+    transformer = ClaimFeatures().fit(split.train)
+    test_x = transformer.transform(split.test)
+
+    def timed_fit(fit, *args) -> dict:
+        started = time.perf_counter()
+        models = fit(split, transformer, *args)
+        seconds = time.perf_counter() - started
+        p = models.p_success(test_x)
+        return {"seconds": seconds, "test_brier": brier_score_loss(split.test["success"], p),
+                "test_auc": roc_auc_score(split.test["success"], p),
+                "success_trees": int(models.success.best_iteration_)}
+
+    local = timed_fit(fit_outcome_models)
+    with dask_client(workers=os.cpu_count()) as client:
+        distributed = timed_fit(lambda s, t: fit_outcome_models_dask(s, t, client))
+    return {"history_claims": history_claims, "attempt_rows": len(history),
+            "pipeline_seconds": pipeline_seconds, "fit_local": local, "fit_dask": distributed,
+            "model_trees": _tree_counts(bundle)}, bundle_path
+
+
+def _tree_counts(bundle) -> dict[str, int]:
+    models = bundle.models
+    named = {"success": models.success, "settlement_mean": models.settlement_mean, "days": models.days,
+             **models.settlement_quantiles}
+    return {name: int(model.booster_.num_trees()) for name, model in named.items()}
+
+
+def bench_simulator(attempts: int) -> dict:
+    from training.simulator import simulate_history
+
+    pilot = 5_000
+    per_claim = len(simulate_history(pilot, seed=1)) / pilot
+    claims = max(1, round(attempts / per_claim))
+    started = time.perf_counter()
+    rows = len(simulate_history(claims, seed=2))
+    seconds = time.perf_counter() - started
+    return {"claims": claims, "attempt_rows": rows, "seconds": seconds, "rows_per_second": rows / seconds}
+
+
+def bench_latency(bundle_path: Path, calls: int) -> dict:
+    """One claim through the pyfunc path (validation + bundle), warm, in this process."""
+    import joblib
+
+    from models.pyfunc import score_frame
+    from training.simulator import simulate_worklist
+
+    bundle = joblib.load(bundle_path)
+    claims = simulate_worklist(calls + 10, seed=5)
+    for position in range(10):  # warm up
+        score_frame(bundle, claims.iloc[[position]])
+    timings = []
+    for position in range(10, calls + 10):
+        started = time.perf_counter()
+        score_frame(bundle, claims.iloc[[position]])
+        timings.append((time.perf_counter() - started) * 1000)
+    quantiles = statistics.quantiles(timings, n=100)
+    return {"calls": calls, "p50_ms": quantiles[49], "p99_ms": quantiles[98]}
+
+
+def bench_worklists(sizes: dict, bundle_path: Path, folder: Path) -> dict:
+    from training.simulator import simulate_worklist
+
+    claims = simulate_worklist(sizes["worklist"], seed=3)
+    source = folder / "worklist.csv"
+    claims.to_csv(source, index=False, date_format="%Y-%m-%d")
+    end_to_end = measure(_child_command("local", source, folder / "ranked.csv", bundle_path))
+    end_to_end["claims"] = sizes["worklist"]
+    end_to_end["claims_per_second"] = sizes["worklist"] / end_to_end["seconds"]
+
+    parquet = folder / "engines.parquet"
+    claims.head(sizes["engines"]).to_parquet(parquet, index=False, row_group_size=10_000)
+    engines = {engine: measure(_child_command(engine, parquet, folder / f"{engine}.parquet", bundle_path))
+               for engine in ("local", "dask")}
+    import pandas as pd
+
+    equal = pd.read_parquet(folder / "local.parquet").equals(pd.read_parquet(folder / "dask.parquet"))
+    return {"end_to_end": end_to_end, "engines": engines | {"claims": sizes["engines"], "identical": equal}}
+
+
+def markdown(results: dict) -> str:
+    w, e, t = results["worklist"]["end_to_end"], results["worklist"]["engines"], results["training"]
+    s, latency = results["simulator"], results["single_claim"]
+    rows = [
+        ("worklist end to end (CSV in, ranked CSV out)", f"{w['claims']:,} claims",
+         f"{w['seconds']:,.1f} s ({w['claims_per_second']:,.0f} claims/s)",
+         f"peak RSS {w['peak_rss_mb']:,.0f} MiB; target {WORKLIST_TARGET_SECONDS} s for 1,000,000 "
+         f"({w['seconds'] / WORKLIST_TARGET_SECONDS * 1_000_000 / w['claims']:.1f}x the target, scaled)"),
+        ("worklist, local engine (Parquet)", f"{e['claims']:,} claims", f"{e['local']['seconds']:,.1f} s",
+         f"peak RSS {e['local']['peak_rss_mb']:,.0f} MiB"),
+        ("worklist, Dask engine (LocalCluster, same Parquet)", f"{e['claims']:,} claims",
+         f"{e['dask']['seconds']:,.1f} s", f"dask/local {e['dask']['seconds'] / e['local']['seconds']:.2f}x; "
+                                          f"outputs identical: {e['identical']}"),
+        ("simulator", f"{s['attempt_rows']:,} attempt rows", f"{s['seconds']:,.1f} s",
+         f"{s['rows_per_second']:,.0f} rows/s"),
+        ("single claim, warm (validation + bundle)", f"{latency['calls']} calls",
+         f"p50 {latency['p50_ms']:.1f} ms, p99 {latency['p99_ms']:.1f} ms", ""),
+        ("recoup train (pipeline, with evaluation and MLflow logging)", f"{t['history_claims']:,} claims",
+         f"{t['pipeline_seconds']:,.1f} s", f"{t['attempt_rows']:,} attempt rows; trees {t['model_trees']}"),
+        ("outcome models, local fit", "same split", f"{t['fit_local']['seconds']:,.1f} s",
+         f"test Brier {t['fit_local']['test_brier']:.4f}, AUC {t['fit_local']['test_auc']:.4f}"),
+        ("outcome models, lightgbm.dask fit", "same split", f"{t['fit_dask']['seconds']:,.1f} s",
+         f"test Brier {t['fit_dask']['test_brier']:.4f}, AUC {t['fit_dask']['test_auc']:.4f}; "
+         f"dask/local {t['fit_dask']['seconds'] / t['fit_local']['seconds']:.2f}x"),
+    ]
+    env = results["environment"]
+    lines = [f"Benchmark ({results['mode']}), {env['date']}, {env['cpus']} CPUs, load average at start "
+             f"{env['load_average']:.1f}, commit {env['commit']}", "",
+             "| what | size | time | notes |", "|---|---|---|---|"]
+    lines += [f"| {' | '.join(row)} |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a quick check")
+    parser.add_argument("--worklist-claims", type=int, help="override the end-to-end worklist size")
+    args = parser.parse_args()
+    mode = "quick" if args.quick else "full"
+    sizes = dict(SIZES[mode])
+    if args.worklist_claims:
+        sizes["worklist"] = args.worklist_claims
+    results = {"mode": mode, "sizes": sizes, "environment": {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()[0], "python": platform.python_version(), "commit": _commit()}}
+    with tempfile.TemporaryDirectory(prefix="recoup-bench-") as scratch:
+        folder = Path(scratch)
+        results["training"], bundle_path = bench_training(sizes["history"], folder)
+        results["simulator"] = bench_simulator(sizes["attempts"])
+        results["single_claim"] = bench_latency(bundle_path, sizes["latency_calls"])
+        results["worklist"] = bench_worklists(sizes, bundle_path, folder)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+    table = markdown(results)
+    (RESULTS / "latest.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["child"]:
+        child(sys.argv[2:])
+    else:
+        main()

@@ -1,0 +1,145 @@
+"""Worklist scoring on a Dask cluster: partitioned Parquet scored with ``dask.dataframe``, ranked locally.
+
+Partitions are groups of Parquet row groups of about ``chunk_rows`` rows, each carrying the 1-based input
+row numbers ``features.io`` gives the same rows, so rejects name the same rows as on one machine.
+``map_partitions`` runs ``service.batch.score_chunk`` (validation, the bundle, the decision) on the
+workers; the bundle is scattered to every worker once. Scored partitions come back to the client in
+input order, at most a few in flight, and go through the same ``WorklistWriter`` as the local engine
+(sorted runs, k-way merge, atomic move). Each row is scored on its own, so the output equals the local
+engine's exactly.
+
+Workers need the ``recoup`` package installed (the same version as the client): they unpickle the
+bundle and import the scoring code. They read the input by its path, so on a real cluster it must sit on
+storage every worker mounts at that path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.dataframe as dd
+import pandas as pd
+import pyarrow.parquet as pq
+from distributed import Client, LocalCluster
+
+from features.io import table_files
+from models.bundle import RecoupBundle, output_columns
+from models.ladder import LadderPolicy
+from service.batch import (
+    DEFAULT_CHUNK_ROWS,
+    ERROR_COLUMN,
+    RESERVED_COLUMNS,
+    ROW_COLUMN,
+    WorklistSummary,
+    parquet_metadata,
+    score_chunk,
+    write_worklist,
+)
+
+IN_FLIGHT_PER_WORKER = 2  # scored partitions computed ahead of the writer, per worker
+
+
+@dataclass(frozen=True)
+class ParquetPiece:
+    """Some row groups of one Parquet file, and the input row number of their first row."""
+
+    path: str
+    row_groups: tuple[int, ...]
+    first_row: int
+    rows: int
+
+
+def parquet_pieces(source: Path, chunk_rows: int) -> list[ParquetPiece]:
+    """The input cut into pieces of whole row groups of about ``chunk_rows`` rows, in input order."""
+    pieces, next_row = [], 1
+    for path in table_files(source):
+        if path.suffix.lower() == ".csv":
+            raise ValueError(f"{path}: the Dask engine reads Parquet; score CSV with the local engine")
+        metadata = parquet_metadata(path)
+        group: list[int] = []
+        rows = 0
+        for index in range(metadata.num_row_groups):
+            group.append(index)
+            rows += metadata.row_group(index).num_rows
+            if rows >= chunk_rows or index == metadata.num_row_groups - 1:
+                pieces.append(ParquetPiece(str(path), tuple(group), next_row, rows))
+                next_row += rows
+                group, rows = [], 0
+    return pieces
+
+
+def read_piece(piece: ParquetPiece) -> pd.DataFrame:
+    """One piece as raw input rows indexed by input row number (as ``features.io`` reads them)."""
+    frame = pq.ParquetFile(piece.path).read_row_groups(list(piece.row_groups)).to_pandas()
+    frame.index = pd.RangeIndex(piece.first_row, piece.first_row + len(frame), name="row")
+    return frame
+
+
+def scored_partitions(pieces: list[ParquetPiece], bundle, policy: LadderPolicy | None = None) -> dd.DataFrame:
+    """The pieces as a Dask DataFrame of ``score_chunk`` results (every row back: scores or ``errors``).
+
+    ``bundle`` is a ``RecoupBundle`` or a Future of one (scattered to the workers).
+    """
+    empty = pq.read_schema(pieces[0].path).empty_table().to_pandas()
+    raw = dd.from_map(read_piece, pieces, meta=empty)
+    return raw.map_partitions(score_chunk, bundle, policy, meta=_meta(empty))
+
+
+def _meta(empty_input: pd.DataFrame) -> pd.DataFrame:
+    """The columns ``score_chunk`` returns for this input, as an empty frame."""
+    inputs = [name for name in empty_input.columns if name not in RESERVED_COLUMNS]
+    return pd.DataFrame({name: empty_input[name] for name in inputs}
+                        | {name: pd.Series(dtype=object) for name in output_columns()},
+                        columns=[ROW_COLUMN, *inputs, *output_columns(), ERROR_COLUMN]).astype(
+        {ROW_COLUMN: "int64", ERROR_COLUMN: object})
+
+
+@contextmanager
+def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Client]:
+    """A client of the scheduler at ``scheduler``, or of a LocalCluster with ``workers`` processes.
+
+    One thread per worker: LightGBM already uses every core of its machine for each prediction.
+    """
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with (LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                       dashboard_address=None) as cluster, Client(cluster) as client):
+        yield client
+
+
+def score_worklist_dask(source: Path, output: Path, bundle: RecoupBundle, client: Client, *,
+                        rejects: Path | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                        progress: bool = True, policy: LadderPolicy | None = None) -> WorklistSummary:
+    """``service.batch.score_worklist`` with the scoring done by the workers of ``client``."""
+    pieces = parquet_pieces(Path(source), chunk_rows)
+    if not pieces:
+        raise ValueError(f"{source}: no Parquet row groups to score")
+    shared_bundle = client.scatter(bundle, broadcast=True, hash=False)
+    partitions = scored_partitions(pieces, shared_bundle, policy).to_delayed()
+    window = IN_FLIGHT_PER_WORKER * max(1, len(client.nthreads()))
+    return write_worklist(_in_order(client, partitions, window), output, rejects=rejects,
+                          total_rows=sum(piece.rows for piece in pieces), progress=progress)
+
+
+def _in_order(client: Client, partitions: list, window: int) -> Iterator[pd.DataFrame]:
+    """Computed partitions in input order, with at most ``window`` computed ahead."""
+    pending: deque = deque()
+    upcoming = iter(partitions)
+    for partition in upcoming:
+        pending.append(client.compute(partition))
+        if len(pending) >= window:
+            break
+    while pending:
+        future = pending.popleft()
+        yield future.result()
+        future.release()
+        following = next(upcoming, None)
+        if following is not None:
+            pending.append(client.compute(following))

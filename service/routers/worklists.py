@@ -1,0 +1,151 @@
+"""``POST /v1/worklists``: upload a worklist (CSV or Parquet), get it back ranked by expected net recovery.
+
+The same scoring as ``recoup score`` (``service.batch.score_worklist``): the upload is written to a
+temporary directory, scored in chunks in a worker thread under the service's scoring limiter and its
+policy settings, ranked with the external merge, and streamed back from disk, so memory stays flat
+whatever the upload's size. The largest upload accepted is ``max_worklist_bytes``.
+
+The response is ``multipart/mixed`` with two parts, each a whole file in the requested format:
+``ranked`` (every scored row, highest expected net recovery first) and ``rejects`` (every rejected row
+with its ``errors``; header only when none). Rejected rows get a part of their own rather than a header
+because there can be many of them and their errors quote the values as uploaded, which headers (logged
+by proxies) should not carry. Headers give the counts at a glance: ``X-Recoup-Rows-Read``,
+``X-Recoup-Rows-Scored``, ``X-Recoup-Rows-Rejected``, ``X-Recoup-Expected-Net-Recovery`` and
+``X-Recoup-Model-Version``. The format is CSV, or Parquet with ``?format=parquet`` or an ``Accept``
+header naming ``application/vnd.apache.parquet``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from enum import StrEnum
+from functools import partial
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, File, Header, HTTPException, Query, Request, UploadFile, status
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+
+from features.io import TableReadError
+from service.batch import score_worklist
+from service.dependencies import LimiterDep, ModelDep
+from service.schemas import ErrorResponse
+
+router = APIRouter(prefix="/v1/worklists", tags=["worklists"])
+
+STREAM_BLOCK_BYTES = 1024 * 1024
+PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+MEDIA_TYPES = {".csv": "text/csv", ".parquet": PARQUET_MEDIA_TYPE}
+UPLOAD_SUFFIXES = {".csv": ".csv", ".parquet": ".parquet", ".pq": ".parquet"}
+UPLOAD_MEDIA_TYPES = {"text/csv": ".csv", "application/csv": ".csv", PARQUET_MEDIA_TYPE: ".parquet",
+                      "application/x-parquet": ".parquet"}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing API key."},
+    403: {"model": ErrorResponse, "description": "Invalid API key."},
+    413: {"model": ErrorResponse, "description": "Upload larger than the service's max_worklist_bytes."},
+    415: {"model": ErrorResponse, "description": "The upload is neither CSV nor Parquet."},
+    422: {"model": ErrorResponse, "description": "The upload could not be read as a table."},
+    503: {"model": ErrorResponse, "description": "No model is loaded yet."},
+}
+
+
+class OutputFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+def max_worklist_bytes(request: Request) -> int:
+    return request.app.state.settings.max_worklist_bytes
+
+
+def _upload_suffix(upload: UploadFile) -> str:
+    """``.csv`` or ``.parquet``, from the file name, else from the part's content type."""
+    suffix = Path(upload.filename or "").suffix.lower()
+    if suffix in UPLOAD_SUFFIXES:
+        return UPLOAD_SUFFIXES[suffix]
+    media_type = (upload.content_type or "").split(";")[0].strip().lower()
+    if media_type in UPLOAD_MEDIA_TYPES:
+        return UPLOAD_MEDIA_TYPES[media_type]
+    raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                        "upload a .csv or .parquet file (by name or content type)")
+
+
+def _output_suffix(output_format: OutputFormat | None, accept: str | None) -> str:
+    if output_format is None:
+        output_format = OutputFormat.parquet if PARQUET_MEDIA_TYPE in (accept or "") else OutputFormat.csv
+    return f".{output_format.value}"
+
+
+def _copy_upload(upload: UploadFile, target: Path, limit: int) -> None:
+    """Copy the upload to ``target``; 413 past ``limit`` bytes (the spooled upload is read, not the wire)."""
+    copied = 0
+    with target.open("wb") as out:
+        while block := upload.file.read(STREAM_BLOCK_BYTES):
+            copied += len(block)
+            if copied > limit:
+                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                                    f"the worklist is larger than {limit:,} bytes")
+            out.write(block)
+
+
+async def _multipart(parts: list[tuple[str, Path, str]], boundary: str) -> AsyncIterator[bytes]:
+    """The files as the parts of a ``multipart/mixed`` body, read from disk a block at a time."""
+    for name, path, media_type in parts:
+        disposition = f'attachment; name="{name}"; filename="{name}{path.suffix}"'
+        head = f"--{boundary}\r\nContent-Type: {media_type}\r\nContent-Disposition: {disposition}\r\n\r\n"
+        yield head.encode()
+        async with await anyio.open_file(path, "rb") as file:
+            while block := await file.read(STREAM_BLOCK_BYTES):
+                yield block
+        yield b"\r\n"
+    yield f"--{boundary}--\r\n".encode()
+
+
+@router.post("", responses={**ERROR_RESPONSES, 200: {
+    "description": "multipart/mixed: part `ranked` (the scored rows, ranked) and part `rejects` (the "
+                   "rejected rows with their errors), each a CSV or Parquet file.",
+    "content": {"multipart/mixed": {}}}})
+async def score_worklist_upload(
+    request: Request,
+    model: ModelDep,
+    limiter: LimiterDep,
+    file: Annotated[UploadFile, File(description="The worklist: CSV or Parquet, the contract's claim columns "
+                                                 "plus current_level, current_allowed_amount, dates.")],
+    output_format: Annotated[OutputFormat | None, Query(
+        alias="format", description="Format of the returned files (default: CSV, or Parquet when Accept "
+                                    "asks for it).")] = None,
+    accept: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Score a worklist: every claim ranked by expected net recovery, with its ladder, reasons, warnings."""
+    upload_suffix = _upload_suffix(file)
+    folder = Path(tempfile.mkdtemp(prefix="recoup-worklist-"))
+    try:
+        source = folder / f"worklist{upload_suffix}"
+        await anyio.to_thread.run_sync(_copy_upload, file, source, max_worklist_bytes(request))
+        suffix = _output_suffix(output_format, accept)
+        ranked, rejects = folder / f"ranked{suffix}", folder / f"rejects{suffix}"
+        scoring = partial(score_worklist, source, ranked, model.bundle, rejects=rejects, progress=False,
+                          policy=model.policy)
+        try:
+            summary = await anyio.to_thread.run_sync(scoring, limiter=limiter)
+        except TableReadError as error:  # named by the upload's name, not the temporary path
+            detail = str(error).replace(str(source), file.filename or "the upload")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    boundary = secrets.token_hex(16)
+    media_type = MEDIA_TYPES[suffix]
+    headers = {"X-Recoup-Rows-Read": str(summary.rows_read), "X-Recoup-Rows-Scored": str(summary.scored),
+               "X-Recoup-Rows-Rejected": str(summary.rejected),
+               "X-Recoup-Expected-Net-Recovery": f"{summary.total_expected_recovery:.2f}",
+               "X-Recoup-Model-Version": str(model.version)}
+    return StreamingResponse(_multipart([("ranked", ranked, media_type), ("rejects", rejects, media_type)],
+                                        boundary),
+                             media_type=f"multipart/mixed; boundary={boundary}", headers=headers,
+                             background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))

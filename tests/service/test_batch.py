@@ -1,0 +1,194 @@
+"""Worklist scoring on one machine: CSV and Parquet, ranking, rejects, the summary, crash safety."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import joblib
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from features.schema import ESCALATION_LEVELS
+from models.bundle import output_columns
+from models.pyfunc import score_frame
+from service import batch
+from service.batch import merge_runs, score_worklist
+from tests.service import fixtures_worklist
+from tests.service.fixtures_worklist import BAD_ROWS, write_csv, write_parquet_parts
+
+worklist, worklist_bundle = fixtures_worklist.worklist, fixtures_worklist.worklist_bundle  # the fixtures
+
+REQUIRED_COLUMNS = ["recommended_action", "expected_net_recovery", "reasons", "warnings"] + [
+    f"{name}_{level.name}" for level in ESCALATION_LEVELS
+    for name in ("eligible", "p_success", "expected_allowed", "expected_days", "net_value")]
+CHUNK_ROWS = 150
+
+
+@pytest.fixture(scope="module")
+def ranked_csv(tmp_path_factory, worklist, worklist_bundle):
+    """The worklist as CSV, scored in chunks to a ranked CSV: (summary, output frame, rejects frame)."""
+    folder = tmp_path_factory.mktemp("csv")
+    source = write_csv(worklist, folder / "worklist.csv")
+    summary = score_worklist(source, folder / "ranked.csv", worklist_bundle, chunk_rows=CHUNK_ROWS,
+                             progress=False)
+    return summary, pd.read_csv(folder / "ranked.csv", dtype={"cpt_code": str, "place_of_service": str}), \
+        pd.read_csv(folder / "ranked.rejects.csv")
+
+
+def test_output_holds_the_input_columns_and_every_score_ranked(ranked_csv, worklist):
+    summary, ranked, _ = ranked_csv
+    assert list(ranked.columns) == ["row", *worklist.columns, *output_columns()]
+    assert set(REQUIRED_COLUMNS) <= set(ranked.columns)
+    assert len(ranked) == summary.scored == len(worklist) - len(BAD_ROWS)
+    net = ranked["expected_net_recovery"].to_numpy()
+    assert np.all(np.diff(net) <= 0), "ranked by expected net recovery, highest first"
+    ties = ranked.groupby("expected_net_recovery")["row"].apply(lambda rows: rows.is_monotonic_increasing)
+    assert ties.all(), "ties keep input order"
+    original = worklist.set_index(np.arange(1, len(worklist) + 1))
+    assert (ranked.set_index("row")["claim_id"] == original.loc[ranked["row"], "claim_id"].to_numpy()).all()
+
+
+def test_scores_equal_scoring_the_whole_table_at_once(ranked_csv, worklist, worklist_bundle):
+    """Chunking, sorting and writing change nothing: the pyfunc's scores, row for row."""
+    _, ranked, _ = ranked_csv
+    direct = score_frame(worklist_bundle, worklist)
+    direct.index = np.arange(1, len(direct) + 1)
+    scored = ranked.set_index("row").sort_index()
+    expected = direct.loc[scored.index]
+    for column in output_columns():
+        if expected[column].dtype.kind in "fb":
+            np.testing.assert_allclose(scored[column].astype(float), expected[column].astype(float),
+                                       rtol=1e-12, err_msg=column)
+        else:
+            got, wanted = (values.fillna("").astype(str) for values in (scored[column], expected[column]))
+            assert (got == wanted).all(), column
+
+
+def test_rejected_rows_go_to_the_rejects_file_with_their_reasons(ranked_csv, worklist):
+    summary, ranked, rejects = ranked_csv
+    assert tuple(rejects["row"]) == BAD_ROWS
+    assert list(rejects.columns) == ["row", *worklist.columns, "errors"]
+    assert rejects["errors"].str.contains("billed_amount").iloc[0]
+    assert rejects["errors"].str.contains("state").iloc[1]
+    assert rejects["errors"].str.contains("legal is the last level").iloc[2]
+    assert not set(BAD_ROWS) & set(ranked["row"])
+    assert summary.rejected == len(BAD_ROWS) and summary.rows_read == len(worklist)
+
+
+def test_summary_totals_by_action_and_payer(ranked_csv):
+    summary, ranked, _ = ranked_csv
+    by_action = ranked.groupby("recommended_action")["expected_net_recovery"].sum()
+    totals = summary.by_action["expected_net_recovery"].sort_index()
+    np.testing.assert_allclose(totals, by_action.sort_index())
+    assert summary.by_payer["claims"].sum() == summary.scored
+    assert summary.total_expected_recovery == pytest.approx(ranked["expected_net_recovery"].sum())
+    text = summary.to_text()
+    for expected in ("rows read", "rejected", "by recommended action", "by payer", f"row {BAD_ROWS[0]},"):
+        assert expected in text
+
+
+def test_parquet_parts_give_the_same_output_as_csv(tmp_path, ranked_csv, worklist, worklist_bundle):
+    _, from_csv, rejects_csv = ranked_csv
+    source = write_parquet_parts(worklist, tmp_path / "parts")
+    summary = score_worklist(source, tmp_path / "ranked.parquet", worklist_bundle, chunk_rows=CHUNK_ROWS,
+                             progress=False)
+    ranked = pd.read_parquet(tmp_path / "ranked.parquet")
+    assert summary.scored == len(from_csv)
+    assert (ranked["row"].to_numpy() == from_csv["row"].to_numpy()).all()
+    np.testing.assert_allclose(ranked["expected_net_recovery"], from_csv["expected_net_recovery"], rtol=1e-12)
+    assert (ranked["recommended_action"].to_numpy() == from_csv["recommended_action"].to_numpy()).all()
+    assert tuple(pd.read_parquet(tmp_path / "ranked.rejects.parquet")["row"]) == tuple(rejects_csv["row"])
+
+
+def test_parquet_input_to_csv_output_writes_contract_dates(tmp_path, worklist, worklist_bundle):
+    """Dates read from Parquet come out as ISO dates, so a ranked CSV can be scored again."""
+    source = write_parquet_parts(worklist.head(60), tmp_path / "parts", parts=1)
+    score_worklist(source, tmp_path / "ranked.csv", worklist_bundle, progress=False)
+    ranked = pd.read_csv(tmp_path / "ranked.csv", dtype=str)
+    assert ranked["service_date"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
+    again = score_worklist(tmp_path / "ranked.csv", tmp_path / "again.csv", worklist_bundle, progress=False)
+    assert again.rejected == 0
+
+
+def test_many_runs_are_merged_in_passes(tmp_path, monkeypatch, ranked_csv, worklist, worklist_bundle):
+    monkeypatch.setattr(batch, "MAX_MERGE_FAN_IN", 3)
+    source = write_csv(worklist, tmp_path / "worklist.csv")
+    score_worklist(source, tmp_path / "ranked.csv", worklist_bundle, chunk_rows=100, progress=False)
+    ranked = pd.read_csv(tmp_path / "ranked.csv")
+    assert (ranked["row"].to_numpy() == ranked_csv[1]["row"].to_numpy()).all()
+
+
+def test_k_way_merge_ranks_like_one_sort(tmp_path):
+    """Runs of random sizes with many tied keys merge into exactly the order of one global sort."""
+    rng = np.random.default_rng(0)
+    frames, runs, first = [], [], 1
+    for index, size in enumerate(rng.integers(0, 400, 9)):
+        frame = pd.DataFrame({"row": np.arange(first, first + size),
+                              "expected_net_recovery": rng.integers(0, 20, size).astype(float)})
+        first += size
+        frame = frame.iloc[batch.rank_order(frame)]
+        runs.append(tmp_path / f"run-{index}.parquet")
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), runs[-1], row_group_size=64)
+        frames.append(frame)
+    merged = pa.concat_tables(list(merge_runs(runs, batch_rows=50))).to_pandas()
+    everything = pd.concat(frames, ignore_index=True)
+    expected = everything.iloc[batch.rank_order(everything)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(merged, expected)
+
+
+def _leftovers(folder):
+    return sorted(path.name for path in folder.iterdir() if path.name.startswith("."))
+
+
+def test_an_interrupted_run_keeps_the_old_output_and_leaves_no_partial_file(tmp_path, monkeypatch, worklist,
+                                                                           worklist_bundle):
+    source = write_csv(worklist, tmp_path / "worklist.csv")
+    output = tmp_path / "ranked.csv"
+    output.write_text("the previous run's output\n")
+    calls = 0
+    real = batch.score_chunk
+
+    def interrupted(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "score_chunk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        score_worklist(source, output, worklist_bundle, chunk_rows=CHUNK_ROWS, progress=False)
+    assert output.read_text() == "the previous run's output\n"
+    assert not (tmp_path / "ranked.rejects.csv").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_killed_run_leaves_no_file_under_the_final_name_and_a_rerun_finishes(tmp_path, worklist,
+                                                                              worklist_bundle):
+    source = write_csv(worklist, tmp_path / "worklist.csv")
+    output = tmp_path / "ranked.parquet"
+    joblib.dump(worklist_bundle, tmp_path / "bundle.joblib")
+    script = ("import joblib, sys; from service.batch import score_worklist; score_worklist(sys.argv[1], "
+              "sys.argv[2], joblib.load(sys.argv[3]), chunk_rows=20, progress=False)")
+    process = subprocess.Popen([sys.executable, "-c", script, str(source), str(output),
+                                str(tmp_path / "bundle.joblib")], cwd=os.getcwd())
+    work = tmp_path / f".{output.name}.work"
+    deadline = time.monotonic() + 60
+    while not (work.exists() and len(list(work.glob("run-*.parquet"))) >= 2):
+        assert process.poll() is None and time.monotonic() < deadline, "the run should still be going"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not output.exists() and not (tmp_path / "ranked.rejects.parquet").exists()
+    assert _leftovers(tmp_path) == [work.name]  # a killed process cannot clean up: the rerun does
+
+    summary = score_worklist(source, output, worklist_bundle, chunk_rows=CHUNK_ROWS, progress=False)
+    assert _leftovers(tmp_path) == []
+    assert len(pd.read_parquet(output)) == summary.scored == len(worklist) - len(BAD_ROWS)
