@@ -34,6 +34,8 @@ class Settings(BaseSettings):
         default_factory=list, description="Comma-separated API keys; empty disables authentication.")
     max_batch_claims: int = Field(1000, ge=1, description="Most claims one batch request may carry.")
     max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest JSON request body.")
+    max_worklist_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="Largest worklist upload "
+                                    "(POST /v1/worklists).")
     reload_interval_seconds: float = Field(30.0, ge=0, description="How often the model alias is polled "
                                            "(0 = never).")
     scoring_threads: int = Field(1, ge=1, description="Scoring calls running at once in worker threads; "

@@ -34,7 +34,7 @@ from starlette.background import BackgroundTask
 from features.io import TableReadError
 from service.batch import score_worklist
 from service.dependencies import LimiterDep, ModelDep
-from service.schemas import ErrorResponse
+from service.schemas import ErrorResponse, ValidationErrorResponse
 
 router = APIRouter(prefix="/v1/worklists", tags=["worklists"])
 
@@ -45,11 +45,12 @@ UPLOAD_SUFFIXES = {".csv": ".csv", ".parquet": ".parquet", ".pq": ".parquet"}
 UPLOAD_MEDIA_TYPES = {"text/csv": ".csv", "application/csv": ".csv", PARQUET_MEDIA_TYPE: ".parquet",
                       "application/x-parquet": ".parquet"}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The body is not a well-formed multipart upload."},
     401: {"model": ErrorResponse, "description": "Missing API key."},
     403: {"model": ErrorResponse, "description": "Invalid API key."},
     413: {"model": ErrorResponse, "description": "Upload larger than the service's max_worklist_bytes."},
     415: {"model": ErrorResponse, "description": "The upload is neither CSV nor Parquet."},
-    422: {"model": ErrorResponse, "description": "The upload could not be read as a table."},
+    422: {"model": ValidationErrorResponse, "description": "No upload, or it could not be read as a table."},
     503: {"model": ErrorResponse, "description": "No model is loaded yet."},
 }
 
@@ -134,7 +135,8 @@ async def score_worklist_upload(
         try:
             summary = await anyio.to_thread.run_sync(scoring, limiter=limiter)
         except TableReadError as error:  # named by the upload's name, not the temporary path
-            detail = str(error).replace(str(source), file.filename or "the upload")
+            message = str(error).replace(str(source), file.filename or "the upload")
+            detail = [{"type": "unreadable_table", "loc": ["body", "file"], "msg": message}]
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

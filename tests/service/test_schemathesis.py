@@ -41,11 +41,7 @@ def test_the_schema_lists_every_operation(api_schema):
 
 WITH_INPUT = ["POST /v1/score", "POST /v1/score/batch", "POST /v1/worklists", "GET /v1/payers/{payer_id}"]
 #: Known schema gaps in routes this suite does not own; they stay visible as expected failures.
-KNOWN_GAPS = {
-    ("POST /v1/worklists", GenerationMode.NEGATIVE):
-        "service/routers/worklists.py documents its 422 as ErrorResponse (a string detail), but a missing "
-        "or malformed upload gets FastAPI's field-level list: document ValidationErrorResponse for 422",
-}
+KNOWN_GAPS: dict = {}
 CASES = [pytest.param(label, mode, id=f"{label} {mode.value}",
                       marks=[pytest.mark.xfail(reason=KNOWN_GAPS[label, mode], strict=False)]
                       if (label, mode) in KNOWN_GAPS else [])

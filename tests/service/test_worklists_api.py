@@ -86,7 +86,9 @@ def test_unreadable_or_unsupported_uploads_are_refused(api):
     assert api.post(ROUTE, files={"file": ("notes.txt", b"hello", "text/plain")}).status_code == 415
     broken = api.post(ROUTE, files={"file": ("claims.parquet", b"not parquet", "application/octet-stream")})
     assert broken.status_code == 422
-    assert "claims.parquet" in broken.json()["detail"] and "recoup-worklist" not in broken.json()["detail"]
+    [error] = broken.json()["detail"]
+    assert error["loc"] == ["body", "file"]
+    assert "claims.parquet" in error["msg"] and "recoup-worklist" not in error["msg"]
 
 
 def test_upload_over_the_limit_is_refused(api, upload_csv, monkeypatch):
