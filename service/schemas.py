@@ -131,11 +131,32 @@ class PayerListResponse(BaseModel):
     payers: list[PayerSummary]
 
 
+class PayerIdrRecord(BaseModel):
+    """The payer group's record in real Federal IDR determinations (CMS public use files).
+
+    Associations in public data, not a prediction for a given dispute: parties choose their offers."""
+
+    payer_group: str
+    disputes: int | None = None
+    provider_win_rate: float | None = Field(None, description="Share of determinations the provider won, "
+                                            "shrunk toward the market.")
+    provider_win_rate_raw: float | None = None
+    default_decision_rate: float | None = None
+    median_prevailing_offer_ratio: float | None = Field(None, description="Median prevailing offer as a "
+                                                        "multiple of the QPA.")
+    median_days: float | None = None
+    median_idre_fee: float | None = None
+    first_quarter: str | None = None
+    last_quarter: str | None = None
+
+
 class PayerProfileResponse(PayerSummary):
-    """A payer's summary and its behaviour at each escalation level."""
+    """A payer's summary, its behaviour at each escalation level, and its Federal IDR record."""
 
     model: ModelRef
     levels: list[PayerLevelProfile]
+    federal_idr: PayerIdrRecord | None = Field(None, description="None when the payer matches no IDR payer "
+                                               "group (features/data/idr_payer_groups.csv).")
 
 
 class ModelInfo(BaseModel):

@@ -283,6 +283,19 @@ def test_payers_list_and_profile(client, model_store):
         assert level["successes"] <= level["attempts"]
 
 
+def test_payer_profile_carries_its_federal_idr_record(client, model_store):
+    body = client.get("/v1/payers/AETNA").json()
+    idr = body["federal_idr"]
+    assert idr["payer_group"] == "Aetna" and idr["disputes"] > 1000
+    assert 0 < idr["provider_win_rate"] < 1 and idr["median_prevailing_offer_ratio"] > 1
+
+
+def test_payer_known_only_from_public_idr_data_gets_its_record(client):
+    body = client.get("/v1/payers/BLUE CROSS BLUE SHIELD OF TEXAS").json()
+    assert body["claims"] is None and body["levels"] == []
+    assert body["federal_idr"]["payer_group"] == "BCBS Texas"
+
+
 def test_unknown_payer_is_404(client):
     response = client.get("/v1/payers/NOBODY-AT-ALL")
     assert response.status_code == 404 and response.json() == {"detail": "unknown payer"}
