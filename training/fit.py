@@ -22,7 +22,7 @@ ISOTONIC_MIN_ROWS = 20_000
 
 
 def _booster_params(seed: int, **overrides) -> dict:
-    params = dict(n_estimators=2000, learning_rate=0.08, num_leaves=63, min_child_samples=40, max_bin=127,
+    params = dict(n_estimators=2000, learning_rate=0.1, num_leaves=31, min_child_samples=100, max_bin=127,
                   subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
                   random_state=seed, n_jobs=-1, verbose=-1)
     params.update(overrides)
