@@ -150,3 +150,14 @@ def test_tracking_on_postgresql(postgres_uri, history, tmp_path, monkeypatch):
         mlflow.set_tracking_uri("sqlite:///:memory:")
         admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
         admin.close()
+
+
+def test_idr_priors_are_kept_only_for_payers_with_thin_history():
+    from features.idr_payers import load_idr_benchmarks
+    from training.pipeline import thin_history_benchmarks
+
+    benchmarks = load_idr_benchmarks()
+    train_rows = pd.DataFrame({"payer_id": ["AETNA"] * 250 + ["CIGNA"] * 20})
+    kept = set(thin_history_benchmarks(benchmarks, train_rows, min_attempts=200)["payer_group"])
+    assert "Aetna" not in kept  # ample history of its own
+    assert {"Cigna", "UnitedHealthcare"} <= kept  # thin, or none at all
