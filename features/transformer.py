@@ -23,6 +23,8 @@ CATEGORICAL_SOURCES = ("payer_id", "plan_type", "funding", "state", "specialty",
 FLAG_SOURCES = ("emergency", "nsa_eligible", "network_gap", "has_medical_necessity_letter",
                 "has_clinical_notes", "prior_authorization")
 OTHER_CATEGORY = "__other__"
+MAX_CACHED_PAYERS = 100_000
+_CACHES = ("_vocabulary_cache", "_idr_prior_cache", "_idr_prior_names", "_idr_prior_source")
 MISSING_CATEGORY = "__missing__"
 
 
@@ -30,8 +32,9 @@ class TruthLeakError(ValueError):
     """A simulator truth column was offered as a feature."""
 
 
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
-    return (numerator / denominator.where(denominator > 0)).astype("float64")
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where the denominator is not positive (or missing)."""
+    return numerator / np.where(denominator > 0, denominator, np.nan)
 
 
 def _days_between(later: pd.Series, earlier: pd.Series) -> pd.Series:
@@ -55,6 +58,8 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y=None):
         self._check_input(X)
+        for key in _CACHES:  # what an earlier fit cached no longer holds
+            self.__dict__.pop(key, None)
         base = self._base_columns(X)
         self.categories_ = {}
         for name in CATEGORICAL_SOURCES:
@@ -100,28 +105,72 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
         base["denial_category"] = reference.denial_category(X["carc_codes"]).to_numpy()
         return base
 
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        return {key: value for key, value in state.items() if key not in _CACHES}
+
+    def _cached(self, key: str, make):
+        """A per-instance cache entry (never pickled: see ``__getstate__``)."""
+        if key not in self.__dict__:
+            self.__dict__[key] = make()
+        return self.__dict__[key]
+
     def _categorical(self, values: pd.Series, name: str) -> pd.Categorical:
+        """Known values as themselves, any other as ``__other__``, missing as ``__missing__``.
+
+        Coded against a per-column index and dtype made once, so the vocabulary is hashed once per
+        process instead of once per call.
+        """
+        vocabularies = self._cached("_vocabulary_cache", dict)
+        if name not in vocabularies:
+            vocabularies[name] = self._vocabulary(name)
+        known, dtype = vocabularies[name]
+        text = values.astype("string").to_numpy(dtype=object, na_value=None)
+        codes = known.get_indexer(text)
+        codes = np.where(values.isna().to_numpy(), len(known) + 1, np.where(codes < 0, len(known), codes))
+        return pd.Categorical.from_codes(codes, dtype=dtype)
+
+    def _vocabulary(self, name: str) -> tuple[pd.Index, pd.CategoricalDtype]:
         vocabulary = self.categories_[name]
-        text = values.astype("string")
-        known = text.isin(vocabulary[:-2]).fillna(False)
-        text = text.where(known, OTHER_CATEGORY).where(values.notna(), MISSING_CATEGORY)
-        return pd.Categorical(text.to_numpy(dtype=object), categories=vocabulary)
+        return pd.Index(vocabulary[:-2], dtype=object), pd.CategoricalDtype(vocabulary)
+
+    def _idr_priors(self, payer_ids: pd.Series) -> dict[str, np.ndarray]:
+        """The IDR prior features of each row's payer, matched once per distinct payer id per process."""
+        from features.idr_payers import idr_prior_features
+
+        cache = self._cached("_idr_prior_cache", dict)
+        if len(cache) > MAX_CACHED_PAYERS or self.__dict__.get("_idr_prior_source") is not self.idr_benchmarks:
+            cache.clear()  # too many payers, or other benchmarks (set_params) than the cache was made from
+            self.__dict__["_idr_prior_source"] = self.idr_benchmarks
+        codes, uniques = pd.factorize(payer_ids)
+        new = [value for value in uniques if value not in cache]
+        if new:
+            priors = idr_prior_features(pd.Series(new, dtype=payer_ids.dtype), self.idr_benchmarks)
+            names = list(priors.columns)
+            self.__dict__["_idr_prior_names"] = names
+            for value, row in zip(new, priors.to_numpy(dtype="float64"), strict=True):
+                cache[value] = row
+        names = self.__dict__.get("_idr_prior_names")
+        if names is None:  # no payer at all: the columns, all NaN
+            names = list(idr_prior_features(pd.Series([], dtype=object), self.idr_benchmarks).columns)
+        table = np.vstack([*(cache[value] for value in uniques), np.full(len(names), np.nan)])
+        rows = table[codes]  # code -1 (a missing id) takes the trailing NaN row
+        return {name: rows[:, position] for position, name in enumerate(names)}
 
     def _assemble(self, base: pd.DataFrame) -> pd.DataFrame:
-        billed = base["billed_amount"].astype("float64")
-        medicare = base["medicare_amount"].astype("float64")
-        qpa = base["qpa_amount"].astype("float64")
-        allowed = base["allowed_before"].astype("float64")
-        initial = base["initial_allowed_amount"].astype("float64")
-        level = base["level"].astype("int64")
-        prior = base["prior_level"].astype("int64")
+        def numbers(name: str, dtype: str = "float64") -> np.ndarray:
+            return base[name].astype(dtype).to_numpy()
+
+        billed, medicare, qpa, allowed, initial = (numbers(name) for name in (
+            "billed_amount", "medicare_amount", "qpa_amount", "allowed_before", "initial_allowed_amount"))
+        level, prior = numbers("level", "int64"), numbers("prior_level", "int64")
         features = {
             "level": level,
             "prior_level": prior,
             "levels_skipped": level - prior - 1,
             "log_billed": np.log1p(billed),
             "log_medicare": np.log1p(medicare),
-            "log_dollars_at_stake": np.log1p((billed - allowed).clip(lower=0)),
+            "log_dollars_at_stake": np.log1p(np.clip(billed - allowed, 0, None)),
             "billed_to_medicare": _ratio(billed, medicare),
             "allowed_to_billed": _ratio(allowed, billed),
             "allowed_to_medicare": _ratio(allowed, medicare),
@@ -131,7 +180,7 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
             "allowed_to_qpa": _ratio(allowed, qpa),
             "denied": (initial <= 0).astype("int8"),
             "recovered_before": (allowed > initial).astype("int8"),
-            "units": base["units"].astype("float64"),
+            "units": numbers("units"),
             "days_since_service": _days_between(base["attempt_date"], base["service_date"]),
             "days_since_payment": _days_between(base["attempt_date"], base["initial_payment_date"]),
         }
@@ -143,10 +192,6 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
         for name in CATEGORICAL_SOURCES:
             features[name] = self._categorical(base[name], name)
         if self.idr_benchmarks is not None:
-            from features.idr_payers import idr_prior_features
-
-            priors = idr_prior_features(base["payer_id"], self.idr_benchmarks)
-            for name in priors.columns:
-                features[name] = priors[name].astype("float64").to_numpy()
+            features.update(self._idr_priors(base["payer_id"]))
         frame = pd.DataFrame(features, index=base.index)
         return frame

@@ -129,8 +129,9 @@ class _Checker:
 
     def flag(self, mask: pd.Series, column: str, values: pd.Series, rule: str) -> pd.Series:
         """Record a problem for each row in ``mask``; returns the mask as plain booleans."""
-        mask = mask.fillna(False).astype(bool)
-        if not mask.any():
+        flags = mask.to_numpy(dtype=bool, na_value=False)
+        mask = pd.Series(flags, index=mask.index)
+        if not flags.any():
             return mask
         self.bad |= mask
         for row, value in values[mask].items():
@@ -149,34 +150,54 @@ def _as_text(value: object) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 3] + "..."
 
 
-def _blank(values: pd.Series) -> pd.Series:
+class _Raw:
+    """One raw column and, made at most once, its values as trimmed text (several rules read them)."""
+
+    def __init__(self, values: pd.Series):
+        self.values = values
+        self._stripped: pd.Series | None = None
+
+    @property
+    def stripped(self) -> pd.Series:
+        if self._stripped is None:
+            self._stripped = self.values.astype("string").str.strip()
+        return self._stripped
+
+
+def _blank(values: pd.Series | _Raw) -> pd.Series:
+    raw = values if isinstance(values, _Raw) else _Raw(values)
+    values = raw.values
     if pd.api.types.is_string_dtype(values) or values.dtype == object:
-        return values.isna() | (values.astype("string").str.strip() == "")
+        return values.isna() | (raw.stripped == "")
     return values.isna()
 
 
-def _clean_text(values: pd.Series, column: Column) -> pd.Series:
-    text = values.astype("string").str.strip()
+def _clean_text(values: pd.Series | _Raw, column: Column) -> pd.Series:
+    text = (values if isinstance(values, _Raw) else _Raw(values)).stripped
     return text.str.upper() if column.upper else text
 
 
-def _parse_bool(values: pd.Series) -> pd.Series:
+def _parse_bool(values: pd.Series | _Raw) -> pd.Series:
+    raw = values if isinstance(values, _Raw) else _Raw(values)
+    values = raw.values
     if pd.api.types.is_bool_dtype(values):
         return values.astype("boolean")
-    words = values.astype("string").str.strip().str.lower()
+    words = raw.stripped.str.lower()
     parsed = pd.Series(pd.NA, index=values.index, dtype="boolean")
     parsed[words.isin(TRUE_WORDS)] = True
     parsed[words.isin(FALSE_WORDS)] = False
     return parsed
 
 
-def _parse_date(values: pd.Series) -> pd.Series:
+def _parse_date(values: pd.Series | _Raw) -> pd.Series:
     """Dates at day resolution; anything unparseable or outside the supported range becomes NaT."""
+    raw = values if isinstance(values, _Raw) else _Raw(values)
+    values = raw.values
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values.dt.tz_localize(None).dt.normalize() if values.dt.tz else values.dt.normalize()
     else:
         # date objects (from the API) print as ISO dates, so one strict parser serves files and requests
-        parsed = pd.to_datetime(values.astype("string").str.strip(), format="%Y-%m-%d", errors="coerce")
+        parsed = pd.to_datetime(raw.stripped, format="%Y-%m-%d", errors="coerce")
     return parsed.where((parsed >= EARLIEST_DATE) & (parsed <= LATEST_DATE))
 
 
@@ -192,29 +213,28 @@ def _check_column(column: Column, raw: pd.Series, checker: _Checker) -> pd.Serie
 
     Blanking keeps a bad value from also tripping a cross-field rule: one mistake, one problem.
     """
-    present = ~_blank(raw)
+    text = _Raw(raw)
+    present = ~_blank(text)
     if column.required:
         checker.flag(~present, column.name, raw, "is required")
     if column.kind in (Kind.STRING, Kind.CODE):
-        parsed = _clean_text(raw, column).where(present)
+        parsed = _clean_text(text, column).where(present)
         if column.pattern:
             matches = parsed.str.fullmatch(column.pattern)
             invalid = checker.flag(present & ~matches.fillna(False), column.name, raw, column.rule)
             return parsed.mask(invalid)
         return parsed
     if column.kind is Kind.CHOICE:
-        text = _clean_text(raw, column)
         canonical = {choice.upper(): choice for choice in column.choices or ()}
-        parsed = text.str.upper().map(canonical)
+        parsed = _clean_text(text, column).str.upper().map(canonical)
         checker.flag(present & parsed.isna(), column.name, raw, column.rule)
         return parsed.astype("string")
     if column.kind is Kind.BOOL:
-        parsed = _parse_bool(raw)
+        parsed = _parse_bool(text)
         checker.flag(present & parsed.isna(), column.name, raw, column.rule)
         return parsed
     if column.kind in (Kind.INT, Kind.FLOAT):
-        numbers = pd.to_numeric(raw.astype("string").str.strip() if raw.dtype != "float64" else raw,
-                                errors="coerce").astype("float64")
+        numbers = pd.to_numeric(text.stripped if raw.dtype != "float64" else raw, errors="coerce").astype("float64")
         invalid = ~np.isfinite(numbers)
         if column.kind is Kind.INT:
             invalid |= numbers.mod(1).ne(0)
@@ -223,7 +243,7 @@ def _check_column(column: Column, raw: pd.Series, checker: _Checker) -> pd.Serie
         invalid = checker.flag(present & invalid, column.name, raw, column.rule)
         return numbers.mask(invalid)
     if column.kind is Kind.DATE:
-        parsed = _parse_date(raw)
+        parsed = _parse_date(text)
         checker.flag(present & parsed.isna(), column.name, raw, column.rule)
         return parsed
     if column.kind is Kind.LEVEL:
@@ -320,9 +340,8 @@ def validate_table(frame: pd.DataFrame, columns: tuple[Column, ...], *, today: d
 
     raw = frame.reindex(columns=[column.name for column in columns])
     checker = _Checker(frame.index)
-    typed = pd.DataFrame(index=frame.index)
-    for column in columns:
-        typed[column.name] = _check_column(column, raw[column.name], checker)
+    typed = pd.DataFrame({column.name: _check_column(column, raw[column.name], checker) for column in columns},
+                         index=frame.index)
     _fill_defaults(typed, columns)
     _check_rows(typed, raw, checker, today_ts)
 
@@ -350,7 +369,8 @@ def _finish_types(valid: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFr
     for column in columns:
         values = valid[column.name]
         if column.kind is Kind.DATE:
-            valid[column.name] = values.astype("datetime64[ns]")
+            if values.dtype != "datetime64[ns]":
+                valid[column.name] = values.astype("datetime64[ns]")
         elif column.kind is Kind.BOOL:
             valid[column.name] = values.astype(bool) if values.notna().all() else values
         elif (column.kind is Kind.LEVEL and values.notna().all()) or (column.kind is Kind.INT and values.notna().all()):

@@ -17,11 +17,18 @@ from features.transformer import ClaimFeatures
 from models.decision import ACCEPT, Decision, StepEstimates, decide, step_pairs
 from models.estimators import OutcomeModels
 from models.explain import top_reasons
-from models.ladder import LadderPolicy
+from models.ladder import LadderPolicy, eligibility
 
 LEVEL_FIELDS = ("eligible", "ineligible_reason", "p_success", "expected_allowed", "allowed_p10",
                 "allowed_p90", "expected_days", "expected_recovery", "cost", "net_value")
 SEPARATOR = "; "
+#: The settlement quantiles predicted for the ladder a claim is shown (its steps from its current level);
+#: the steps after a failure only feed the recursion, which reads none of them.
+SHOWN_QUANTILES = ("allowed_p10", "allowed_p50", "allowed_p90")
+#: The steps after a failure get no interval, so their expected amount is not clipped into one: it moves
+#: the net values of the rare step whose mean model falls outside its quantiles (1 claim in 4,000 measured).
+#: Reason attribution: ``RecoupBundle.reason_method`` ("shap" exact TreeSHAP, or "path" Saabas, ~45x cheaper).
+REASON_METHODS = ("shap", "path")
 
 
 def output_columns() -> list[str]:
@@ -41,7 +48,9 @@ class PayerProfiles:
 
     def attempts(self, payer_ids: pd.Series, levels: np.ndarray) -> np.ndarray:
         """Historical resolved attempts for each (payer, level); 0 where the payer never tried it."""
-        counts = self.by_level.set_index(["payer_id", "level"])["attempts"]
+        if "_counts" not in self.__dict__:  # a cache, not a field: profiles pickled before it lack it
+            self.__dict__["_counts"] = self.by_level.set_index(["payer_id", "level"])["attempts"]
+        counts = self.__dict__["_counts"]
         keys = pd.MultiIndex.from_arrays([payer_ids.astype(str).to_numpy(), np.asarray(levels, dtype=object)])
         return counts.reindex(keys).fillna(0).to_numpy()
 
@@ -54,41 +63,53 @@ class RecoupBundle:
     profiles: PayerProfiles
     metadata: dict = field(default_factory=dict)
     thin_data_attempts: int = 30
+    reason_method: str = "shap"  # one of REASON_METHODS; fixed per model so every interface agrees
 
     def score(self, claims: pd.DataFrame, policy: LadderPolicy | None = None) -> pd.DataFrame:
         """Flat scoring output (``output_columns()``) for validated scoring requests, same index."""
         policy = policy or self.policy
         claims = claims.copy()
         claims["current_level"] = claims["current_level"].astype("int64")
-        steps = self._estimate(claims)
+        steps = self._estimate(claims, policy)
         decision = decide(claims, steps.estimates, policy)
         return self._flatten(claims, decision, steps)
 
-    def _estimate(self, claims: pd.DataFrame) -> _StepPredictions:
-        """Model estimates for every (from_level, target) step the decision needs.
+    def _estimate(self, claims: pd.DataFrame, policy: LadderPolicy) -> _StepPredictions:
+        """Model estimates for every (from_level, target) step the decision needs, and no more.
 
         A claim's features differ between steps only in the step's level columns, so the claim features
-        are built once and only those columns are overwritten per step; and a step from level s is only
-        predicted for the claims that can stand at s (current level <= s).
+        are built once and only those columns are overwritten per step. Steps from the claim's own level
+        (the ladder it is shown) get every number, the interval included; steps from a later level only
+        feed the recursion, so they get p_success, expected_allowed and expected_days, and only where the
+        recursion can use them (the step is eligible from that level).
         """
         n = len(claims)
         current = claims["current_level"].to_numpy()
+        billed = claims["billed_amount"].to_numpy(dtype="float64")
+        allowed = claims["current_allowed_amount"].to_numpy(dtype="float64")
         pairs = step_pairs(current)
         base = self.models.matrix(self.transformer.transform(self._attempt_frame(claims, 0,
                                                                                  Level.reconsideration)))
         step_columns, step_values = self._step_features(claims, pairs)
-        rows_by_pair = [np.flatnonzero(current <= start) for start, _ in pairs]
+        shown = [np.flatnonzero(current == start) for start, _ in pairs]
+        later = []
+        for start, target in pairs:
+            usable, _ = eligibility(claims, np.full(n, start), target, policy, check_deadlines=False)
+            later.append(np.flatnonzero((current < start) & usable))
+        rows_by_pair = shown + later  # the shown steps first: the interval is predicted for those rows only
+        counts = [len(rows) for rows in rows_by_pair]
+        pair_of_row = np.repeat(np.tile(np.arange(len(pairs)), 2), counts)
         rows = np.concatenate(rows_by_pair)
         matrix = base[rows]
-        matrix[:, step_columns] = np.repeat(step_values, [len(r) for r in rows_by_pair], axis=0)
-        predicted = self.models.predict(matrix, claims["billed_amount"].to_numpy(dtype="float64")[rows],
-                                        claims["current_allowed_amount"].to_numpy(dtype="float64")[rows])
+        matrix[:, step_columns] = step_values[pair_of_row]
+        shown_rows = sum(counts[:len(pairs)])
+        predicted = self.models.predict_steps(matrix, billed[rows], allowed[rows], SHOWN_QUANTILES,
+                                              interval_rows=shown_rows)
         del matrix
-        pair_of_row = np.repeat(np.arange(len(pairs)), [len(r) for r in rows_by_pair])
         values = {}
-        for name in predicted.columns:
-            grid = np.full((len(pairs), n), np.nan)  # NaN: a claim already beyond the step's from_level
-            grid[pair_of_row, rows] = predicted[name].to_numpy()
+        for name, predictions in predicted.items():
+            grid = np.full((len(pairs), n), np.nan)  # NaN: a step the claim cannot take or is not shown
+            grid[pair_of_row[:len(predictions)], rows[:len(predictions)]] = predictions
             values[name] = grid
         return _StepPredictions(pairs, values, base, step_columns, step_values)
 
@@ -142,7 +163,7 @@ class RecoupBundle:
             out[f"net_value_{target.name}"] = decision.net_value[target]
         explained = self._explained_level(decision)
         out["reasons"] = self._reasons(current, explained, steps)
-        out["warnings"] = self._warnings(claims, explained)
+        out["warnings"] = self._warnings(claims, explained, steps.base)
         return pd.DataFrame(out, index=claims.index)[output_columns()]
 
     @staticmethod
@@ -162,15 +183,19 @@ class RecoupBundle:
             pair = steps.pair_index(current[explainable], targets[explainable])
             matrix = steps.base[explainable]
             matrix[:, steps.step_columns] = steps.step_values[pair]
-            contributions = self.models.success_contributions(matrix)
+            contributions = self.models.success_contributions(matrix, self.reason_method)
             sentences = top_reasons(contributions, levels[explainable])
             reasons[explainable] = [SEPARATOR.join(text) for text in sentences]
         return reasons
 
-    def _warnings(self, claims: pd.DataFrame, levels: np.ndarray) -> np.ndarray:
+    def _warnings(self, claims: pd.DataFrame, levels: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
         known_payer = self.transformer.known_mask(claims, "payer_id").to_numpy()
-        priced = medicare_amount(claims["cpt_code"], claims["modifier"], claims["place_of_service"],
-                                 claims["state"], claims["units"]).notna().to_numpy()
+        names = list(getattr(self.transformer, "feature_names_out_", ()))
+        if base is not None and "log_medicare" in names:  # the transformer already priced every claim
+            priced = ~np.isnan(base[:, names.index("log_medicare")])
+        else:
+            priced = medicare_amount(claims["cpt_code"], claims["modifier"], claims["place_of_service"],
+                                     claims["state"], claims["units"]).notna().to_numpy()
         known_code = self.transformer.known_mask(claims, "cpt_code").to_numpy()
         attempts = self.profiles.attempts(claims["payer_id"], levels)
         thin = known_payer & (attempts < self.thin_data_attempts)

@@ -64,6 +64,10 @@ def decide(claims: pd.DataFrame, estimates: dict[tuple[int, Level], StepEstimate
     best_next: dict[int, np.ndarray] = {int(Level.legal): np.full(n, ACCEPT, dtype=object)}
     q_from: dict[int, dict[Level, np.ndarray]] = {}
     lowest = int(current.min()) if n else 0
+    # eligibility is decided row by row, so each target's deadline check from the claims' own levels serves
+    # every start: a claim's next step is the step from its own level
+    next_step = {target: eligibility(claims, current, target, policy, check_deadlines=True)
+                 for target in ESCALATION_LEVELS}
     for start in range(int(Level.legal) - 1, lowest - 1, -1):
         from_level = np.full(n, start)
         is_next_step = current == start
@@ -73,8 +77,7 @@ def decide(claims: pd.DataFrame, estimates: dict[tuple[int, Level], StepEstimate
                 continue
             ok, _ = eligibility(claims, from_level, target, policy, check_deadlines=False)
             if is_next_step.any():
-                ok_now, _ = eligibility(claims, from_level, target, policy, check_deadlines=True)
-                ok = np.where(is_next_step, ok_now, ok)
+                ok = np.where(is_next_step, next_step[target][0], ok)
             q_start[target] = np.where(ok, _step_value(estimates[(start, target)], target, allowed, nsa,
                                                       value[int(target)], policy), np.nan)
         q_from[start] = q_start
@@ -91,7 +94,7 @@ def decide(claims: pd.DataFrame, estimates: dict[tuple[int, Level], StepEstimate
     paths = _paths(best_next, current)
     net_value, eligible_map, reasons, recovery, costs = {}, {}, {}, {}, {}
     for target in ESCALATION_LEVELS:
-        ok, why = eligibility(claims, current, target, policy, check_deadlines=True)
+        ok, why = next_step[target]
         eligible_map[target], reasons[target] = ok, why
         q = np.full(n, np.nan)
         rec = np.full(n, np.nan)

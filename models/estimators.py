@@ -20,6 +20,12 @@ from sklearn.isotonic import IsotonicRegression
 SETTLEMENT_QUANTILES = {"allowed_p10": 0.1, "allowed_p50": 0.5, "allowed_p90": 0.9}
 MIN_GAIN_DOLLARS = 0.01
 PREDICT_THREADS = os.cpu_count() or 1
+#: Below this many rows a prediction runs on one thread: starting a thread team costs more than it saves.
+SINGLE_THREAD_ROWS = 256
+
+
+def predict_threads(rows: int) -> int:
+    return 1 if rows < SINGLE_THREAD_ROWS else PREDICT_THREADS
 
 
 def model_matrix(features: pd.DataFrame, booster: lgb.Booster) -> np.ndarray:
@@ -54,13 +60,26 @@ class OutcomeModels:
 
     @staticmethod
     def _predict(model: lgb.LGBMModel, matrix: np.ndarray, **options) -> np.ndarray:
-        # the booster directly: what the sklearn wrapper calls (best iteration, all cores), minus its
-        # per-call input checks
-        return model.booster_.predict(matrix, num_threads=PREDICT_THREADS, **options)
+        # the booster directly: what the sklearn wrapper calls (best iteration), minus its per-call input
+        # checks; a small input on one thread (starting a thread team costs more than it saves)
+        return model.booster_.predict(matrix, num_threads=predict_threads(len(matrix)), **options)
+
+    def calibrated(self, raw: np.ndarray) -> np.ndarray:
+        """The isotonic calibration of raw success probabilities, clipped to [0, 1].
+
+        ``IsotonicRegression.predict`` (clip to the fitted range, then linear interpolation between its
+        thresholds) done with ``np.interp``, without sklearn's per-call input checks.
+        """
+        calibrator = self.calibrator
+        thresholds = getattr(calibrator, "X_thresholds_", None)
+        if thresholds is None or len(thresholds) < 2 or calibrator.out_of_bounds != "clip":
+            return np.clip(calibrator.predict(raw), 0.0, 1.0)
+        clipped = np.clip(np.asarray(raw, dtype="float64"), calibrator.X_min_, calibrator.X_max_)
+        return np.clip(np.interp(clipped, thresholds, calibrator.y_thresholds_), 0.0, 1.0)
 
     def p_success(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         matrix = self.matrix(features) if isinstance(features, pd.DataFrame) else features
-        return np.clip(self.calibrator.predict(self._predict(self.success, matrix)), 0.0, 1.0)
+        return self.calibrated(self._predict(self.success, matrix))
 
     def predict(self, features: pd.DataFrame | np.ndarray, billed: np.ndarray, allowed_before: np.ndarray,
                 index: pd.Index | None = None) -> pd.DataFrame:
@@ -73,23 +92,90 @@ class OutcomeModels:
         if isinstance(features, pd.DataFrame):
             index = features.index
             features = self.matrix(features)
+        result = self.predict_steps(features, billed, allowed_before, tuple(self.settlement_quantiles))
+        order = ["p_success", "expected_allowed", *self.settlement_quantiles, "expected_days"]
+        return pd.DataFrame({name: result[name] for name in order}, index=index)
+
+    def predict_steps(self, matrix: np.ndarray, billed: np.ndarray, allowed_before: np.ndarray,
+                      quantiles: tuple[str, ...] = (), interval_rows: int | None = None
+                      ) -> dict[str, np.ndarray]:
+        """What scoring needs, as arrays: p_success, expected_allowed, expected_days for every row, and the
+        named ``quantiles`` (of ``SETTLEMENT_QUANTILES``) for the first ``interval_rows`` rows (default all)
+        only; the other quantile models and rows are not evaluated.
+
+        ``expected_allowed`` is the mean model's amount between the allowed amount before (plus a cent) and
+        billed, and, where the quantiles are evaluated, within their range (with all three: exactly
+        ``predict``'s value).
+        """
         floor = allowed_before + MIN_GAIN_DOLLARS
         ceiling = np.maximum(billed, floor)
 
-        def dollars(model: lgb.LGBMRegressor) -> np.ndarray:
-            return np.clip(self._predict(model, features) * billed, floor, ceiling)
+        def dollars(model: lgb.LGBMRegressor, rows: slice = slice(None)) -> np.ndarray:
+            return np.clip(self._predict(model, matrix[rows]) * billed[rows], floor[rows], ceiling[rows])
 
-        quantiles = np.sort(np.column_stack([dollars(m) for m in self.settlement_quantiles.values()]), axis=1)
-        expected = np.clip(dollars(self.settlement_mean), quantiles[:, 0], quantiles[:, -1])
-        result = {"p_success": self.p_success(features), "expected_allowed": expected}
-        result.update(dict(zip(self.settlement_quantiles, quantiles.T, strict=True)))
-        result["expected_days"] = np.maximum(self._predict(self.days, features), 1.0)
-        return pd.DataFrame(result, index=index)
+        expected = dollars(self.settlement_mean)
+        result = {"p_success": self.p_success(matrix)}
+        names = [name for name in self.settlement_quantiles if name in quantiles]
+        head = slice(0, len(matrix) if interval_rows is None else interval_rows)
+        if names:
+            values = (np.sort(np.column_stack([dollars(self.settlement_quantiles[name], head) for name in names]),
+                              axis=1) if head.stop else np.empty((0, len(names))))
+            expected[head] = np.clip(expected[head], values[:, 0], values[:, -1])
+            result.update(dict(zip(names, values.T, strict=True)))
+        result["expected_allowed"] = expected
+        result["expected_days"] = np.maximum(self._predict(self.days, matrix), 1.0)
+        return result
 
-    def success_contributions(self, features: pd.DataFrame | np.ndarray) -> pd.DataFrame:
-        """Per-feature contributions (log-odds) of the success model, for explanations."""
+    def success_contributions(self, features: pd.DataFrame | np.ndarray, method: str = "shap") -> pd.DataFrame:
+        """Per-feature contributions (log-odds) of the success model, for explanations.
+
+        ``method`` "shap": exact TreeSHAP (LightGBM's ``pred_contrib``); "path": each split on the row's path
+        credits its feature with the change in the node's expected value (Saabas): also sums to the raw
+        score, at the cost of one leaf lookup per tree instead of TreeSHAP's work per leaf and depth.
+        """
         names = self.success.booster_.feature_name()
         index = features.index if isinstance(features, pd.DataFrame) else None
         matrix = self.matrix(features) if isinstance(features, pd.DataFrame) else features
-        contributions = self._predict(self.success, matrix, pred_contrib=True)
-        return pd.DataFrame(contributions[:, :-1], columns=names, index=index)
+        if method == "path":
+            contributions = self._path_contributions(matrix)
+        elif method == "shap":
+            contributions = self._predict(self.success, matrix, pred_contrib=True)[:, :-1]
+        else:
+            raise ValueError(f"unknown contribution method {method!r}")
+        return pd.DataFrame(contributions, columns=names, index=index)
+
+    def _path_contributions(self, matrix: np.ndarray) -> np.ndarray:
+        leaves = self._predict(self.success, matrix, pred_leaf=True).astype("int64").reshape(len(matrix), -1)
+        tables = self._path_tables()
+        contributions = np.zeros((len(matrix), tables.shape[2]))
+        for tree in range(leaves.shape[1]):
+            contributions += tables[tree][leaves[:, tree]]
+        return contributions
+
+    def _path_tables(self) -> np.ndarray:
+        """(trees, leaves, features): what each split on the way to each leaf adds, by the split's feature.
+        Made once per process from the booster's dump (the trees ``predict`` uses: the best iteration)."""
+        if "_path_table" not in self.__dict__:  # a cache, not a field: models pickled before it lack it
+            self.__dict__["_path_table"] = path_tables(self.success.booster_)
+        return self.__dict__["_path_table"]
+
+
+def path_tables(booster: lgb.Booster) -> np.ndarray:
+    dump = booster.dump_model()
+    features = len(dump["feature_names"])
+    trees = dump["tree_info"]
+    tables = np.zeros((len(trees), max(tree["num_leaves"] for tree in trees), features))
+    for position, tree in enumerate(trees):
+        stack = [(tree["tree_structure"], np.zeros(features))]
+        while stack:
+            node, credit = stack.pop()
+            if "leaf_index" in node or "split_index" not in node:
+                tables[position, node.get("leaf_index", 0)] = credit
+                continue
+            for side in ("left_child", "right_child"):
+                child = node[side]
+                value = child["leaf_value"] if "split_index" not in child else child["internal_value"]
+                step = credit.copy()
+                step[node["split_feature"]] += value - node["internal_value"]
+                stack.append((child, step))
+    return tables

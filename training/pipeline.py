@@ -18,7 +18,7 @@ from tqdm import tqdm
 from features.idr_payers import load_idr_benchmarks, match_payer_group
 from features.schema import Level
 from features.transformer import ClaimFeatures
-from models.bundle import RecoupBundle
+from models.bundle import REASON_METHODS, RecoupBundle
 from models.estimators import OutcomeModels
 from models.ladder import LadderPolicy
 from training import tracking
@@ -82,7 +82,7 @@ class TrainResult:
 
 def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | None = None,
           register: bool = True, policy: LadderPolicy | None = None, min_category_count: int = 30,
-          evaluate_policy: bool = True, idr_priors: bool = True,
+          evaluate_policy: bool = True, idr_priors: bool = True, reason_method: str = "shap",
           fit: Callable[..., OutcomeModels] = fit_outcome_models) -> TrainResult:
     """Validate, split by time, fit, evaluate against baselines (and the truth, on simulated data),
     log everything to MLflow and register the bundle. ``fit`` fits the outcome models (the Dask engine
@@ -96,7 +96,9 @@ def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | Non
     models = fit(split, transformer, seed=seed)
     timer.done("fit")
     profiles = build_payer_profiles(history.attempts[history.attempts["submitted_date"] <= split.valid_end])
-    bundle = RecoupBundle(transformer, models, policy or LadderPolicy(), profiles)
+    if reason_method not in REASON_METHODS:
+        raise ValueError(f"reason_method must be one of {', '.join(REASON_METHODS)}, not {reason_method!r}")
+    bundle = RecoupBundle(transformer, models, policy or LadderPolicy(), profiles, reason_method=reason_method)
 
     test_features = transformer.transform(split.test)
     predicted = models.predict(test_features, split.test["billed_amount"].to_numpy(),
@@ -170,7 +172,7 @@ def _log_run(history: History, split, metrics, comparison, by_level, by_payer, t
     report = history.report
     mlflow.log_params({
         "seed": seed, "min_category_count": bundle.transformer.min_category_count,
-        "idr_priors": bundle.transformer.idr_benchmarks is not None,
+        "idr_priors": bundle.transformer.idr_benchmarks is not None, "reason_method": bundle.reason_method,
         "success_trees": bundle.models.success.best_iteration_,
         "settlement_trees": bundle.models.settlement_mean.best_iteration_,
         "days_trees": bundle.models.days.best_iteration_,

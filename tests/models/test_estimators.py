@@ -1,0 +1,92 @@
+"""The scoring-time shortcuts of ``OutcomeModels`` give the numbers of the plain computations they replace."""
+
+from __future__ import annotations
+
+import pickle
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.isotonic import IsotonicRegression
+
+from features.transformer import ClaimFeatures
+from models.estimators import SETTLEMENT_QUANTILES, OutcomeModels
+
+ROWS, FEATURES = 600, 5
+
+
+@pytest.fixture(scope="module")
+def models_and_data() -> tuple[OutcomeModels, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(ROWS, FEATURES))
+    x[rng.random(x.shape) < 0.05] = np.nan
+    success = (np.nan_to_num(x[:, 0]) + rng.normal(size=ROWS) > 0).astype(int)
+    fraction = 1 / (1 + np.exp(-np.nan_to_num(x[:, 1]))) + rng.normal(scale=0.1, size=ROWS)
+    options = dict(n_estimators=15, num_leaves=7, min_child_samples=10, verbose=-1)
+    classifier = lgb.LGBMClassifier(**options).fit(x, success)
+    raw = classifier.predict_proba(x)[:, 1]
+    calibrator = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, success)
+    quantiles = {name: lgb.LGBMRegressor(objective="quantile", alpha=alpha, **options).fit(x, fraction)
+                 for name, alpha in SETTLEMENT_QUANTILES.items()}
+    models = OutcomeModels(classifier, calibrator, lgb.LGBMRegressor(**options).fit(x, fraction), quantiles,
+                           lgb.LGBMRegressor(**options).fit(x, rng.gamma(2.0, 30.0, size=ROWS)))
+    billed = rng.uniform(500, 5000, size=ROWS)
+    allowed = billed * rng.uniform(0, 0.6, size=ROWS)
+    return models, x, billed, allowed
+
+
+def test_predict_steps_with_every_quantile_is_predict(models_and_data):
+    models, x, billed, allowed = models_and_data
+    expected = models.predict(x, billed, allowed)
+    got = models.predict_steps(x, billed, allowed, tuple(SETTLEMENT_QUANTILES))
+    for name in expected.columns:
+        np.testing.assert_array_equal(got[name], expected[name].to_numpy(), err_msg=name)
+
+
+def test_predict_steps_evaluates_the_interval_for_the_first_rows_only(models_and_data):
+    models, x, billed, allowed = models_and_data
+    head = 100
+    full = models.predict(x, billed, allowed)
+    got = models.predict_steps(x, billed, allowed, ("allowed_p10", "allowed_p50", "allowed_p90"),
+                               interval_rows=head)
+    assert len(got["allowed_p10"]) == head
+    for name in ("p_success", "expected_days"):
+        np.testing.assert_array_equal(got[name], full[name].to_numpy())
+    np.testing.assert_array_equal(got["expected_allowed"][:head], full["expected_allowed"].to_numpy()[:head])
+    # without the interval the mean amount is only kept above the allowed amount and at most billed
+    floor = allowed + 0.01
+    mean = np.clip(models.settlement_mean.booster_.predict(x) * billed, floor, np.maximum(billed, floor))
+    np.testing.assert_array_equal(got["expected_allowed"][head:], mean[head:])
+    none = models.predict_steps(x, billed, allowed)
+    assert set(none) == {"p_success", "expected_allowed", "expected_days"}
+
+
+def test_calibration_without_sklearn_checks_is_isotonic_predict(models_and_data):
+    models, *_ = models_and_data
+    raw = np.concatenate([np.linspace(-0.5, 1.5, 2001), models.calibrator.X_thresholds_])
+    np.testing.assert_allclose(models.calibrated(raw), np.clip(models.calibrator.predict(raw), 0, 1),
+                               rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("method", ["shap", "path"])
+def test_contributions_add_up_to_the_raw_score(models_and_data, method):
+    models, x, *_ = models_and_data
+    contributions = models.success_contributions(x, method)
+    assert list(contributions.columns) == models.success.booster_.feature_name()
+    offset = models.success.booster_.predict(x, raw_score=True) - contributions.to_numpy().sum(axis=1)
+    np.testing.assert_allclose(offset, offset[0], atol=1e-9)  # the same expected value for every row
+
+
+def test_transformer_categories_are_coded_as_before_and_caches_are_not_pickled():
+    frame = pd.DataFrame({"payer_id": ["A", "A", "B", None, "C", "A"] * 10})
+    transformer = ClaimFeatures(min_category_count=15)
+    transformer.categories_ = {"payer_id": ["A", "B", "__other__", "__missing__"]}
+    coded = transformer._categorical(frame["payer_id"], "payer_id")
+    text = frame["payer_id"].astype("string")
+    known = text.isin(["A", "B"]).fillna(False)
+    text = text.where(known, "__other__").where(frame["payer_id"].notna(), "__missing__")
+    plain = pd.Categorical(text.to_numpy(dtype=object), categories=transformer.categories_["payer_id"])
+    pd.testing.assert_extension_array_equal(coded, plain)
+    assert "_vocabulary_cache" in transformer.__dict__
+    assert "_vocabulary_cache" not in pickle.loads(pickle.dumps(transformer)).__dict__
