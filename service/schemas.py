@@ -30,6 +30,14 @@ class ErrorResponse(BaseModel):
     detail: str = Field(description="A stable, human-readable error message.")
 
 
+#: The errors every model-backed, key-protected route can answer with (OpenAPI ``responses``).
+MODEL_ROUTE_ERRORS: dict[int | str, dict] = {
+    401: {"model": ErrorResponse, "description": "Missing API key."},
+    403: {"model": ErrorResponse, "description": "Invalid API key."},
+    503: {"model": ErrorResponse, "description": "No model is loaded yet."},
+}
+
+
 class ModelRef(BaseModel):
     """Which registered model version answered."""
 

@@ -8,16 +8,9 @@ from typing import Any
 from fastapi import APIRouter
 
 from service.dependencies import ModelDep
-from service.schemas import ErrorResponse, ModelInfo
+from service.schemas import MODEL_ROUTE_ERRORS, ModelInfo
 
 router = APIRouter(prefix="/v1/model", tags=["model"])
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "Missing API key."},
-    403: {"model": ErrorResponse, "description": "Invalid API key."},
-    503: {"model": ErrorResponse, "description": "No model is loaded yet."},
-}
-
 
 def _finite(value: Any) -> float | None:
     try:
@@ -31,7 +24,7 @@ def _window(value: Any) -> list[str] | None:
     return [str(part) for part in value] if isinstance(value, (list, tuple)) else None
 
 
-@router.get("", response_model=ModelInfo, responses=ERROR_RESPONSES)
+@router.get("", response_model=ModelInfo, responses=MODEL_ROUTE_ERRORS)
 async def model_info(model: ModelDep) -> ModelInfo:
     """Describe the served model: version, training and test windows, test metrics and the policy."""
     metadata = model.bundle.metadata or {}

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from features.idr_payers import idr_benchmark_for_payer, load_idr_benchmarks
 from service.dependencies import ModelDep
 from service.schemas import (
+    MODEL_ROUTE_ERRORS,
     ErrorResponse,
     ModelRef,
     PayerIdrRecord,
@@ -24,11 +25,6 @@ PayerId = Annotated[str, Path(max_length=100, description="Payer id as the billi
                               "and surrounding spaces are ignored).")]
 
 UNKNOWN_PAYER = "unknown payer"
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "Missing API key."},
-    403: {"model": ErrorResponse, "description": "Invalid API key."},
-    503: {"model": ErrorResponse, "description": "No model is loaded yet."},
-}
 
 
 @lru_cache(maxsize=4096)
@@ -44,7 +40,7 @@ def _summary_fields(record: dict[str, Any]) -> dict[str, Any]:
     return {name: record.get(name) for name in PayerSummary.model_fields}
 
 
-@router.get("", response_model=PayerListResponse, responses=ERROR_RESPONSES)
+@router.get("", response_model=PayerListResponse, responses=MODEL_ROUTE_ERRORS)
 async def list_payers(model: ModelDep) -> PayerListResponse:
     """List every payer in the model's history with its volume and initial pay levels."""
     payers = [PayerSummary.model_validate(_summary_fields(record))
@@ -53,7 +49,7 @@ async def list_payers(model: ModelDep) -> PayerListResponse:
 
 
 @router.get("/{payer_id}", response_model=PayerProfileResponse,
-            responses={**ERROR_RESPONSES, 404: {"model": ErrorResponse, "description": "Unknown payer."}})
+            responses={**MODEL_ROUTE_ERRORS, 404: {"model": ErrorResponse, "description": "Unknown payer."}})
 async def get_payer(model: ModelDep, payer_id: PayerId) -> PayerProfileResponse:
     """Show one payer's profile: pay levels, win rates, awards and timelines by level, and its IDR record."""
     key = payer_id.strip().upper()

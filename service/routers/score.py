@@ -37,6 +37,7 @@ from service.dependencies import LimiterDep, MetricsDep, ModelDep, SettingsDep
 from service.model_holder import LoadedModel
 from service.observability import Metrics, describe_exception
 from service.schemas import (
+    MODEL_ROUTE_ERRORS,
     BatchItem,
     BatchScoreRequest,
     BatchScoreResponse,
@@ -54,13 +55,11 @@ SCORING_FAILED = "the claim could not be scored"
 SCORING_ERROR = "scoring_error"
 MAX_FAILURES_IN_A_ROW = 3
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **MODEL_ROUTE_ERRORS,
     400: {"model": ErrorResponse, "description": "The body is not readable (e.g. not UTF-8)."},
-    401: {"model": ErrorResponse, "description": "Missing API key."},
-    403: {"model": ErrorResponse, "description": "Invalid API key."},
     413: {"model": ErrorResponse, "description": "Request body too large."},
     422: {"model": ValidationErrorResponse, "description": "Invalid claim: field-level errors."},
     500: {"model": ErrorResponse, "description": "Internal error (no details are returned)."},
-    503: {"model": ErrorResponse, "description": "No model is loaded yet."},
 }
 
 

@@ -34,7 +34,7 @@ from starlette.background import BackgroundTask
 from features.io import TableReadError
 from service.batch import score_worklist
 from service.dependencies import LimiterDep, ModelDep
-from service.schemas import ErrorResponse, ValidationErrorResponse
+from service.schemas import MODEL_ROUTE_ERRORS, ErrorResponse, ValidationErrorResponse
 
 router = APIRouter(prefix="/v1/worklists", tags=["worklists"])
 
@@ -45,13 +45,11 @@ UPLOAD_SUFFIXES = {".csv": ".csv", ".parquet": ".parquet", ".pq": ".parquet"}
 UPLOAD_MEDIA_TYPES = {"text/csv": ".csv", "application/csv": ".csv", PARQUET_MEDIA_TYPE: ".parquet",
                       "application/x-parquet": ".parquet"}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **MODEL_ROUTE_ERRORS,
     400: {"model": ErrorResponse, "description": "The body is not a well-formed multipart upload."},
-    401: {"model": ErrorResponse, "description": "Missing API key."},
-    403: {"model": ErrorResponse, "description": "Invalid API key."},
     413: {"model": ErrorResponse, "description": "Upload larger than the service's max_worklist_bytes."},
     415: {"model": ErrorResponse, "description": "The upload is neither CSV nor Parquet."},
     422: {"model": ValidationErrorResponse, "description": "No upload, or it could not be read as a table."},
-    503: {"model": ErrorResponse, "description": "No model is loaded yet."},
 }
 
 
