@@ -24,13 +24,11 @@ import numpy as np
 import pandas as pd
 from distributed import Client, wait
 from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
-from sklearn.isotonic import IsotonicRegression
 
 from features.transformer import ClaimFeatures
-from models.calibration import PlattCalibrator
 from models.estimators import SETTLEMENT_QUANTILES, OutcomeModels, model_matrix
 from training.data import Split
-from training.fit import EARLY_STOPPING_ROUNDS, ISOTONIC_MIN_ROWS, _booster_params, _sample_rows
+from training.fit import EARLY_STOPPING_ROUNDS, booster_params, calibrator_for, sample_rows
 
 LOG_EPSILON = 1e-15  # LightGBM's clamp in its log-loss and Poisson metrics
 
@@ -113,18 +111,17 @@ def fit_outcome_models_dask(split: Split, transformer: ClaimFeatures, client: Cl
         return estimator.to_local()
 
     def params(**overrides) -> dict:
-        return _booster_params(seed, **overrides)  # lightgbm.dask replaces n_jobs by each worker's threads
+        return booster_params(seed, **overrides)  # lightgbm.dask replaces n_jobs by each worker's threads
 
     every_train, every_valid = np.arange(len(train_x)), np.arange(len(valid_x))
     success = fit(DaskLGBMClassifier(client=client, **params()), every_train, split.train["success"],
                   every_valid, split.valid["success"].astype(float), binary_logloss)
-    calibrator = (IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-                  if len(split.valid) >= ISOTONIC_MIN_ROWS else PlattCalibrator())  # as training.fit chooses
+    calibrator = calibrator_for(len(split.valid))
     calibrator.fit(success.predict_proba(valid_x)[:, 1], split.valid["success"].astype(float))
 
     rng = np.random.default_rng(seed)  # drawn in training.fit's order, so the samples are the same rows
-    won_train = _sample_rows(split.train["success"].to_numpy(), rng)
-    won_valid = _sample_rows(split.valid["success"].to_numpy(), rng)
+    won_train = sample_rows(split.train["success"].to_numpy(), rng)
+    won_valid = sample_rows(split.valid["success"].to_numpy(), rng)
 
     def settlement_share(frame: pd.DataFrame) -> pd.Series:
         return frame["final_allowed_amount"] / frame["billed_amount"]
@@ -136,8 +133,8 @@ def fit_outcome_models_dask(split: Split, transformer: ClaimFeatures, client: Cl
     settlement_mean = fit_settlement(l2, objective="regression")
     quantiles = {name: fit_settlement(quantile_loss(alpha), objective="quantile", alpha=alpha)
                  for name, alpha in SETTLEMENT_QUANTILES.items()}
-    days_train = _sample_rows(np.ones(len(train_x), bool), rng)
-    days_valid = _sample_rows(np.ones(len(valid_x), bool), rng)
+    days_train = sample_rows(np.ones(len(train_x), bool), rng)
+    days_valid = sample_rows(np.ones(len(valid_x), bool), rng)
     days = fit(DaskLGBMRegressor(client=client, **params(objective="poisson")), days_train,
                split.train["days_to_resolution"], days_valid, split.valid["days_to_resolution"], poisson_loss)
     return OutcomeModels(success, calibrator, settlement_mean, quantiles, days)
