@@ -23,11 +23,14 @@ LEVEL_FIELDS = ("eligible", "ineligible_reason", "p_success", "expected_allowed"
                 "allowed_p90", "expected_days", "expected_recovery", "cost", "net_value")
 SEPARATOR = "; "
 #: The settlement quantiles predicted for the ladder a claim is shown (its steps from its current level);
-#: the steps after a failure only feed the recursion, which reads none of them.
-SHOWN_QUANTILES = ("allowed_p10", "allowed_p50", "allowed_p90")
+#: the steps after a failure only feed the recursion, which reads none of them. The median model is
+#: trained and evaluated but not served: the output shows the interval, and the decision the mean.
+SHOWN_QUANTILES = ("allowed_p10", "allowed_p90")
 #: The steps after a failure get no interval, so their expected amount is not clipped into one: it moves
 #: the net values of the rare step whose mean model falls outside its quantiles (1 claim in 4,000 measured).
-#: Reason attribution: ``RecoupBundle.reason_method`` ("shap" exact TreeSHAP, or "path" Saabas, ~45x cheaper).
+#: Reason attribution: ``RecoupBundle.reason_method`` ("path" Saabas, the training default, or "shap" exact
+#: TreeSHAP, ~45x dearer). On 20,000 claims the two agree on the top reason for 76% of claims, on its
+#: direction for all, and share 78% of the top three.
 REASON_METHODS = ("shap", "path")
 
 
@@ -63,7 +66,9 @@ class RecoupBundle:
     profiles: PayerProfiles
     metadata: dict = field(default_factory=dict)
     thin_data_attempts: int = 30
-    reason_method: str = "shap"  # one of REASON_METHODS; fixed per model so every interface agrees
+    # one of REASON_METHODS, fixed per model so every interface agrees; bundles pickled before the field
+    # existed used exact TreeSHAP
+    reason_method: str = "shap"
 
     def score(self, claims: pd.DataFrame, policy: LadderPolicy | None = None) -> pd.DataFrame:
         """Flat scoring output (``output_columns()``) for validated scoring requests, same index."""
@@ -184,8 +189,7 @@ class RecoupBundle:
             matrix = steps.base[explainable]
             matrix[:, steps.step_columns] = steps.step_values[pair]
             contributions = self.models.success_contributions(matrix, self.reason_method)
-            sentences = top_reasons(contributions, levels[explainable])
-            reasons[explainable] = [SEPARATOR.join(text) for text in sentences]
+            reasons[explainable] = top_reasons(contributions, levels[explainable], separator=SEPARATOR)
         return reasons
 
     def _warnings(self, claims: pd.DataFrame, levels: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:

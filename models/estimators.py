@@ -11,21 +11,30 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.isotonic import IsotonicRegression
+
+from models.compiled import compile_forests, default_cache_dir
 
 SETTLEMENT_QUANTILES = {"allowed_p10": 0.1, "allowed_p50": 0.5, "allowed_p90": 0.9}
 MIN_GAIN_DOLLARS = 0.01
-PREDICT_THREADS = os.cpu_count() or 1
 #: Below this many rows a prediction runs on one thread: starting a thread team costs more than it saves.
 SINGLE_THREAD_ROWS = 256
+_thread_limit = {"threads": os.cpu_count() or 1}
+
+
+def limit_predict_threads(threads: int) -> None:
+    """Predict on at most ``threads`` threads in this process (one per worker when processes share CPUs)."""
+    _thread_limit["threads"] = max(1, threads)
 
 
 def predict_threads(rows: int) -> int:
-    return 1 if rows < SINGLE_THREAD_ROWS else PREDICT_THREADS
+    return 1 if rows < SINGLE_THREAD_ROWS else _thread_limit["threads"]
 
 
 def model_matrix(features: pd.DataFrame, booster: lgb.Booster) -> np.ndarray:
@@ -58,11 +67,35 @@ class OutcomeModels:
         """The feature matrix every outcome model predicts on (they share one training vocabulary)."""
         return model_matrix(features, self.success.booster_)
 
-    @staticmethod
-    def _predict(model: lgb.LGBMModel, matrix: np.ndarray, **options) -> np.ndarray:
-        # the booster directly: what the sklearn wrapper calls (best iteration), minus its per-call input
-        # checks; a small input on one thread (starting a thread team costs more than it saves)
-        return model.booster_.predict(matrix, num_threads=predict_threads(len(matrix)), **options)
+    def named(self) -> dict[str, lgb.LGBMModel]:
+        """Every fitted model by name: success, settlement_mean, the quantile models, days."""
+        return {"success": self.success, "settlement_mean": self.settlement_mean, **self.settlement_quantiles,
+                "days": self.days}
+
+    def compile(self, cache_dir: Path | None = None) -> None:
+        """Predict with compiled forests (``models.compiled``) from now on: same numbers, several times faster.
+        Not pickled: a loaded copy predicts with LightGBM until it is compiled in its own process."""
+        cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        boosters = {name: model.booster_ for name, model in self.named().items()}
+        self.__dict__["_forests"] = compile_forests(boosters, cache_dir)
+        self.__dict__["_forests_dir"] = cache_dir
+
+    @property
+    def compiled_dir(self) -> Path | None:
+        """Where this copy's compiled forests are cached; None when it predicts with LightGBM."""
+        return self.__dict__.get("_forests_dir")
+
+    def __getstate__(self) -> dict:
+        return {name: value for name, value in self.__dict__.items() if name not in ("_forests", "_forests_dir")}
+
+    def _predict(self, name: str, matrix: np.ndarray, **options) -> np.ndarray:
+        """Model ``name``'s prediction: compiled when compiled (plain predictions only), else LightGBM's."""
+        threads = predict_threads(len(matrix))  # a small input on one thread: a thread team costs more
+        forests = self.__dict__.get("_forests")
+        if forests is not None and not options:
+            return forests[name].predict(matrix, n_jobs=threads)
+        # the booster directly: what the sklearn wrapper calls (best iteration), minus its per-call checks
+        return self.named()[name].booster_.predict(matrix, num_threads=threads, **options)
 
     def calibrated(self, raw: np.ndarray) -> np.ndarray:
         """The isotonic calibration of raw success probabilities, clipped to [0, 1].
@@ -79,7 +112,7 @@ class OutcomeModels:
 
     def p_success(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         matrix = self.matrix(features) if isinstance(features, pd.DataFrame) else features
-        return self.calibrated(self._predict(self.success, matrix))
+        return self.calibrated(self._predict("success", matrix))
 
     def predict(self, features: pd.DataFrame | np.ndarray, billed: np.ndarray, allowed_before: np.ndarray,
                 index: pd.Index | None = None) -> pd.DataFrame:
@@ -110,20 +143,20 @@ class OutcomeModels:
         floor = allowed_before + MIN_GAIN_DOLLARS
         ceiling = np.maximum(billed, floor)
 
-        def dollars(model: lgb.LGBMRegressor, rows: slice = slice(None)) -> np.ndarray:
-            return np.clip(self._predict(model, matrix[rows]) * billed[rows], floor[rows], ceiling[rows])
+        def dollars(name: str, rows: slice = slice(None)) -> np.ndarray:
+            return np.clip(self._predict(name, matrix[rows]) * billed[rows], floor[rows], ceiling[rows])
 
-        expected = dollars(self.settlement_mean)
+        expected = dollars("settlement_mean")
         result = {"p_success": self.p_success(matrix)}
         names = [name for name in self.settlement_quantiles if name in quantiles]
         head = slice(0, len(matrix) if interval_rows is None else interval_rows)
         if names:
-            values = (np.sort(np.column_stack([dollars(self.settlement_quantiles[name], head) for name in names]),
+            values = (np.sort(np.column_stack([dollars(name, head) for name in names]),
                               axis=1) if head.stop else np.empty((0, len(names))))
             expected[head] = np.clip(expected[head], values[:, 0], values[:, -1])
             result.update(dict(zip(names, values.T, strict=True)))
         result["expected_allowed"] = expected
-        result["expected_days"] = np.maximum(self._predict(self.days, matrix), 1.0)
+        result["expected_days"] = np.maximum(self._predict("days", matrix), 1.0)
         return result
 
     def success_contributions(self, features: pd.DataFrame | np.ndarray, method: str = "shap") -> pd.DataFrame:
@@ -139,18 +172,20 @@ class OutcomeModels:
         if method == "path":
             contributions = self._path_contributions(matrix)
         elif method == "shap":
-            contributions = self._predict(self.success, matrix, pred_contrib=True)[:, :-1]
+            contributions = self._predict("success", matrix, pred_contrib=True)[:, :-1]
         else:
             raise ValueError(f"unknown contribution method {method!r}")
         return pd.DataFrame(contributions, columns=names, index=index)
 
     def _path_contributions(self, matrix: np.ndarray) -> np.ndarray:
-        leaves = self._predict(self.success, matrix, pred_leaf=True).astype("int64").reshape(len(matrix), -1)
+        leaves = self._predict("success", matrix, pred_leaf=True).astype("int64").reshape(len(matrix), -1)
         tables = self._path_tables()
-        contributions = np.zeros((len(matrix), tables.shape[2]))
-        for tree in range(leaves.shape[1]):
-            contributions += tables[tree][leaves[:, tree]]
-        return contributions
+        trees, most_leaves, features = tables.shape
+        # each row's leaves as a one-hot row over (tree, leaf): its contributions are that row times the table
+        columns = (leaves + np.arange(trees) * most_leaves).ravel()
+        rows = sparse.csr_matrix((np.ones(len(columns)), columns, np.arange(0, len(columns) + 1, trees)),
+                                 shape=(len(matrix), trees * most_leaves))
+        return np.asarray(rows @ tables.reshape(trees * most_leaves, features))
 
     def _path_tables(self) -> np.ndarray:
         """(trees, leaves, features): what each split on the way to each leaf adds, by the split's feature.

@@ -51,21 +51,22 @@ FEATURE_PHRASES.update({f"carc_{name}": f"the {name.replace('_', ' ')} adjustmen
 MIN_CONTRIBUTION = 0.05  # log-odds; smaller effects are noise, not reasons
 
 
-def top_reasons(contributions: pd.DataFrame, levels: np.ndarray, top: int = 3) -> list[list[str]]:
-    """The ``top`` largest contributions of each row, as sentences about the step in ``levels``."""
+def top_reasons(contributions: pd.DataFrame, levels: np.ndarray, top: int = 3,
+                separator: str = "; ") -> np.ndarray:
+    """The ``top`` largest contributions of each row as sentences about the step in ``levels``, largest
+    first, joined by ``separator``; contributions under ``MIN_CONTRIBUTION`` are left out."""
     values = contributions.to_numpy()
-    names = np.asarray(contributions.columns)
-    order = np.argsort(-np.abs(values), axis=1)[:, :top]
-    reasons = []
-    for row, columns in enumerate(order):
-        sentences = []
-        for column in columns:
-            effect = values[row, column]
-            if abs(effect) < MIN_CONTRIBUTION:
-                continue
-            phrase = FEATURE_PHRASES.get(names[column], names[column].replace("_", " "))
-            verb = "raises" if effect > 0 else "lowers"
-            step = str(levels[row]).replace("_", " ")
-            sentences.append(f"{phrase[0].upper()}{phrase[1:]} {verb} the chance of success at {step}")
-        reasons.append(sentences)
-    return reasons
+    rows = np.arange(len(values))[:, None]
+    order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :top]
+    effects = values[rows, order]
+    phrases = [FEATURE_PHRASES.get(name, name.replace("_", " ")) for name in contributions.columns]
+    # sentence openings by (feature, direction): index 2 * feature + (1 if it raises the chance)
+    openings = np.array([f"{phrase[0].upper()}{phrase[1:]} {verb} the chance of success at "
+                         for phrase in phrases for verb in ("lowers", "raises")], dtype=object)
+    steps = pd.Series(levels, dtype=object).str.replace("_", " ").to_numpy(dtype=object)
+    joined = np.full(len(values), "", dtype=object)
+    for rank in range(order.shape[1]):
+        sentence = openings[2 * order[:, rank] + (effects[:, rank] > 0)] + steps
+        shown = np.abs(effects[:, rank]) >= MIN_CONTRIBUTION
+        joined = np.where(shown & (joined != ""), joined + separator + sentence, np.where(shown, sentence, joined))
+    return joined

@@ -23,11 +23,16 @@ killed run left behind.
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +46,7 @@ from tqdm import tqdm
 from features.io import TableReadError, iter_table_chunks, table_files
 from features.validation import validate_claims
 from models.bundle import RecoupBundle, output_columns
+from models.estimators import limit_predict_threads
 from models.ladder import LadderPolicy
 
 DEFAULT_CHUNK_ROWS = 20_000
@@ -61,6 +67,9 @@ ERRORS_SHOWN = 5
 
 
 RESERVED_COLUMNS = frozenset([ROW_COLUMN, ERROR_COLUMN, *output_columns()])
+LINE_COLUMN = "csv_line"  # a run's rows as CSV lines (a CSV output)
+CSV_HEADER_KEY = b"recoup.csv_header"
+CSV_OPTIONS = pa_csv.WriteOptions(quoting_style="needed")
 
 
 def score_chunk(chunk: pd.DataFrame, bundle: RecoupBundle,
@@ -126,6 +135,15 @@ class WorklistSummary:
         if missing > 0:
             self.sample_errors += rejected[ERROR_COLUMN].head(missing).tolist()
 
+    def merge(self, other: WorklistSummary) -> None:
+        """Add the counts and totals of ``other`` (a later part of the same input)."""
+        self.rows_read += other.rows_read
+        self.scored += other.scored
+        self.rejected += other.rejected
+        self.by_action = _merge_totals(self.by_action, other.by_action)
+        self.by_payer = _merge_totals(self.by_payer, other.by_payer)
+        self.sample_errors = (self.sample_errors + other.sample_errors)[:ERRORS_SHOWN]
+
     def to_dict(self) -> dict:
         def records(frame: pd.DataFrame) -> dict:
             return {str(key): {"claims": int(row["claims"]), "expected_net_recovery": float(row[RANK_COLUMN])}
@@ -161,8 +179,13 @@ def _add_totals(totals: pd.DataFrame, scored: pd.DataFrame, keys: pd.Series) -> 
     if scored.empty:
         return totals
     chunk = scored.groupby(keys.to_numpy(), sort=False)[RANK_COLUMN].agg(["size", "sum"])
-    chunk = chunk.rename(columns={"size": "claims", "sum": RANK_COLUMN})
-    return totals.add(chunk, fill_value=0).astype({"claims": "int64"}).rename_axis(totals.index.name)
+    return _merge_totals(totals, chunk.rename(columns={"size": "claims", "sum": RANK_COLUMN}))
+
+
+def _merge_totals(totals: pd.DataFrame, more: pd.DataFrame) -> pd.DataFrame:
+    if more.empty:
+        return totals
+    return totals.add(more, fill_value=0).astype({"claims": "int64"}).rename_axis(totals.index.name)
 
 
 def _table_lines(title: str, frame: pd.DataFrame) -> list[str]:
@@ -181,6 +204,58 @@ def default_rejects_path(output: Path) -> Path:
 
 def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.partial")
+
+
+@dataclass
+class ChunkPart:
+    """One chunk written to the scratch directory: its sorted run, its rejects part and its counts."""
+
+    run: Path
+    rejects: Path
+    rows: int
+    summary: WorklistSummary
+
+
+def write_chunk(combined: pd.DataFrame, scratch: Path, number: int, csv_lines: bool = False) -> ChunkPart:
+    """Write one ``score_chunk`` frame into ``scratch`` as part ``number``: scored rows as a sorted run,
+    rejected rows as a rejects part. With ``csv_lines`` (a CSV output) the run holds each row already
+    formatted as its CSV line, beside its rank keys, so the formatting is done here, where chunks are
+    written in parallel, and the merge moves three columns instead of every column."""
+    failed = combined[ERROR_COLUMN].ne("").to_numpy()
+    scored = combined.loc[~failed].drop(columns=ERROR_COLUMN)
+    rejected = combined.loc[failed, [c for c in combined.columns if c not in RESERVED_COLUMNS or
+                                      c in (ROW_COLUMN, ERROR_COLUMN)]]
+    summary = WorklistSummary(Path(), Path())
+    summary.add(scored, rejected)
+    run = pa.Table.from_pandas(scored.iloc[rank_order(scored)], preserve_index=False)
+    if csv_lines:
+        header, lines = csv_rows(run)
+        run = pa.table({RANK_COLUMN: run[RANK_COLUMN], ROW_COLUMN: run[ROW_COLUMN], LINE_COLUMN: lines},
+                       metadata={CSV_HEADER_KEY: header})
+    return ChunkPart(_write_part(run, scratch / f"run-{number:06d}.parquet"),
+                     _write_part(pa.Table.from_pandas(rejected, preserve_index=False),
+                                 scratch / f"rejects-{number:06d}.parquet"), len(combined), summary)
+
+
+def _write_part(table: pa.Table, path: Path) -> Path:
+    pq.write_table(table, path, row_group_size=RUN_ROW_GROUP_ROWS)
+    return path
+
+
+def csv_rows(table: pa.Table) -> tuple[bytes, pa.Array]:
+    """``table`` in the output's CSV dialect: its header line, and each row's line (newline included)."""
+    buffer = io.BytesIO()
+    pa_csv.write_csv(_as_csv_text(table), buffer, write_options=CSV_OPTIONS)
+    text = np.frombuffer(buffer.getbuffer(), dtype=np.uint8)
+    # a row ends at a newline outside quotes: one with an even number of quotes before it ("" inside a
+    # quoted field adds two, so the parity holds)
+    quotes, newlines = np.flatnonzero(text == ord('"')), np.flatnonzero(text == ord("\n"))
+    ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0] + 1
+    header_end = int(ends[0])
+    offsets = np.concatenate([[0], ends[1:] - header_end]).astype("int64")
+    lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), table.num_rows,
+                                             [None, pa.py_buffer(offsets), pa.py_buffer(text[header_end:])])
+    return bytes(text[:header_end]), lines
 
 
 class WorklistWriter:
@@ -217,23 +292,21 @@ class WorklistWriter:
         for path in (_temporary(self.output), _temporary(self.rejects)):
             path.unlink(missing_ok=True)
 
+    @property
+    def csv_lines(self) -> bool:
+        """Whether runs hold CSV lines (``write_chunk``): the ranked output is CSV."""
+        return _is_csv(self.output)
+
     def add(self, combined: pd.DataFrame) -> None:
         """Write one chunk: its scored rows as a sorted run, its rejected rows as a rejects part."""
-        failed = combined[ERROR_COLUMN].ne("").to_numpy()
-        scored = combined.loc[~failed].drop(columns=ERROR_COLUMN)
-        rejected = combined.loc[failed, [c for c in combined.columns if c not in RESERVED_COLUMNS or
-                                          c in (ROW_COLUMN, ERROR_COLUMN)]]
-        self.summary.add(scored, rejected)
-        self._chunk_rows = max(self._chunk_rows, len(combined))
-        scored = scored.iloc[rank_order(scored)]
-        self._runs.append(self._write_part(scored, f"run-{len(self._runs):06d}"))
-        self._rejects_parts.append(self._write_part(rejected, f"rejects-{len(self._rejects_parts):06d}"))
+        self.add_part(write_chunk(combined, self.scratch, len(self._runs), self.csv_lines))
 
-    def _write_part(self, frame: pd.DataFrame, name: str) -> Path:
-        path = self.scratch / f"{name}.parquet"
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path,
-                       row_group_size=RUN_ROW_GROUP_ROWS)
-        return path
+    def add_part(self, part: ChunkPart) -> None:
+        """Take a chunk already written by ``write_chunk`` (in a worker process, say), in input order."""
+        self.summary.merge(part.summary)
+        self._chunk_rows = max(self._chunk_rows, part.rows)
+        self._runs.append(part.run)
+        self._rejects_parts.append(part.rejects)
 
     def finish(self, started: float | None = None) -> WorklistSummary:
         """Merge the runs into the ranked output and move both files into place."""
@@ -247,9 +320,15 @@ class WorklistWriter:
         with _TableWriter(_temporary(self.rejects), _schema(self._rejects_parts)) as writer:
             for part in self._rejects_parts:
                 writer.write(pq.read_table(part))
-        with _TableWriter(_temporary(self.output), _schema(runs)) as writer:
-            for table in merge_runs(runs, batch_rows):
-                writer.write(table)
+        if self.csv_lines and runs:
+            with open(_temporary(self.output), "wb") as output:
+                output.write(_csv_header(runs))
+                for table in merge_runs(runs, batch_rows):
+                    output.write(_joined(table[LINE_COLUMN].combine_chunks()))
+        else:
+            with _TableWriter(_temporary(self.output), _schema(runs)) as writer:
+                for table in merge_runs(runs, batch_rows):
+                    writer.write(table)
         os.replace(_temporary(self.rejects), self.rejects)
         os.replace(_temporary(self.output), self.output)
         if started is not None:
@@ -258,7 +337,10 @@ class WorklistWriter:
 
     def _merge_to_run(self, runs: list[Path], name: str, batch_rows: int) -> Path:
         path = self.scratch / f"{name}.parquet"
-        with pq.ParquetWriter(path, _schema(runs)) as writer:
+        schema = _schema(runs)
+        if self.csv_lines:  # the merged run keeps the runs' header
+            schema = schema.with_metadata({CSV_HEADER_KEY: _csv_header(runs)})
+        with pq.ParquetWriter(path, schema) as writer:
             for table in merge_runs(runs, batch_rows):
                 writer.write_table(table)
         return path
@@ -276,17 +358,33 @@ def _schema(parts: list[Path]) -> pa.Schema:
         raise TableReadError(f"the input's parts disagree on a column's type: {error}") from None
 
 
+def _joined(lines: pa.LargeBinaryArray) -> memoryview:
+    """The lines' bytes one after another: the span of the array's data buffer they occupy."""
+    offsets = np.frombuffer(lines.buffers()[1], dtype="int64")[lines.offset:lines.offset + len(lines) + 1]
+    return memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]] if len(lines) else memoryview(b"")
+
+
+def _csv_header(runs: list[Path]) -> bytes:
+    headers = {pq.read_schema(run).metadata[CSV_HEADER_KEY] for run in runs}
+    if len(headers) > 1:
+        raise TableReadError("the input's parts disagree on their columns")
+    return headers.pop()
+
+
+def _is_csv(path: Path) -> bool:
+    return path.name.removesuffix(".partial").lower().endswith(".csv")
+
+
 class _TableWriter:
     """Writes tables of one schema to a CSV or Parquet file, chosen by the file name."""
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path, self.schema = path, schema
-        self.csv = path.name.removesuffix(".partial").lower().endswith(".csv")
+        self.csv = _is_csv(path)
 
     def __enter__(self) -> _TableWriter:
         if self.csv:
-            self._writer = pa_csv.CSVWriter(self.path, _csv_schema(self.schema),
-                                            write_options=pa_csv.WriteOptions(quoting_style="needed"))
+            self._writer = pa_csv.CSVWriter(self.path, _csv_schema(self.schema), write_options=CSV_OPTIONS)
         else:
             self._writer = pq.ParquetWriter(self.path, self.schema)
         return self
@@ -391,16 +489,34 @@ def input_rows(source: Path) -> int | None:
 
 def score_worklist(source: Path, output: Path, bundle: RecoupBundle, *, rejects: Path | None = None,
                    chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: bool = True,
-                   policy: LadderPolicy | None = None) -> WorklistSummary:
+                   policy: LadderPolicy | None = None, jobs: int = 1) -> WorklistSummary:
     """Score a worklist into ``output`` (CSV or Parquet by its name), ranked by expected net recovery.
 
     Rejected rows go to ``rejects`` (default: ``default_rejects_path(output)``; always written, header
     only when nothing was rejected, so a stale file from an earlier run never lingers). ``policy``
-    overrides the bundle's ladder policy (the service applies its settings this way).
+    overrides the bundle's ladder policy (the service applies its settings this way). With ``jobs`` > 1,
+    chunks are scored and written by that many worker processes (a compiled bundle is compiled, from the
+    cache, in each); the output is the same.
     """
     chunks = iter_table_chunks(Path(source), chunk_rows)
-    return write_worklist((score_chunk(chunk, bundle, policy) for chunk in chunks), output, rejects=rejects,
-                          total_rows=input_rows(Path(source)), progress=progress)
+    total = input_rows(Path(source))
+    if jobs <= 1:
+        return write_worklist((score_chunk(chunk, bundle, policy) for chunk in chunks), output, rejects=rejects,
+                              total_rows=total, progress=progress)
+    started = time.perf_counter()
+    bar = tqdm(total=total, unit="claims", desc="scoring", disable=not progress)
+    threads = max(1, (os.cpu_count() or 1) // jobs)  # the workers share the CPUs
+    worker_state = (pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL), policy, bundle.models.compiled_dir,
+                    threads)
+    with (WorklistWriter(Path(output), rejects) as writer, bar,
+          ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_start_worker,
+                              initargs=worker_state) as pool):
+        numbered = ((chunk, writer.scratch, number, writer.csv_lines) for number, chunk in enumerate(chunks))
+        for part in _ordered_map(pool, _score_and_write, numbered, ahead=2 * jobs):
+            writer.add_part(part)
+            bar.update(part.rows)
+        bar.set_postfix_str("ranking")
+        return writer.finish(started)
 
 
 def write_worklist(scored_chunks: Iterable[pd.DataFrame], output: Path, *, rejects: Path | None = None,
@@ -414,3 +530,34 @@ def write_worklist(scored_chunks: Iterable[pd.DataFrame], output: Path, *, rejec
             bar.update(len(combined))
         bar.set_postfix_str("ranking")
         return writer.finish(started)
+
+
+# --- worker processes ---------------------------------------------------------------------------------------
+
+_worker: dict = {}  # a worker process's bundle and policy, set once by ``_start_worker``
+
+
+def _start_worker(bundle_bytes: bytes, policy: LadderPolicy | None, compiled_dir: Path | None,
+                  threads: int) -> None:
+    limit_predict_threads(threads)
+    bundle = pickle.loads(bundle_bytes)
+    if compiled_dir is not None:
+        bundle.models.compile(compiled_dir)
+    _worker.update(bundle=bundle, policy=policy)
+
+
+def _score_and_write(chunk: pd.DataFrame, scratch: Path, number: int, csv_lines: bool) -> ChunkPart:
+    return write_chunk(score_chunk(chunk, _worker["bundle"], _worker["policy"]), scratch, number, csv_lines)
+
+
+def _ordered_map(pool: ProcessPoolExecutor, function: Callable, arguments: Iterable[tuple],
+                 ahead: int) -> Iterator:
+    """``function(*args)`` for each of ``arguments`` on ``pool``, in order, with at most ``ahead`` submitted
+    but not yet taken: ``Executor.map`` would read the whole input into memory first."""
+    pending: deque[Future] = deque()
+    for args in arguments:
+        pending.append(pool.submit(function, *args))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()

@@ -196,12 +196,26 @@ class ModelHolder:
         bundle = self.loader(target.uri)
         if not isinstance(bundle, RecoupBundle):
             raise TypeError(f"{target.uri} does not hold a RecoupBundle")
+        if self.settings.compile_trees:
+            self._compile(bundle, target)
         policy = self.settings.apply_policy(bundle.policy)
         loaded = LoadedModel(target, bundle, policy, datetime.now(UTC), PayerIndex.build(bundle.profiles))
         self._smoke_test(loaded)
         logger.info("model checked", extra={"model_version": target.version,
                                              "load_seconds": round(time.perf_counter() - started, 3)})
         return loaded
+
+    def _compile(self, bundle: RecoupBundle, target: Target) -> None:
+        """Compiled trees for ``bundle``; without them (a compiler failure) it still scores, with LightGBM."""
+        started = time.perf_counter()
+        try:
+            bundle.models.compile(self.settings.compiled_trees_dir)
+        except Exception as error:
+            logger.warning("compiled trees unavailable; scoring with LightGBM",
+                           extra={"model_version": target.version, "error": f"{type(error).__name__}: {error}"})
+            return
+        logger.info("trees compiled", extra={"model_version": target.version,
+                                             "compile_seconds": round(time.perf_counter() - started, 3)})
 
     @staticmethod
     def _smoke_test(loaded: LoadedModel) -> None:

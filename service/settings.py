@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
@@ -41,6 +42,10 @@ class Settings(BaseSettings):
     scoring_threads: int = Field(1, ge=1, description="Scoring calls running at once in worker threads; "
                                  "single claims arriving meanwhile are scored together in the next call.")
     log_level: str = Field("INFO", description="Log level of the service's JSON logs.")
+    compile_trees: bool = Field(True, description="Score with compiled trees (same numbers, several times "
+                                "faster); compiled once per model version on load, then cached.")
+    compiled_trees_dir: Path | None = Field(None, description="Cache of compiled trees; default "
+                                            "~/.cache/recoup/trees.")
 
     cost_overrides: dict[str, float] = Field(
         default_factory=dict, description='Per-level cost overrides as JSON, e.g. {"legal": 4000}.')

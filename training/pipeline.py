@@ -82,7 +82,7 @@ class TrainResult:
 
 def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | None = None,
           register: bool = True, policy: LadderPolicy | None = None, min_category_count: int = 30,
-          evaluate_policy: bool = True, idr_priors: bool = True, reason_method: str = "shap",
+          evaluate_policy: bool = True, idr_priors: bool = True, reason_method: str = "path",
           fit: Callable[..., OutcomeModels] = fit_outcome_models) -> TrainResult:
     """Validate, split by time, fit, evaluate against baselines (and the truth, on simulated data),
     log everything to MLflow and register the bundle. ``fit`` fits the outcome models (the Dask engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
@@ -123,6 +125,56 @@ def test_many_runs_are_merged_in_passes(tmp_path, monkeypatch, ranked_csv, workl
     score_worklist(source, tmp_path / "ranked.csv", worklist_bundle, chunk_rows=100, progress=False)
     ranked = pd.read_csv(tmp_path / "ranked.csv")
     assert (ranked["row"].to_numpy() == ranked_csv[1]["row"].to_numpy()).all()
+
+
+@pytest.fixture(scope="module")
+def compiled_bundle(worklist_bundle, tmp_path_factory):
+    """A copy of the session's bundle predicting with compiled forests (cached in a temporary folder)."""
+    bundle = pickle.loads(pickle.dumps(worklist_bundle))
+    bundle.models.compile(tmp_path_factory.mktemp("trees"))
+    return bundle
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_worker_processes_write_the_same_files_as_one_process(tmp_path, worklist, compiled_bundle, suffix):
+    source = write_csv(worklist, tmp_path / "worklist.csv")
+    one = score_worklist(source, tmp_path / f"one{suffix}", compiled_bundle, chunk_rows=CHUNK_ROWS,
+                         progress=False)
+    two = score_worklist(source, tmp_path / f"two{suffix}", compiled_bundle, chunk_rows=CHUNK_ROWS,
+                         progress=False, jobs=2)
+    for name in ("", ".rejects"):
+        assert (tmp_path / f"one{name}{suffix}").read_bytes() == (tmp_path / f"two{name}{suffix}").read_bytes()
+    assert (tmp_path / f"two{suffix}").stat().st_size > 0
+    summaries = [{key: value for key, value in summary.to_dict().items()
+                  if key not in ("output", "rejects", "seconds")} for summary in (one, two)]
+    assert summaries[0] == summaries[1]
+    assert two.scored == len(worklist) - len(BAD_ROWS)
+
+
+def test_compiled_trees_rank_and_score_like_lightgbm(tmp_path, ranked_csv, worklist, compiled_bundle):
+    _, plain, _ = ranked_csv
+    source = write_csv(worklist, tmp_path / "worklist.csv")
+    score_worklist(source, tmp_path / "ranked.csv", compiled_bundle, chunk_rows=CHUNK_ROWS, progress=False)
+    compiled = pd.read_csv(tmp_path / "ranked.csv", dtype={"cpt_code": str, "place_of_service": str})
+    assert list(compiled.columns) == list(plain.columns)
+    for column in compiled.columns:
+        if pd.api.types.is_float_dtype(plain[column]):
+            np.testing.assert_allclose(compiled[column], plain[column], rtol=1e-9, err_msg=column)
+        else:
+            assert compiled[column].equals(plain[column]), column
+
+
+def test_csv_lines_are_the_rows_of_the_csv_file():
+    """Per-row CSV lines, found in pyarrow's CSV text, survive quotes, separators and line breaks in fields."""
+    table = pa.table({"amount": [5.0, None, 1.25, 3.0], "text": ['say "hi"\nthen', "a,b", "two\nlines", ""],
+                      "note": ["x", None, "\r\n", '""']})
+    header, lines = batch.csv_rows(table)
+    assert len(lines) == table.num_rows
+    written = pa.BufferOutputStream()
+    pa_csv.write_csv(table, written, write_options=batch.CSV_OPTIONS)
+    assert header + b"".join(lines.to_pylist()) == written.getvalue().to_pybytes()
+    parsed = pa_csv.read_csv(pa.py_buffer(header + lines[2].as_py()))
+    assert parsed.column("text").to_pylist() == ["two\nlines"]
 
 
 def test_k_way_merge_ranks_like_one_sort(tmp_path):

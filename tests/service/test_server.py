@@ -31,7 +31,8 @@ def server(model_store, tmp_path: Path):
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("RECOUP_")}
     env |= {"RECOUP_TRACKING_URI": model_store.tracking_uri, "RECOUP_API_KEYS": API_KEY,
-            "RECOUP_RELOAD_INTERVAL_SECONDS": "0", "PYTHONUNBUFFERED": "1"}
+            "RECOUP_RELOAD_INTERVAL_SECONDS": "0", "PYTHONUNBUFFERED": "1",
+            "RECOUP_COMPILED_TREES_DIR": str(model_store.root / "trees")}
     log_path = tmp_path / "server.log"
     code = f"from service.server import serve; serve('127.0.0.1', {port})"
     with log_path.open("wb") as log:
