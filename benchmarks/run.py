@@ -2,6 +2,8 @@
 
 - worklist: N claims end to end (read CSV, validate, features, every model, decision, explanations,
   ranking, write CSV) in a child process; wall time and peak RSS (the child and its children, sampled);
+- worklist, side by side: a smaller worklist scored with LightGBM in one process, with compiled trees, and
+  with compiled trees in one worker process per CPU (what ``recoup score`` does), after compiling once;
 - worklist engines: the same Parquet worklist scored by the local engine and by Dask (LocalCluster);
 - simulator: a history of about M attempt rows;
 - single claim: validation + bundle scoring of one claim, warm, in-process (p50 / p99);
@@ -30,10 +32,10 @@ import psutil
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = {
-    "full": {"worklist": 1_000_000, "engines": 50_000, "attempts": 1_000_000, "history": 60_000,
-             "latency_calls": 300},
-    "quick": {"worklist": 10_000, "engines": 4_000, "attempts": 100_000, "history": 4_000,
-              "latency_calls": 100},
+    "full": {"worklist": 1_000_000, "side_by_side": 200_000, "engines": 50_000, "attempts": 1_000_000,
+             "history": 60_000, "latency_calls": 300},
+    "quick": {"worklist": 10_000, "side_by_side": 20_000, "engines": 4_000, "attempts": 100_000,
+              "history": 4_000, "latency_calls": 100},
 }
 SAMPLE_SECONDS = 0.05
 WORKLIST_TARGET_SECONDS = 60
@@ -57,15 +59,17 @@ def measure(command: list[str]) -> dict:
 
 
 def child(argv: list[str]) -> None:
-    """The measured process: score one worklist with one engine."""
+    """The measured process: score one worklist with one engine (``-`` for no compiled trees)."""
     import joblib
 
-    engine, source, output, bundle_path = argv
+    engine, source, output, bundle_path, jobs, trees = argv
     bundle = joblib.load(bundle_path)
+    if trees != "-":
+        bundle.models.compile(Path(trees))
     if engine == "local":
         from service.batch import score_worklist
 
-        summary = score_worklist(Path(source), Path(output), bundle, progress=False)
+        summary = score_worklist(Path(source), Path(output), bundle, progress=False, jobs=int(jobs))
     else:
         from service.dask_scoring import dask_client, score_worklist_dask
 
@@ -74,8 +78,10 @@ def child(argv: list[str]) -> None:
     print(f"{engine}: scored {summary.scored:,}, rejected {summary.rejected:,}", file=sys.stderr)
 
 
-def _child_command(engine: str, source: Path, output: Path, bundle: Path) -> list[str]:
-    return [sys.executable, __file__, "child", engine, str(source), str(output), str(bundle)]
+def _child_command(engine: str, source: Path, output: Path, bundle: Path, jobs: int = 1,
+                   trees: Path | None = None) -> list[str]:
+    return [sys.executable, __file__, "child", engine, str(source), str(output), str(bundle), str(jobs),
+            str(trees) if trees else "-"]
 
 
 def bench_training(history_claims: int, folder: Path) -> tuple[dict, Path]:
@@ -164,23 +170,41 @@ def bench_latency(bundle_path: Path, calls: int) -> dict:
 
 
 def bench_worklists(sizes: dict, bundle_path: Path, folder: Path) -> dict:
+    """The worklist end to end as ``recoup score`` runs it (compiled trees, one worker per CPU), and the same
+    smaller worklist scored plain (LightGBM, one process), compiled, and compiled with workers."""
+    import joblib
+    import pandas as pd
+
     from training.simulator import simulate_worklist
 
+    trees = folder / "trees"
+    started = time.perf_counter()
+    joblib.load(bundle_path).models.compile(trees)  # once per model version; the runs below load the cache
+    compile_seconds = time.perf_counter() - started
+    jobs = os.cpu_count() or 1
     claims = simulate_worklist(sizes["worklist"], seed=3)
     source = folder / "worklist.csv"
     claims.to_csv(source, index=False, date_format="%Y-%m-%d")
-    end_to_end = measure(_child_command("local", source, folder / "ranked.csv", bundle_path))
+    end_to_end = measure(_child_command("local", source, folder / "ranked.csv", bundle_path, jobs, trees))
     end_to_end["claims"] = sizes["worklist"]
     end_to_end["claims_per_second"] = sizes["worklist"] / end_to_end["seconds"]
+
+    small = folder / "small.csv"
+    simulate_worklist(sizes["side_by_side"], seed=4).to_csv(small, index=False, date_format="%Y-%m-%d")
+    variants = {"lightgbm, 1 process": (1, None), "compiled, 1 process": (1, trees),
+                f"compiled, {jobs} processes": (jobs, trees)}
+    side_by_side = {name: measure(_child_command("local", small, folder / f"variant-{position}.csv", bundle_path,
+                                                 variant_jobs, variant_trees))
+                    for position, (name, (variant_jobs, variant_trees)) in enumerate(variants.items())}
 
     parquet = folder / "engines.parquet"
     claims.head(sizes["engines"]).to_parquet(parquet, index=False, row_group_size=10_000)
     engines = {engine: measure(_child_command(engine, parquet, folder / f"{engine}.parquet", bundle_path))
                for engine in ("local", "dask")}
-    import pandas as pd
-
     equal = pd.read_parquet(folder / "local.parquet").equals(pd.read_parquet(folder / "dask.parquet"))
-    return {"end_to_end": end_to_end, "engines": engines | {"claims": sizes["engines"], "identical": equal}}
+    return {"compile_seconds": compile_seconds, "end_to_end": end_to_end,
+            "side_by_side": side_by_side | {"claims": sizes["side_by_side"]},
+            "engines": engines | {"claims": sizes["engines"], "identical": equal}}
 
 
 def markdown(results: dict) -> str:
@@ -191,6 +215,9 @@ def markdown(results: dict) -> str:
          f"{w['seconds']:,.1f} s ({w['claims_per_second']:,.0f} claims/s)",
          f"peak RSS {w['peak_rss_mb']:,.0f} MiB; target {WORKLIST_TARGET_SECONDS} s for 1,000,000 "
          f"({w['seconds'] / WORKLIST_TARGET_SECONDS * 1_000_000 / w['claims']:.1f}x the target, scaled)"),
+        ("compiling the trees (once per model version and CPU)", "6 models",
+         f"{results['worklist']['compile_seconds']:,.1f} s", "cached on disk"),
+        *_side_by_side_rows(results["worklist"]["side_by_side"]),
         ("worklist, local engine (Parquet)", f"{e['claims']:,} claims", f"{e['local']['seconds']:,.1f} s",
          f"peak RSS {e['local']['peak_rss_mb']:,.0f} MiB"),
         ("worklist, Dask engine (LocalCluster, same Parquet)", f"{e['claims']:,} claims",
@@ -214,6 +241,15 @@ def markdown(results: dict) -> str:
              "| what | size | time | notes |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _side_by_side_rows(runs: dict) -> list[tuple[str, str, str, str]]:
+    runs = dict(runs)
+    claims = runs.pop("claims")
+    baseline = next(iter(runs.values()))["seconds"]
+    return [(f"worklist, {name}", f"{claims:,} claims", f"{run['seconds']:,.1f} s",
+             f"{baseline / run['seconds']:.1f}x the first; peak RSS {run['peak_rss_mb']:,.0f} MiB")
+            for name, run in runs.items()]
 
 
 def _commit() -> str:

@@ -49,7 +49,9 @@ from models.bundle import RecoupBundle, output_columns
 from models.estimators import limit_predict_threads
 from models.ladder import LadderPolicy
 
-DEFAULT_CHUNK_ROWS = 20_000
+#: Claims per chunk: measured on 1M claims with 2 workers, 10k chunks took 58 s, 20k 51-56 s, 40k 49 s;
+#: each worker then peaks near 700 MB, whatever the input size.
+DEFAULT_CHUNK_ROWS = 40_000
 ROW_COLUMN = "row"
 ERROR_COLUMN = "errors"
 RANK_COLUMN = "expected_net_recovery"
@@ -59,6 +61,10 @@ MIN_MERGE_BATCH_ROWS = 1_024
 #: Parquet decompresses a whole row group to read any batch of it: small row groups keep the merge's
 #: memory at (runs merged at once) x (this many rows) rather than a whole run per cursor.
 RUN_ROW_GROUP_ROWS = 4_096
+#: Scratch files are read once, soon after they are written: plain and uncompressed, they are written ~3x
+#: and read ~8x faster than with the defaults, for about twice the disk space (measured on 20,000 CSV lines).
+SCRATCH_OPTIONS = {"compression": "none", "use_dictionary": False}
+READ_BUFFER_BYTES = 1 << 20
 TOP_PAYERS_SHOWN = 10
 ERRORS_SHOWN = 5
 
@@ -238,7 +244,7 @@ def write_chunk(combined: pd.DataFrame, scratch: Path, number: int, csv_lines: b
 
 
 def _write_part(table: pa.Table, path: Path) -> Path:
-    pq.write_table(table, path, row_group_size=RUN_ROW_GROUP_ROWS)
+    pq.write_table(table, path, row_group_size=RUN_ROW_GROUP_ROWS, **SCRATCH_OPTIONS)
     return path
 
 
@@ -340,7 +346,7 @@ class WorklistWriter:
         schema = _schema(runs)
         if self.csv_lines:  # the merged run keeps the runs' header
             schema = schema.with_metadata({CSV_HEADER_KEY: _csv_header(runs)})
-        with pq.ParquetWriter(path, schema) as writer:
+        with pq.ParquetWriter(path, schema, **SCRATCH_OPTIONS) as writer:
             for table in merge_runs(runs, batch_rows):
                 writer.write_table(table)
         return path
@@ -418,7 +424,9 @@ class _RunCursor:
     """Reads one sorted run a batch at a time; ``buffer`` holds the rows not yet merged."""
 
     def __init__(self, path: Path, batch_rows: int, schema: pa.Schema) -> None:
-        self._batches = pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+        # pre_buffer would read the whole run at once: one per cursor held the merge at the input's size
+        self._batches = pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER_BYTES).iter_batches(
+            batch_size=batch_rows)
         self._schema = schema
         self.exhausted = False  # no batch left to read (the buffer may still hold rows)
         self.buffer = schema.empty_table()

@@ -130,7 +130,7 @@ def score(
     source: InputPath,
     output: Annotated[Path, typer.Option("--output", "-o", help="Ranked output: .csv or .parquet.")],
     rejects: Annotated[Path | None, typer.Option(help="Rejected rows (default: OUTPUT.rejects.EXT).")] = None,
-    chunk_rows: Annotated[int, typer.Option(min=1, help="Claims per chunk; memory grows with it.")] = 20_000,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Claims per chunk; memory grows with it.")] = 40_000,
     engine: EngineOption = Engine.local,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
@@ -156,6 +156,8 @@ def score(
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     bundle = load_bundle(model_uri)
+    if compile_trees:
+        bundle.models.compile()
     try:
         if engine is Engine.dask:
             from service.dask_scoring import dask_client, score_worklist_dask
@@ -164,8 +166,6 @@ def score(
                 summary = score_worklist_dask(source, output, bundle, client, rejects=rejects,
                                               chunk_rows=chunk_rows)
         else:
-            if compile_trees:
-                bundle.models.compile()
             summary = score_worklist(source, output, bundle, rejects=rejects, chunk_rows=chunk_rows, jobs=jobs)
     except (TableReadError, ValueError) as error:  # unreadable input; CSV given to the dask engine
         typer.echo(f"error: {error}", err=True)

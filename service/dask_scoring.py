@@ -122,10 +122,19 @@ def score_worklist_dask(source: Path, output: Path, bundle: RecoupBundle, client
     if not pieces:
         raise ValueError(f"{source}: no Parquet row groups to score")
     shared_bundle = client.scatter(bundle, broadcast=True, hash=False)
+    if bundle.models.compiled_dir is not None:  # compiled trees do not pickle: each worker compiles its copy
+        workers = list(client.scheduler_info()["workers"])
+        client.gather([client.submit(_compile, shared_bundle, bundle.models.compiled_dir, workers=[worker],
+                                     allow_other_workers=False, pure=False) for worker in workers])
     partitions = scored_partitions(pieces, shared_bundle, policy).to_delayed()
     window = IN_FLIGHT_PER_WORKER * max(1, len(client.nthreads()))
     return write_worklist(_in_order(client, partitions, window), output, rejects=rejects,
                           total_rows=sum(piece.rows for piece in pieces), progress=progress)
+
+
+def _compile(bundle: RecoupBundle, cache_dir: Path) -> None:
+    """Compile a worker's scattered copy of the bundle in place (its scoring tasks share that object)."""
+    bundle.models.compile(cache_dir)
 
 
 def _in_order(client: Client, partitions: list, window: int) -> Iterator[pd.DataFrame]:

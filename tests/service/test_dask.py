@@ -10,6 +10,8 @@ calibrated probabilities reach 0 or 1 for a few claims and log loss swings with 
 
 from __future__ import annotations
 
+import pickle
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -39,11 +41,20 @@ def client():
         yield dask_client
 
 
-def test_dask_scores_equal_local_scores(tmp_path, client, worklist, worklist_bundle):
+@pytest.fixture(params=["lightgbm", "compiled"])
+def bundle(request, worklist_bundle, tmp_path_factory):
+    if request.param == "lightgbm":
+        return worklist_bundle
+    compiled = pickle.loads(pickle.dumps(worklist_bundle))
+    compiled.models.compile(tmp_path_factory.getbasetemp() / "trees")
+    return compiled
+
+
+def test_dask_scores_equal_local_scores(tmp_path, client, worklist, bundle):
     source = write_parquet_parts(worklist, tmp_path / "parts", parts=3, row_group_rows=70)
     options = {"chunk_rows": 150, "progress": False}
-    local = score_worklist(source, tmp_path / "local.parquet", worklist_bundle, **options)
-    distributed = score_worklist_dask(source, tmp_path / "dask.parquet", worklist_bundle, client, **options)
+    local = score_worklist(source, tmp_path / "local.parquet", bundle, **options)
+    distributed = score_worklist_dask(source, tmp_path / "dask.parquet", bundle, client, **options)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask.parquet"),
                                   pd.read_parquet(tmp_path / "local.parquet"))
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask.rejects.parquet"),
