@@ -23,9 +23,10 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from features.schema import REQUEST_TABLE, Column, Kind, parse_level
-from features.validation import HEADER_ROW, Problem, ValidationResult, validate_claims
+from features.validation import EARLIEST_DATE, HEADER_ROW, LATEST_DATE, Problem, ValidationResult, validate_claims
 
 REQUEST_COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in REQUEST_TABLE)
+DATE_COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in REQUEST_TABLE if column.kind is Kind.DATE)
 COLUMNS_BY_NAME: dict[str, Column] = {column.name: column for column in REQUEST_TABLE}
 REQUIRED_RULE = "is required"
 MAX_UNKNOWN_FIELDS_NAMED = 5
@@ -186,8 +187,21 @@ def to_frame(claims: Sequence[BaseModel], index: Iterable[int] | None = None) ->
 
 def validate_requests(claims: Sequence[BaseModel], index: Iterable[int] | None = None, *,
                       today: date | None = None) -> ValidationResult:
-    """Run the contract's table validation over request models: the API and files share every rule."""
-    return validate_claims(to_frame(claims, index), today=today)
+    """Run the contract's table validation over request models: the API and files share every rule.
+
+    Pydantic has already checked each field against its column's rule, except the table's date range
+    (narrower than the range pydantic admits): when every date is within it, the table validator only
+    types the columns (``parsed``) and checks the rules across columns, which gives the same result at a
+    fraction of the cost (a test compares the two on valid and invalid claims).
+    """
+    parsed = all(_dates_in_table_range(claim) for claim in claims)
+    return validate_claims(to_frame(claims, index), today=today, parsed=parsed)
+
+
+def _dates_in_table_range(claim: BaseModel) -> bool:
+    values = claim.__dict__
+    return all(values.get(name) is None or EARLIEST_DATE.date() <= values[name] <= LATEST_DATE.date()
+               for name in DATE_COLUMN_NAMES)
 
 
 def error(loc: Sequence[str | int], msg: str, kind: str = "value_error") -> dict[str, Any]:

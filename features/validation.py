@@ -253,6 +253,22 @@ def _check_column(column: Column, raw: pd.Series, checker: _Checker) -> pd.Serie
     raise AssertionError(f"unhandled column kind {column.kind}")
 
 
+def _typed_column(column: Column, raw: pd.Series) -> pd.Series:
+    """What ``_check_column`` returns for a column whose every value already keeps its rules (request
+    models parsed them; see ``validate_table``'s ``parsed``): the same types, without re-checking text."""
+    if column.kind in (Kind.STRING, Kind.CODE, Kind.CHOICE):
+        return raw.astype("string")
+    if column.kind is Kind.BOOL:
+        return raw.astype("boolean")
+    if column.kind in (Kind.INT, Kind.FLOAT):
+        return raw.astype("float64")
+    if column.kind is Kind.DATE:
+        return _parse_date(raw)
+    if column.kind is Kind.LEVEL:
+        return _parse_levels(raw)
+    raise AssertionError(f"unhandled column kind {column.kind}")
+
+
 def _fill_defaults(typed: pd.DataFrame, columns: tuple[Column, ...]) -> None:
     for column in columns:
         if column.default is None:
@@ -307,12 +323,14 @@ def _check_rows(typed: pd.DataFrame, raw: pd.DataFrame, checker: _Checker, today
 
 
 def validate_table(frame: pd.DataFrame, columns: tuple[Column, ...], *, today: date | None = None,
-                   keep_truth: bool = False) -> ValidationResult:
+                   keep_truth: bool = False, parsed: bool = False) -> ValidationResult:
     """Check ``frame`` against ``columns``; keep typed valid rows, report the rest.
 
     ``frame`` is indexed by 1-based row number (as ``features.io`` reads it). ``keep_truth`` keeps the
     simulator's ``truth_`` columns (only evaluation reads them); otherwise they are dropped like any
-    unknown column.
+    unknown column. ``parsed`` says every value already keeps its own column's rules (API request models,
+    generated from the same column declarations, checked them): the columns are only typed, and the rules across
+    columns and rows are checked as usual.
     """
     today_ts = pd.Timestamp(today or date.today())
     report = ValidationReport(rows_read=len(frame))
@@ -340,7 +358,8 @@ def validate_table(frame: pd.DataFrame, columns: tuple[Column, ...], *, today: d
 
     raw = frame.reindex(columns=[column.name for column in columns])
     checker = _Checker(frame.index)
-    typed = pd.DataFrame({column.name: _check_column(column, raw[column.name], checker) for column in columns},
+    typed = pd.DataFrame({column.name: _typed_column(column, raw[column.name]) if parsed else
+                          _check_column(column, raw[column.name], checker) for column in columns},
                          index=frame.index)
     _fill_defaults(typed, columns)
     _check_rows(typed, raw, checker, today_ts)
@@ -392,9 +411,10 @@ def validate_history(frame: pd.DataFrame, *, today: date | None = None,
     return validate_table(frame, HISTORY_TABLE, today=today, keep_truth=keep_truth)
 
 
-def validate_claims(frame: pd.DataFrame, *, today: date | None = None) -> ValidationResult:
-    """Validate scoring requests: claim columns plus the current level, allowed amount and dates."""
-    result = validate_table(frame, REQUEST_TABLE, today=today)
+def validate_claims(frame: pd.DataFrame, *, today: date | None = None, parsed: bool = False) -> ValidationResult:
+    """Validate scoring requests: claim columns plus the current level, allowed amount and dates
+    (``parsed``: see ``validate_table``)."""
+    result = validate_table(frame, REQUEST_TABLE, today=today, parsed=parsed)
     valid = result.valid
     if len(valid):
         valid["as_of_date"] = valid["as_of_date"].fillna(pd.Timestamp(today or date.today()))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 import pytest
 from pydantic import ValidationError
@@ -149,3 +151,27 @@ def test_to_frame_keeps_the_contract_order_and_iso_dates():
     assert list(frame.columns) == [column.name for column in REQUEST_TABLE]
     assert list(frame.index) == [5, 9]
     assert frame.at[5, "service_date"] == EXAMPLE_CLAIM["service_date"]
+
+
+def test_typing_parsed_requests_equals_checking_every_column():
+    """Requests pydantic accepted are only typed, not re-checked column by column: same valid rows, same
+    types, same rejections and messages as the full table validation of the same frame."""
+    from training.simulator import simulate_worklist
+
+    raws = [EXAMPLE_CLAIM | change for change in MUTATIONS]
+    simulated = simulate_worklist(300, seed=11).astype(object)
+    raws += [{name: (None if pd.isna(value) else value) for name, value in row.items()}
+             for row in simulated.to_dict("records")]
+    claims = []
+    for raw in raws:
+        try:
+            claims.append(ClaimRequest.model_validate(raw))
+        except ValidationError:
+            continue
+    assert len(claims) > 300
+    fast = validate_requests(claims, today=date(2026, 6, 1))
+    full = validate_claims(to_frame(claims), today=date(2026, 6, 1))
+    assert len(fast.rejected) > 5 and len(fast.valid) > 250
+    pd.testing.assert_frame_equal(fast.valid, full.valid)
+    pd.testing.assert_frame_equal(fast.rejected, full.rejected)
+    assert fast.report.problems == full.report.problems
