@@ -72,8 +72,12 @@ def read_table(source: Path) -> tuple[pd.DataFrame, list[TablePart]]:
 
 
 def iter_table_chunks(source: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The table in chunks of at most ``chunk_rows``, indexed by 1-based data row number across parts."""
+    """The table in chunks of at most ``chunk_rows``, indexed by 1-based data row number across parts.
+
+    Parts that hold the same columns in another order are given the first part's order.
+    """
     next_row = 1
+    first_columns: list | None = None
     for path in table_files(source):
         if path.suffix.lower() == ".csv":
             reader = _read_csv(path, chunksize=chunk_rows)
@@ -82,6 +86,10 @@ def iter_table_chunks(source: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             parquet = pq.ParquetFile(path)
             chunks = (batch.to_pandas() for batch in parquet.iter_batches(batch_size=chunk_rows))
         for chunk in chunks:
+            if first_columns is None:
+                first_columns = list(chunk.columns)
+            elif list(chunk.columns) != first_columns and set(chunk.columns) == set(first_columns):
+                chunk = chunk[first_columns]
             chunk.index = pd.RangeIndex(next_row, next_row + len(chunk), name="row")
             next_row += len(chunk)
             yield chunk

@@ -16,16 +16,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
+import uuid
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from multiprocessing import current_process, get_context
 from pathlib import Path
 
 import lightgbm as lgb
+import numpy as np
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "RECOUP_COMPILED_TREES_DIR"
+CHECK_ROWS = 64  # random rows (some features missing) a new object file must score as LightGBM does
 
 
 def default_cache_dir() -> Path:
@@ -46,17 +48,32 @@ def _toolchain() -> str:
 
 
 def _compile(model_file: Path, object_file: Path) -> None:
-    """Compile one model text into ``object_file`` (atomically). Runs in a child process."""
+    """Compile one model text into ``object_file``, checked and then renamed into place.
+
+    lleaves writes the object file from an LLVM callback whose errors (a full disk) it cannot report, and
+    loading a torn object aborts the process. So the new file is loaded and its predictions compared with
+    LightGBM's here, in a child process when there is a pool, before it may enter the cache.
+    """
     import lleaves
 
-    fd, temporary = tempfile.mkstemp(dir=object_file.parent, prefix=f".{object_file.name}.", suffix=".tmp")
-    os.close(fd)
-    os.unlink(temporary)  # lleaves writes its cache only to a path that does not exist
+    temporary = _temporary_name(object_file)  # lleaves writes its cache only to a path that does not exist
     try:
-        lleaves.Model(model_file=str(model_file)).compile(cache=temporary)
+        lleaves.Model(model_file=str(model_file)).compile(cache=str(temporary))
+        forest = lleaves.Model(model_file=str(model_file))
+        forest.compile(cache=str(temporary))
+        booster = lgb.Booster(model_file=str(model_file))
+        probe = np.random.default_rng(0).normal(scale=3.0, size=(CHECK_ROWS, booster.num_feature()))
+        probe[::3, ::2] = np.nan
+        if not np.allclose(forest.predict(probe, n_jobs=1), booster.predict(probe), rtol=1e-9, atol=1e-12):
+            raise RuntimeError(f"compiled {model_file.name} does not predict what LightGBM predicts")
         os.replace(temporary, object_file)
     finally:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
+
+
+def _temporary_name(path: Path) -> Path:
+    """A fresh, unused name beside ``path`` (unique per process and thread)."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
 
 
 def compile_forests(boosters: dict[str, lgb.Booster], cache_dir: Path | None = None,
@@ -77,7 +94,7 @@ def compile_forests(boosters: dict[str, lgb.Booster], cache_dir: Path | None = N
         key = hashlib.sha256(f"{toolchain}\n{text}".encode()).hexdigest()[:32]
         model_file, object_file = cache_dir / f"{key}.txt", cache_dir / f"{key}.o"
         if not model_file.exists():
-            temporary = model_file.with_name(f".{model_file.name}.{os.getpid()}.tmp")
+            temporary = _temporary_name(model_file)
             temporary.write_text(text)
             os.replace(temporary, model_file)
         files[name] = (model_file, object_file)
@@ -85,9 +102,13 @@ def compile_forests(boosters: dict[str, lgb.Booster], cache_dir: Path | None = N
     if missing:
         logger.info("compiling trees", extra={"models": len(missing), "cache_dir": str(cache_dir)})
         workers = min(len(missing), processes or os.cpu_count() or 1)
-        # spawn: a forked child would inherit the parent's OpenMP and LLVM state
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            list(pool.map(_compile, *zip(*missing, strict=True)))  # list(): raise a child's error here
+        if current_process().daemon:  # a daemon (a Dask worker, say) may not have children
+            for model_file, object_file in missing:
+                _compile(model_file, object_file)
+        else:
+            # spawn: a forked child would inherit the parent's OpenMP and LLVM state
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                list(pool.map(_compile, *zip(*missing, strict=True)))  # list(): raise a child's error here
     forests = {}
     for name, (model_file, object_file) in files.items():
         forest = lleaves.Model(model_file=str(model_file))

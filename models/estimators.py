@@ -138,7 +138,8 @@ class OutcomeModels:
 
         ``expected_allowed`` is the mean model's amount between the allowed amount before (plus a cent) and
         billed, and, where the quantiles are evaluated, within their range (with all three: exactly
-        ``predict``'s value).
+        ``predict``'s value). Scoring asks for P10 and P90 only: where the median model crosses one of them
+        (no claim of the test slice measured), its interval and clipped mean differ from ``predict``'s.
         """
         floor = allowed_before + MIN_GAIN_DOLLARS
         ceiling = np.maximum(billed, floor)

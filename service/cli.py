@@ -137,8 +137,9 @@ def score(
     model_uri: Annotated[str, typer.Option(envvar="RECOUP_MODEL_URI", help="Model to score with.")] = (
         "models:/recoup@champion"),
     tracking_uri: TrackingUri = None,
-    jobs: Annotated[int, typer.Option(min=1, help="Worker processes for the local engine (default: one per "
-                                                  "CPU).")] = os.cpu_count() or 1,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes for the local engine, about 0.7 GB each "
+                                                  "(default: one per CPU this process may use).")] = (
+        len(os.sched_getaffinity(0))),
     compile_trees: Annotated[bool, typer.Option(
         "--compile/--no-compile", envvar="RECOUP_COMPILE_TREES",
         help="Score with compiled trees (same numbers, several times faster; compiled once per model "
@@ -157,7 +158,11 @@ def score(
     mlflow.set_registry_uri(uri)
     bundle = load_bundle(model_uri)
     if compile_trees:
-        bundle.models.compile()
+        try:
+            bundle.models.compile()
+        except Exception as error:  # no compiler, an unwritable cache: LightGBM gives the same numbers
+            typer.echo(f"warning: compiled trees unavailable ({type(error).__name__}: {error}); "
+                       "scoring with LightGBM", err=True)
     try:
         if engine is Engine.dask:
             from service.dask_scoring import dask_client, score_worklist_dask

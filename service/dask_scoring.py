@@ -15,6 +15,7 @@ storage every worker mounts at that path.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import deque
 from collections.abc import Iterator
@@ -42,6 +43,8 @@ from service.batch import (
 )
 
 IN_FLIGHT_PER_WORKER = 2  # scored partitions computed ahead of the writer, per worker
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,8 +136,16 @@ def score_worklist_dask(source: Path, output: Path, bundle: RecoupBundle, client
 
 
 def _compile(bundle: RecoupBundle, cache_dir: Path) -> None:
-    """Compile a worker's scattered copy of the bundle in place (its scoring tasks share that object)."""
-    bundle.models.compile(cache_dir)
+    """Compile a worker's scattered copy of the bundle in place (its scoring tasks share that object).
+
+    A worker that cannot compile, or that later loses its copy (spilled, restarted, joined late), scores
+    with LightGBM: the same numbers to about 1e-15, not bit for bit.
+    """
+    try:
+        bundle.models.compile(cache_dir)
+    except Exception as error:
+        logger.warning("compiled trees unavailable on a worker; it scores with LightGBM",
+                       extra={"error": f"{type(error).__name__}: {error}"})
 
 
 def _in_order(client: Client, partitions: list, window: int) -> Iterator[pd.DataFrame]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import pickle
 
 import numpy as np
@@ -51,3 +52,15 @@ def test_compiled_forests_are_not_pickled(compiled):
     assert copy.compiled_dir == cache
     restored = pickle.loads(pickle.dumps(copy))
     assert restored.compiled_dir is None and "_forests" not in restored.__dict__
+
+
+def test_a_daemon_process_compiles_in_process(models_and_data, tmp_path):
+    """Dask workers are daemons, which may not start the compiling processes."""
+    models = models_and_data[0]
+    boosters = {name: model.booster_ for name, model in models.named().items()}
+    context = multiprocessing.get_context("spawn")
+    worker = context.Process(target=compile_forests, args=(boosters, tmp_path), daemon=True)
+    worker.start()
+    worker.join(timeout=300)
+    assert worker.exitcode == 0
+    assert len(list(tmp_path.glob("*.o"))) == len(boosters) and not list(tmp_path.glob(".*.tmp"))

@@ -109,6 +109,17 @@ def test_parquet_parts_give_the_same_output_as_csv(tmp_path, ranked_csv, worklis
     assert tuple(pd.read_parquet(tmp_path / "ranked.rejects.parquet")["row"]) == tuple(rejects_csv["row"])
 
 
+def test_parts_with_columns_in_another_order_score_to_one_csv(tmp_path, ranked_csv, worklist, worklist_bundle):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    half = len(worklist) // 2
+    write_csv(worklist.iloc[:half], folder / "part-0.csv")
+    write_csv(worklist.iloc[half:][list(reversed(worklist.columns))], folder / "part-1.csv")
+    score_worklist(folder, tmp_path / "ranked.csv", worklist_bundle, chunk_rows=CHUNK_ROWS, progress=False)
+    ranked = pd.read_csv(tmp_path / "ranked.csv", dtype={"cpt_code": str, "place_of_service": str})
+    pd.testing.assert_frame_equal(ranked, ranked_csv[1])
+
+
 def test_parquet_input_to_csv_output_writes_contract_dates(tmp_path, worklist, worklist_bundle):
     """Dates read from Parquet come out as ISO dates, so a ranked CSV can be scored again."""
     source = write_parquet_parts(worklist.head(60), tmp_path / "parts", parts=1)
