@@ -22,7 +22,7 @@ import pandas as pd
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 
-from features.schema import REQUEST_TABLE, Column, Kind, parse_level
+from features.schema import REQUEST_TABLE, Column, Kind, Level, parse_level
 from features.validation import EARLIEST_DATE, HEADER_ROW, LATEST_DATE, Problem, ValidationResult, validate_claims
 
 REQUEST_COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in REQUEST_TABLE)
@@ -196,6 +196,37 @@ def validate_requests(claims: Sequence[BaseModel], index: Iterable[int] | None =
     """
     parsed = all(_dates_in_table_range(claim) for claim in claims)
     return validate_claims(to_frame(claims, index), today=today, parsed=parsed)
+
+
+def typed_claim(claim: BaseModel, *, today: date | None = None) -> dict[str, Any] | None:
+    """One request's values as ``validate_requests`` types them (defaults filled, the level as its number),
+    or None when the claim breaks a rule across fields (or a date lies outside the table's range): then
+    ``validate_requests`` words the problems. The rules are ``features.validation``'s for request tables,
+    on plain values; a test holds the two paths to the same verdicts and values.
+    """
+    today = today or date.today()
+    values = {name: claim.__dict__.get(name) for name in REQUEST_COLUMN_NAMES}
+    if not _dates_in_table_range(claim):
+        return None
+    for column in REQUEST_TABLE:
+        if values[column.name] is None and column.default is not None:
+            default = column.default
+            values[column.name] = values[default[1:]] if isinstance(default, str) and default.startswith("=") \
+                else default
+    values["current_level"] = int(parse_level(values["current_level"]))
+    service, billed = values["service_date"], values["billed_amount"]
+    later_dates = [values[name] for name in ("initial_payment_date", "current_level_date", "as_of_date")]
+    broken = (service > today or values["initial_allowed_amount"] > billed
+              or any(later is not None and later < service for later in later_dates)
+              or values["current_allowed_amount"] > billed
+              or (values["as_of_date"] is not None and values["current_level_date"] is not None
+                  and values["as_of_date"] < values["current_level_date"])
+              or values["current_level"] >= int(Level.legal))
+    if broken:
+        return None
+    if values["as_of_date"] is None:
+        values["as_of_date"] = today
+    return values
 
 
 def _dates_in_table_range(claim: BaseModel) -> bool:

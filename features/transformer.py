@@ -8,6 +8,12 @@ native categoricals with a vocabulary fixed at fit time.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -24,8 +30,10 @@ FLAG_SOURCES = ("emergency", "nsa_eligible", "network_gap", "has_medical_necessi
                 "has_clinical_notes", "prior_authorization")
 OTHER_CATEGORY = "__other__"
 MAX_CACHED_PAYERS = 100_000
-_CACHES = ("_vocabulary_cache", "_idr_prior_cache", "_idr_prior_names", "_idr_prior_source")
+_CACHES = ("_vocabulary_cache", "_idr_prior_cache", "_idr_prior_names", "_idr_prior_source", "_known_sets",
+           "_idr_prior_one_cache", "_idr_prior_one_source")
 MISSING_CATEGORY = "__missing__"
+REFERENCE_CACHE_SIZE = 65_536  # distinct codes, places, states, units and CARC strings seen by one process
 
 
 class TruthLeakError(ValueError):
@@ -39,6 +47,47 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 def _days_between(later: pd.Series, earlier: pd.Series) -> pd.Series:
     return (pd.to_datetime(later) - pd.to_datetime(earlier)).dt.days.astype("float64")
+
+
+# --- one attempt, without pandas (``ClaimFeatures.transform_one``) --------------------------------------------
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _log1p(value: float) -> float:
+    return float(np.log1p(value))  # numpy's, as ``_assemble`` uses
+
+
+def _ratio_one(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else math.nan
+
+
+def _days_one(later: date | None, earlier: date | None) -> float:
+    return math.nan if later is None or earlier is None else float((later - earlier).days)
+
+
+def _text(value: Any) -> pd.Series:
+    return pd.Series([value], dtype="string")
+
+
+@lru_cache(maxsize=REFERENCE_CACHE_SIZE)
+def _medicare_one(cpt_code: str | None, modifier: str | None, place_of_service: str | None,
+                  state: str | None, units: float) -> float:
+    return float(reference.medicare_amount(_text(cpt_code), _text(modifier), _text(place_of_service),
+                                           _text(state), pd.Series([units], dtype="float64")).iloc[0])
+
+
+@lru_cache(maxsize=REFERENCE_CACHE_SIZE)
+def _code_family_one(cpt_code: str | None) -> str:
+    return str(reference.code_family(_text(cpt_code)).iloc[0])
+
+
+@lru_cache(maxsize=REFERENCE_CACHE_SIZE)
+def _carc_one(carc_codes: str | None) -> tuple[dict[str, float], str]:
+    flags = reference.carc_flags(_text(carc_codes)).astype("float64").iloc[0].to_dict()
+    return flags, str(reference.denial_category(_text(carc_codes)).iloc[0])
 
 
 class ClaimFeatures(TransformerMixin, BaseEstimator):
@@ -79,11 +128,12 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "feature_names_out_")
         return np.asarray(self.feature_names_out_, dtype=object)
 
-    def known_mask(self, X: pd.DataFrame, column: str) -> pd.Series:
-        """Rows whose ``column`` value has its own category (was common enough in training)."""
+    def known_values(self, values: np.ndarray, column: str) -> np.ndarray:
+        """Whether each of ``values`` (None where missing) has its own category of ``column`` (was common
+        enough in training)."""
         check_is_fitted(self, "categories_")
-        known = set(self.categories_[column][:-2])
-        return X[column].astype("string").isin(known).fillna(False).astype(bool)
+        return np.array([self._category_one(value, column) not in (OTHER_CATEGORY, MISSING_CATEGORY)
+                         for value in values], dtype=bool)
 
     @staticmethod
     def _check_input(X: pd.DataFrame) -> None:
@@ -156,6 +206,69 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
         table = np.vstack([*(cache[value] for value in uniques), np.full(len(names), np.nan)])
         rows = table[codes]  # code -1 (a missing id) takes the trailing NaN row
         return {name: rows[:, position] for position, name in enumerate(names)}
+
+    def transform_one(self, attempt: Mapping[str, Any]) -> dict[str, Any]:
+        """``transform`` of one attempt given as plain values (dates as ``date``, missing as ``None``),
+        without pandas: the features of the single-claim path, by name. Categorical features come back as
+        their category (a known value, ``__other__`` or ``__missing__``). It mirrors ``_assemble``; a test
+        holds the two equal on simulated claims at every ladder step."""
+        check_is_fitted(self, "categories_")
+        value = attempt.get
+        billed, qpa, allowed, initial, units = (_number(value(name)) for name in (
+            "billed_amount", "qpa_amount", "allowed_before", "initial_allowed_amount", "units"))
+        medicare = _medicare_one(value("cpt_code"), value("modifier"), value("place_of_service"),
+                                 value("state"), units)
+        level, prior = int(value("level")), int(value("prior_level"))
+        features: dict[str, Any] = {
+            "level": level,
+            "prior_level": prior,
+            "levels_skipped": level - prior - 1,
+            "log_billed": _log1p(billed),
+            "log_medicare": _log1p(medicare),
+            "log_dollars_at_stake": _log1p(max(billed - allowed, 0.0)) if not math.isnan(billed - allowed)
+            else math.nan,
+            "billed_to_medicare": _ratio_one(billed, medicare),
+            "allowed_to_billed": _ratio_one(allowed, billed),
+            "allowed_to_medicare": _ratio_one(allowed, medicare),
+            "initial_to_billed": _ratio_one(initial, billed),
+            "qpa_to_billed": _ratio_one(qpa, billed),
+            "qpa_to_medicare": _ratio_one(qpa, medicare),
+            "allowed_to_qpa": _ratio_one(allowed, qpa),
+            "denied": int(initial <= 0),
+            "recovered_before": int(allowed > initial),
+            "units": units,
+            "days_since_service": _days_one(value("attempt_date"), value("service_date")),
+            "days_since_payment": _days_one(value("attempt_date"), value("initial_payment_date")),
+        }
+        for name in FLAG_SOURCES:
+            features[name] = _number(value(name))
+        carc_flags, denial = _carc_one(value("carc_codes"))
+        features.update(carc_flags)
+        derived = {"code_family": _code_family_one(value("cpt_code")), "denial_category": denial}
+        for name in CATEGORICAL_SOURCES:
+            raw = derived[name] if name in derived else value(name)
+            features[name] = self._category_one(raw, name)
+        if self.idr_benchmarks is not None:
+            features.update(self._idr_priors_one(value("payer_id")))
+        return features
+
+    def _category_one(self, raw: Any, name: str) -> str:
+        if raw is None:
+            return MISSING_CATEGORY
+        known = self._cached("_known_sets", dict)
+        if name not in known:
+            known[name] = frozenset(self.categories_[name][:-2])
+        return str(raw) if str(raw) in known[name] else OTHER_CATEGORY
+
+    def _idr_priors_one(self, payer_id: Any) -> dict[str, float]:
+        cache = self._cached("_idr_prior_one_cache", dict)
+        if len(cache) > MAX_CACHED_PAYERS or self.__dict__.get("_idr_prior_one_source") is not self.idr_benchmarks:
+            cache.clear()  # as in ``_idr_priors``
+            self.__dict__["_idr_prior_one_source"] = self.idr_benchmarks
+        if payer_id not in cache:
+            priors = self._idr_priors(pd.Series([payer_id], dtype="string"))
+            cache[payer_id] = {name: float(values[0]) for name, values in priors.items()}
+        return cache[payer_id]
 
     def _assemble(self, base: pd.DataFrame) -> pd.DataFrame:
         def numbers(name: str, dtype: str = "float64") -> np.ndarray:

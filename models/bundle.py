@@ -6,18 +6,19 @@ scorer all call it, so every interface gives the same answer for the same claim.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.reference import medicare_amount
 from features.schema import ESCALATION_LEVELS, Level
 from features.transformer import ClaimFeatures
 from models.decision import ACCEPT, Decision, StepEstimates, decide, step_pairs
 from models.estimators import OutcomeModels
 from models.explain import top_reasons
-from models.ladder import LadderPolicy, eligibility
+from models.ladder import LadderClaims, LadderPolicy, eligibility
 
 LEVEL_FIELDS = ("eligible", "ineligible_reason", "p_success", "expected_allowed", "allowed_p10",
                 "allowed_p90", "expected_days", "expected_recovery", "cost", "net_value")
@@ -49,13 +50,15 @@ class PayerProfiles:
     summary: pd.DataFrame
     by_level: pd.DataFrame
 
-    def attempts(self, payer_ids: pd.Series, levels: np.ndarray) -> np.ndarray:
+    def attempts(self, payer_ids: np.ndarray, levels: np.ndarray) -> np.ndarray:
         """Historical resolved attempts for each (payer, level); 0 where the payer never tried it."""
         if "_counts" not in self.__dict__:  # a cache, not a field: profiles pickled before it lack it
-            self.__dict__["_counts"] = self.by_level.set_index(["payer_id", "level"])["attempts"]
+            table = self.by_level
+            self.__dict__["_counts"] = dict(zip(zip(table["payer_id"].astype(str), table["level"].astype(str),
+                                                    strict=True), table["attempts"].astype(float), strict=True))
         counts = self.__dict__["_counts"]
-        keys = pd.MultiIndex.from_arrays([payer_ids.astype(str).to_numpy(), np.asarray(levels, dtype=object)])
-        return counts.reindex(keys).fillna(0).to_numpy()
+        return np.array([counts.get((payer, level), 0.0) for payer, level in zip(payer_ids, levels, strict=True)],
+                        dtype="float64")
 
 
 @dataclass
@@ -72,34 +75,58 @@ class RecoupBundle:
 
     def score(self, claims: pd.DataFrame, policy: LadderPolicy | None = None) -> pd.DataFrame:
         """Flat scoring output (``output_columns()``) for validated scoring requests, same index."""
-        policy = policy or self.policy
         claims = claims.copy()
         claims["current_level"] = claims["current_level"].astype("int64")
-        steps = self._estimate(claims, policy)
-        decision = decide(claims, steps.estimates, policy)
-        return self._flatten(claims, decision, steps)
+        base = self.models.matrix(self.transformer.transform(self._attempt_frame(claims, 0,
+                                                                                 Level.reconsideration)))
+        columns = self._score_arrays(LadderClaims.of(claims), base, _WarningInputs.of(claims), policy or self.policy,
+                                     claims)
+        return pd.DataFrame(columns, index=claims.index)[output_columns()]
 
-    def _estimate(self, claims: pd.DataFrame, policy: LadderPolicy) -> _StepPredictions:
+    def score_one(self, claim: Mapping[str, Any], policy: LadderPolicy | None = None) -> dict[str, Any]:
+        """``score`` of one validated claim given as plain values (``features.requests.typed_claim``), as
+        one output row, without a DataFrame: the single-claim path (tests hold it equal to ``score``)."""
+        level = int(claim["current_level"])
+        ladder = LadderClaims(np.array([level]), np.array([float(claim["current_allowed_amount"])]),
+                              np.array([float(claim["billed_amount"])]), np.array([bool(claim["nsa_eligible"])]),
+                              *(np.array([claim[name]], dtype="datetime64[D]") for name in (
+                                  "as_of_date", "initial_payment_date", "current_level_date")))
+        attempt = {**claim, "level": int(Level.reconsideration), "prior_level": 0,
+                   "allowed_before": claim["current_allowed_amount"], "attempt_date": claim["as_of_date"]}
+        base = self.models.row(self.transformer.transform_one(attempt))[None, :]
+        warning_inputs = _WarningInputs(np.array([claim["payer_id"]], dtype=object),
+                                        np.array([claim["cpt_code"]], dtype=object))
+        columns = self._score_arrays(ladder, base, warning_inputs, policy or self.policy,
+                                     lambda: pd.DataFrame([claim]))
+        return {name: columns[name][0] for name in output_columns()}
+
+    def _score_arrays(self, ladder: LadderClaims, base: np.ndarray, warning_inputs: _WarningInputs,
+                      policy: LadderPolicy, probe: pd.DataFrame | Callable[[], pd.DataFrame]
+                      ) -> dict[str, np.ndarray]:
+        """The output columns as arrays, from the claims' ladder inputs and features (``base``: the model
+        matrix at a placeholder step); ``probe`` (claims, or how to make them) feeds ``_step_features``."""
+        steps = self._estimate(ladder, base, policy, probe)
+        decision = decide(ladder, steps.estimates, policy)
+        return self._flatten(ladder.current_level, decision, steps, warning_inputs)
+
+    def _estimate(self, ladder: LadderClaims, base: np.ndarray, policy: LadderPolicy,
+                  probe: pd.DataFrame | Callable[[], pd.DataFrame]) -> _StepPredictions:
         """Model estimates for every (from_level, target) step the decision needs, and no more.
 
         A claim's features differ between steps only in the step's level columns, so the claim features
-        are built once and only those columns are overwritten per step. Steps from the claim's own level
-        (the ladder it is shown) get every number, the interval included; steps from a later level only
-        feed the recursion, so they get p_success, expected_allowed and expected_days, and only where the
-        recursion can use them (the step is eligible from that level).
+        are built once (``base``) and only those columns are overwritten per step. Steps from the claim's
+        own level (the ladder it is shown) get every number, the interval included; steps from a later
+        level only feed the recursion, so they get p_success, expected_allowed and expected_days, and only
+        where the recursion can use them (the step is eligible from that level).
         """
-        n = len(claims)
-        current = claims["current_level"].to_numpy()
-        billed = claims["billed_amount"].to_numpy(dtype="float64")
-        allowed = claims["current_allowed_amount"].to_numpy(dtype="float64")
+        n = len(ladder)
+        current, billed, allowed = ladder.current_level, ladder.billed, ladder.current_allowed
         pairs = step_pairs(current)
-        base = self.models.matrix(self.transformer.transform(self._attempt_frame(claims, 0,
-                                                                                 Level.reconsideration)))
-        step_columns, step_values = self._step_features(claims, pairs)
+        step_columns, step_values = self._step_features(probe, pairs)
         shown = [np.flatnonzero(current == start) for start, _ in pairs]
         later = []
         for start, target in pairs:
-            usable, _ = eligibility(claims, np.full(n, start), target, policy, check_deadlines=False)
+            usable, _ = eligibility(ladder, np.full(n, start), target, policy, check_deadlines=False)
             later.append(np.flatnonzero((current < start) & usable))
         rows_by_pair = shown + later  # the shown steps first: the interval is predicted for those rows only
         counts = [len(rows) for rows in rows_by_pair]
@@ -118,7 +145,7 @@ class RecoupBundle:
             values[name] = grid
         return _StepPredictions(pairs, values, base, step_columns, step_values)
 
-    def _step_features(self, claims: pd.DataFrame, pairs: list[tuple[int, Level]]
+    def _step_features(self, probe: pd.DataFrame | Callable[[], pd.DataFrame], pairs: list[tuple[int, Level]]
                        ) -> tuple[np.ndarray, np.ndarray]:
         """Which feature columns depend on the step, and their values for each of ``pairs``.
 
@@ -127,6 +154,7 @@ class RecoupBundle:
         claim and the step together and cannot be shared between steps.
         """
         if "_step_table" not in self.__dict__:  # a cache, not a field: bundles pickled before it lack it
+            claims = probe if isinstance(probe, pd.DataFrame) else probe()
             every_pair = step_pairs(np.zeros(1, dtype="int64"))
             probes = []
             for claim in (claims.iloc[:1], claims.iloc[-1:]):
@@ -148,9 +176,9 @@ class RecoupBundle:
         return frame.assign(level=int(target), prior_level=start,
                             allowed_before=frame["current_allowed_amount"], attempt_date=frame["as_of_date"])
 
-    def _flatten(self, claims: pd.DataFrame, decision: Decision, steps: _StepPredictions) -> pd.DataFrame:
-        n = len(claims)
-        current = claims["current_level"].to_numpy()
+    def _flatten(self, current: np.ndarray, decision: Decision, steps: _StepPredictions,
+                 warning_inputs: _WarningInputs) -> dict[str, np.ndarray]:
+        n = len(current)
         out = {"recommended_action": decision.action, "expected_net_recovery": decision.expected_net_recovery,
                "path": decision.path}
         for target in ESCALATION_LEVELS:
@@ -168,8 +196,8 @@ class RecoupBundle:
             out[f"net_value_{target.name}"] = decision.net_value[target]
         explained = self._explained_level(decision)
         out["reasons"] = self._reasons(current, explained, steps)
-        out["warnings"] = self._warnings(claims, explained, steps.base)
-        return pd.DataFrame(out, index=claims.index)[output_columns()]
+        out["warnings"] = self._warnings(warning_inputs, explained, steps.base)
+        return out
 
     @staticmethod
     def _explained_level(decision: Decision) -> np.ndarray:
@@ -192,18 +220,15 @@ class RecoupBundle:
             reasons[explainable] = top_reasons(contributions, levels[explainable], separator=SEPARATOR)
         return reasons
 
-    def _warnings(self, claims: pd.DataFrame, levels: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
-        known_payer = self.transformer.known_mask(claims, "payer_id").to_numpy()
-        names = list(getattr(self.transformer, "feature_names_out_", ()))
-        if base is not None and "log_medicare" in names:  # the transformer already priced every claim
-            priced = ~np.isnan(base[:, names.index("log_medicare")])
-        else:
-            priced = medicare_amount(claims["cpt_code"], claims["modifier"], claims["place_of_service"],
-                                     claims["state"], claims["units"]).notna().to_numpy()
-        known_code = self.transformer.known_mask(claims, "cpt_code").to_numpy()
-        attempts = self.profiles.attempts(claims["payer_id"], levels)
+    def _warnings(self, inputs: _WarningInputs, levels: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """Unknown payer or code, and thin data with the payer at the explained level (``base`` holds the
+        transformer's Medicare price of each claim)."""
+        known_payer = self.transformer.known_values(inputs.payer_ids, "payer_id")
+        known_code = self.transformer.known_values(inputs.cpt_codes, "cpt_code")
+        priced = ~np.isnan(base[:, self.transformer.feature_names_out_.index("log_medicare")])
+        attempts = self.profiles.attempts(inputs.payer_ids, levels)
         thin = known_payer & (attempts < self.thin_data_attempts)
-        level_words = pd.Series(levels).str.replace("_", " ").to_numpy(dtype=object)
+        level_words = np.array([str(level).replace("_", " ") for level in levels], dtype=object)
         thin_note = ("thin data: " + attempts.astype("int64").astype(str).astype(object)
                      + " past attempts with this payer at " + level_words)
         notes = [
@@ -212,7 +237,19 @@ class RecoupBundle:
                                       "services"), "unknown service code: no Medicare benchmark"),
             np.where(thin, thin_note, ""),
         ]
-        return _join_notes(notes, len(claims))
+        return _join_notes(notes, len(levels))
+
+
+@dataclass(frozen=True)
+class _WarningInputs:
+    """The claim columns the warnings read, as object arrays (None where missing)."""
+
+    payer_ids: np.ndarray
+    cpt_codes: np.ndarray
+
+    @classmethod
+    def of(cls, claims: pd.DataFrame) -> _WarningInputs:
+        return cls(*(claims[name].to_numpy(dtype=object, na_value=None) for name in ("payer_id", "cpt_code")))
 
 
 @dataclass

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from features.schema import ESCALATION_LEVELS, Level
-from models.ladder import LadderPolicy, eligibility
+from models.ladder import LadderClaims, LadderPolicy, eligibility
 
 ACCEPT = "accept"
 
@@ -48,17 +48,17 @@ def step_pairs(current_level: np.ndarray) -> list[tuple[int, Level]]:
             for target in ESCALATION_LEVELS if target > start]
 
 
-def decide(claims: pd.DataFrame, estimates: dict[tuple[int, Level], StepEstimates],
+def decide(claims: pd.DataFrame | LadderClaims, estimates: dict[tuple[int, Level], StepEstimates],
            policy: LadderPolicy) -> Decision:
     """Best next step for each claim, given estimates for every (from_level, target) pair it needs.
 
     ``claims`` carries ``current_level``, ``current_allowed_amount``, ``billed_amount``, ``nsa_eligible``
-    and the dates the deadline rules read.
+    and the dates the deadline rules read (a frame, or those as ``LadderClaims``).
     """
+    if isinstance(claims, pd.DataFrame):
+        claims = LadderClaims.of(claims)
     n = len(claims)
-    current = claims["current_level"].to_numpy(dtype="int64")
-    allowed = claims["current_allowed_amount"].to_numpy(dtype="float64")
-    nsa = claims["nsa_eligible"].to_numpy(dtype=bool)
+    current, allowed, nsa = claims.current_level, claims.current_allowed, claims.nsa
     # value[start] = best value after reaching `start` (by failing there); 0 means stop.
     value = {int(Level.legal): np.zeros(n)}
     best_next: dict[int, np.ndarray] = {int(Level.legal): np.full(n, ACCEPT, dtype=object)}
@@ -131,7 +131,7 @@ def _paths(best_next: dict[int, np.ndarray], current: np.ndarray) -> np.ndarray:
     lowest = int(current.min()) if n else 0
     choices = _by_level(best_next, lowest)
     numbers = {level.name: int(level) for level in ESCALATION_LEVELS} | {ACCEPT: -1}
-    choice_levels = pd.Series(choices.ravel()).map(numbers).to_numpy(dtype="int64").reshape(choices.shape)
+    choice_levels = np.array([numbers[choice] for choice in choices.ravel()], dtype="int64").reshape(choices.shape)
     level = current.copy()
     path = np.full(n, "", dtype=object)
     walking = level < int(Level.legal)

@@ -10,8 +10,10 @@ Fitting lives in ``training``; this module only predicts, so serving never impor
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -66,6 +68,24 @@ class OutcomeModels:
     def matrix(self, features: pd.DataFrame) -> np.ndarray:
         """The feature matrix every outcome model predicts on (they share one training vocabulary)."""
         return model_matrix(features, self.success.booster_)
+
+    def row(self, features: Mapping[str, Any]) -> np.ndarray:
+        """``matrix`` of one attempt's features by name (``ClaimFeatures.transform_one``, categories as
+        text): categories coded in the training vocabulary as ``model_matrix`` codes them."""
+        if "_row_coding" not in self.__dict__:  # a cache, not a field: models pickled before it lack it
+            booster = self.success.booster_
+            names = booster.feature_name()
+            # the categorical features, in frame order, are the ones pandas_categorical lists
+            categorical = [name for name in names if isinstance(features[name], str)]
+            trained = booster.pandas_categorical or []
+            if len(categorical) != len(trained):
+                raise ValueError(f"{len(categorical)} categorical features given, the models know {len(trained)}")
+            coding = {name: {category: float(code) for code, category in enumerate(categories)}
+                      for name, categories in zip(categorical, trained, strict=True)}
+            self.__dict__["_row_coding"] = (names, coding)
+        names, coding = self.__dict__["_row_coding"]
+        return np.array([coding[name].get(features[name], np.nan) if name in coding else features[name]
+                         for name in names], dtype="float64")
 
     def named(self) -> dict[str, lgb.LGBMModel]:
         """Every fitted model by name: success, settlement_mean, the quantile models, days."""

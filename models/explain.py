@@ -63,7 +63,7 @@ def top_reasons(contributions: pd.DataFrame, levels: np.ndarray, top: int = 3,
     # sentence openings by (feature, direction): index 2 * feature + (1 if it raises the chance)
     openings = np.array([f"{phrase[0].upper()}{phrase[1:]} {verb} the chance of success at "
                          for phrase in phrases for verb in ("lowers", "raises")], dtype=object)
-    steps = pd.Series(levels, dtype=object).str.replace("_", " ").to_numpy(dtype=object)
+    steps = np.array([str(level).replace("_", " ") for level in levels], dtype=object)
     joined = np.full(len(values), "", dtype=object)
     for rank in range(order.shape[1]):
         sentence = openings[2 * order[:, rank] + (effects[:, rank] > 0)] + steps

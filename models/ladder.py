@@ -6,6 +6,7 @@ the service may override it from its settings).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 import holidays
@@ -48,23 +49,53 @@ class LadderPolicy(BaseModel):
         return (1.0 + self.annual_discount_rate) ** (-np.maximum(days, 0.0) / 365.0)
 
 
+@dataclass(frozen=True)
+class LadderClaims:
+    """What the ladder rules read of each claim, as numpy arrays (dates at day resolution, NaT where not
+    given): made from a validated frame (``of``), or directly for one claim, so a single claim never
+    pays for a DataFrame."""
+
+    current_level: np.ndarray  # int64
+    current_allowed: np.ndarray  # float64, dollars
+    billed: np.ndarray  # float64, dollars
+    nsa: np.ndarray  # bool
+    as_of: np.ndarray  # datetime64[D]
+    paid: np.ndarray  # datetime64[D]: the initial payment date
+    level_date: np.ndarray | None = None  # datetime64[D]: when the current level was submitted
+
+    @classmethod
+    def of(cls, claims: pd.DataFrame) -> LadderClaims:
+        def days(name: str) -> np.ndarray:
+            return claims[name].to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+
+        return cls(claims["current_level"].to_numpy(dtype="int64"),
+                   claims["current_allowed_amount"].to_numpy(dtype="float64"),
+                   claims["billed_amount"].to_numpy(dtype="float64"), claims["nsa_eligible"].to_numpy(dtype=bool),
+                   days("as_of_date"), days("initial_payment_date"),
+                   days("current_level_date") if "current_level_date" in claims else None)
+
+    def __len__(self) -> int:
+        return len(self.current_level)
+
+
 @cache
 def _federal_holidays() -> np.ndarray:
     years = range(2015, 2036)
     return np.array(sorted(holidays.US(years=years).keys()), dtype="datetime64[D]")
 
 
-def add_business_days(dates: pd.Series, days: int) -> pd.Series:
-    """``dates`` moved forward by ``days`` US business days (weekends and federal holidays skipped)."""
-    valid = dates.notna().to_numpy()
+def add_business_days(dates: np.ndarray, days: int) -> np.ndarray:
+    """``dates`` (datetime64[D]) moved forward by ``days`` US business days (weekends and federal holidays
+    skipped); NaT stays NaT."""
+    dates = np.asarray(dates, dtype="datetime64[D]")
     result = np.full(len(dates), np.datetime64("NaT"), dtype="datetime64[D]")
-    if valid.any():
-        start = dates[valid].to_numpy().astype("datetime64[D]")
-        result[valid] = np.busday_offset(start, days, roll="forward", holidays=_federal_holidays())
-    return pd.Series(result.astype("datetime64[ns]"), index=dates.index)
+    given = ~np.isnat(dates)
+    if given.any():
+        result[given] = np.busday_offset(dates[given], days, roll="forward", holidays=_federal_holidays())
+    return result
 
 
-def eligibility(claims: pd.DataFrame, from_level: np.ndarray, target: Level,
+def eligibility(claims: LadderClaims, from_level: np.ndarray, target: Level,
                 policy: LadderPolicy, check_deadlines: bool) -> tuple[np.ndarray, np.ndarray]:
     """Whether each claim at ``from_level`` may attempt ``target``, and the reason when it may not.
 
@@ -74,39 +105,35 @@ def eligibility(claims: pd.DataFrame, from_level: np.ndarray, target: Level,
     n = len(claims)
     reason = np.full(n, "", dtype=object)
     reason[from_level >= int(target)] = f"the claim is already at or beyond {target.name}"
-    fully_paid = claims["current_allowed_amount"].to_numpy(dtype="float64") >= claims["billed_amount"].to_numpy(
-        dtype="float64")
+    fully_paid = claims.current_allowed >= claims.billed
     reason[(reason == "") & fully_paid] = "nothing left to recover: the allowed amount equals the billed amount"
-    nsa = claims["nsa_eligible"].to_numpy(dtype=bool)
+    nsa = claims.nsa
     if target is Level.external_review:
         allowed = (nsa & (from_level >= Level.reconsideration)) | (from_level >= Level.written_appeal)
         blocked = (reason == "") & ~allowed
         reason[blocked & nsa] = "Federal IDR needs the open negotiation (reconsideration) first"
         reason[blocked & ~nsa] = "external review needs a written internal appeal first"
     if check_deadlines:
-        as_of = claims["as_of_date"]
-        paid = claims["initial_payment_date"]
+        as_of, paid = claims.as_of, claims.paid
         if target in INTERNAL_LEVELS:
-            late = (as_of - paid).dt.days.to_numpy(dtype="float64") > policy.internal_appeal_days
-            reason[(reason == "") & np.nan_to_num(late, nan=0).astype(bool)] = (
+            # NaT compares False: without both dates there is no deadline to miss
+            late = as_of > paid + np.timedelta64(policy.internal_appeal_days, "D")
+            reason[(reason == "") & late] = (
                 f"internal appeals must start within {policy.internal_appeal_days} days of the initial payment"
             )
         if target is Level.reconsideration:
-            window_end = add_business_days(paid, policy.open_negotiation_business_days)
-            late = (as_of > window_end).to_numpy() & nsa
+            late = (as_of > add_business_days(paid, policy.open_negotiation_business_days)) & nsa
             reason[(reason == "") & late] = (
                 f"NSA open negotiation must start within {policy.open_negotiation_business_days} business "
                 "days of the initial payment"
             )
-        if target is Level.external_review and "current_level_date" in claims:
-            negotiation_end = add_business_days(claims["current_level_date"],
-                                                policy.open_negotiation_business_days)
+        if target is Level.external_review and claims.level_date is not None:
+            negotiation_end = add_business_days(claims.level_date, policy.open_negotiation_business_days)
             idr_deadline = add_business_days(negotiation_end, policy.idr_start_business_days)
             in_negotiation = nsa & (from_level == Level.reconsideration)
-            late = (as_of > idr_deadline).to_numpy() & in_negotiation
+            late = (as_of > idr_deadline) & in_negotiation
             reason[(reason == "") & late] = (
                 f"Federal IDR must start within {policy.idr_start_business_days} business days after the "
                 "open negotiation ends"
             )
     return reason == "", reason
-

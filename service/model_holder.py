@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from features.requests import EXAMPLE_CLAIM, ClaimRequest, validate_requests
+from features.requests import EXAMPLE_CLAIM, ClaimRequest, typed_claim, validate_requests
 from models.bundle import PayerProfiles, RecoupBundle
 from models.ladder import LadderPolicy
 from service.observability import Metrics
@@ -109,6 +109,10 @@ class LoadedModel:
     def score(self, claims: pd.DataFrame) -> pd.DataFrame:
         """The bundle's flat scoring output for validated claims, under the service's policy."""
         return self.bundle.score(claims, policy=self.policy)
+
+    def score_one(self, claim: dict[str, Any]) -> dict[str, Any]:
+        """The bundle's output row for one typed claim (``features.requests.typed_claim``)."""
+        return self.bundle.score_one(claim, policy=self.policy)
 
 
 class ModelHolder:
@@ -219,13 +223,18 @@ class ModelHolder:
 
     @staticmethod
     def _smoke_test(loaded: LoadedModel) -> None:
-        """Score the contract's example claim: a version that loads but cannot score is never served."""
-        result = validate_requests([ClaimRequest.model_validate(EXAMPLE_CLAIM)])
-        if len(result.valid) != 1:
+        """Score the contract's example claim on both paths: a version that loads but cannot score is never
+        served (this also fills the single-claim path's caches)."""
+        claim = ClaimRequest.model_validate(EXAMPLE_CLAIM)
+        result = validate_requests([claim])
+        typed = typed_claim(claim)
+        if len(result.valid) != 1 or typed is None:
             raise ValueError("the contract's example claim does not validate")
         scored = loaded.score(result.valid)
         if len(scored) != 1 or "recommended_action" not in scored:
             raise ValueError("the model did not score the example claim")
+        if loaded.score_one(typed)["recommended_action"] != scored["recommended_action"].iloc[0]:
+            raise ValueError("the single-claim path disagrees with the frame path on the example claim")
 
     def _record_failure(self, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}"

@@ -55,7 +55,7 @@ def test_unseen_and_rare_categories_share_one_level(attempts):
     encoded = transformer.transform(unseen)["payer_id"]
     assert set(encoded) == {OTHER_CATEGORY}
     assert list(encoded.cat.categories) == transformer.categories_["payer_id"]
-    assert not transformer.known_mask(unseen, "payer_id").any()
+    assert not transformer.known_values(unseen["payer_id"].to_numpy(dtype=object), "payer_id").any()
 
 
 def test_truth_columns_are_refused_at_fit_and_transform(attempts):

@@ -179,7 +179,7 @@ def test_internal_appeals_must_start_within_180_days_of_payment():
 def test_nsa_open_negotiation_window_is_30_business_days():
     # 2025-03-03 is a Monday and no federal holiday falls in the next six weeks: 30 business days later is
     # Monday 2025-04-14
-    assert add_business_days(pd.Series(pd.to_datetime(["2025-03-03"])), 30)[0] == pd.Timestamp("2025-04-14")
+    assert add_business_days(np.array(["2025-03-03"], dtype="datetime64[D]"), 30)[0] == np.datetime64("2025-04-14")
     last_day = claims_frame(nsa=True, paid="2025-03-03", as_of="2025-04-14")
     day_after = claims_frame(nsa=True, paid="2025-03-03", as_of="2025-04-15")
     assert decide(last_day, estimates_for(last_day), NO_DISCOUNT).eligible[R][0]

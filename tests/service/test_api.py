@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from features.schema import ESCALATION_LEVELS
 from models.bundle import LEVEL_FIELDS
 from service.app import create_app
+from service.routers import score as score_routes
 from service.settings import Settings
 from tests.service.conftest import API_KEY, OTHER_KEY
 
@@ -94,16 +95,15 @@ def test_a_claim_at_external_review_can_only_go_to_legal(client, claim):
 def test_concurrent_single_claims_are_scored_together(settings, claim, monkeypatch):
     """Claims arriving while a scoring call runs wait for the next call and share it."""
     with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
-        bundle_type = type(client.app.state.holder.current.bundle)
-        score = bundle_type.score
+        score_claims = score_routes.score_claims
         calls: list[int] = []
 
-        def slow(self, claims, policy=None):
+        def slow(model, claims):
             calls.append(len(claims))
             time.sleep(0.3)
-            return score(self, claims, policy=policy)
+            return score_claims(model, claims)
 
-        monkeypatch.setattr(bundle_type, "score", slow)
+        monkeypatch.setattr(score_routes, "score_claims", slow)
         claims = [claim | {"claim_id": f"C-{i}", "current_allowed_amount": 300.0 + i} for i in range(8)]
         claims[5] = claim | {"claim_id": "C-5", "units": 0}  # one invalid claim does not spoil the call
         with ThreadPoolExecutor(len(claims)) as pool:
@@ -379,6 +379,7 @@ def test_a_scoring_bug_is_a_500_without_details(settings, claim, monkeypatch, ca
             raise ValueError(f"cannot score {claim['claim_id']} of {claim['payer_id']}")
 
         monkeypatch.setattr(type(model.bundle), "score", broken)
+        monkeypatch.setattr(type(model.bundle), "score_one", broken)  # both paths fail: the single one falls back
         with caplog.at_level(logging.INFO):
             single = client.post("/v1/score", json=claim)
             batch = client.post("/v1/score/batch", json={"claims": [claim, claim]})
@@ -429,3 +430,18 @@ def test_an_unexpected_error_is_a_plain_500(settings, claim, monkeypatch):
 def test_invalid_settings_are_refused():
     with pytest.raises(ValueError, match="unknown level"):
         Settings(cost_overrides={"supreme_court": 1.0})
+
+
+def test_a_lone_claim_takes_the_single_claim_path_and_errors_the_frame_path(settings, claim, monkeypatch):
+    """Scored without a frame; a claim breaking a rule across fields still gets the table's words."""
+    with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
+        bundle_type = type(client.app.state.holder.current.bundle)
+
+        def frame_path(*args, **kwargs):
+            raise AssertionError("a lone valid claim must not need a DataFrame")
+
+        monkeypatch.setattr(bundle_type, "score", frame_path)
+        scored = client.post("/v1/score", json=claim)
+        too_much = client.post("/v1/score", json=claim | {"current_allowed_amount": claim["billed_amount"] + 1})
+    assert scored.status_code == 200 and scored.json()["claim_id"] == claim["claim_id"]
+    assert _errors(too_much) == {"body.current_allowed_amount": ["must not exceed billed_amount"]}
