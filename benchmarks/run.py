@@ -6,7 +6,8 @@
   with compiled trees in one worker process per CPU (what ``recoup score`` does), after compiling once;
 - worklist engines: the same Parquet worklist scored by the local engine and by Dask (LocalCluster);
 - simulator: a history of about M attempt rows;
-- single claim: validation + bundle scoring of one claim, warm, in-process (p50 / p99);
+- single claim, warm (p50 / p99): the frame path and the single-claim path in-process, and over HTTP on a
+  real uvicorn server;
 - training: ``recoup train`` on a simulated history, and the outcome models alone, local vs Dask.
 
 Writes ``benchmarks/results/latest.json`` and ``latest.md``. ``--quick`` runs small sizes (a minute or
@@ -20,11 +21,13 @@ import argparse
 import json
 import os
 import platform
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -125,7 +128,7 @@ def bench_training(history_claims: int, folder: Path) -> tuple[dict, Path]:
     local = timed_fit(fit_outcome_models)
     with dask_client(workers=os.cpu_count()) as client:
         distributed = timed_fit(lambda s, t: fit_outcome_models_dask(s, t, client))
-    return {"history_claims": history_claims, "attempt_rows": len(history),
+    return {"run_id": result.run_id, "history_claims": history_claims, "attempt_rows": len(history),
             "pipeline_seconds": pipeline_seconds, "fit_local": local, "fit_dask": distributed,
             "model_trees": _tree_counts(bundle)}, bundle_path
 
@@ -149,24 +152,88 @@ def bench_simulator(attempts: int) -> dict:
     return {"claims": claims, "attempt_rows": rows, "seconds": seconds, "rows_per_second": rows / seconds}
 
 
-def bench_latency(bundle_path: Path, calls: int) -> dict:
-    """One claim through the pyfunc path (validation + bundle), warm, in this process."""
+def bench_latency(bundle_path: Path, calls: int, serving: dict) -> dict:
+    """One claim at a time, warm, three ways side by side: the frame path in this process (pyfunc:
+    validation + ``RecoupBundle.score``), the single-claim path in this process (request model,
+    ``typed_claim``, ``score_one``, compiled trees), and ``POST /v1/score`` on a real uvicorn server."""
     import joblib
 
+    from features.requests import ClaimRequest, typed_claim
     from models.pyfunc import score_frame
-    from training.simulator import simulate_worklist
 
     bundle = joblib.load(bundle_path)
-    claims = simulate_worklist(calls + 10, seed=5)
-    for position in range(10):  # warm up
-        score_frame(bundle, claims.iloc[[position]])
+    bundle.models.compile(serving["trees"])
+    frames, bodies = _latency_claims(calls + 10)
+
+    def single(body: dict) -> None:
+        bundle.score_one(typed_claim(ClaimRequest.model_validate(body)))
+
+    results = {"calls": calls,
+               "frame path": _timed(lambda position: score_frame(bundle, frames.iloc[[position]]), calls),
+               "single-claim path": _timed(lambda position: single(bodies[position]), calls)}
+    with _server(serving) as client:
+        results["POST /v1/score (uvicorn)"] = _timed(
+            lambda position: client.post("/v1/score", json=bodies[position]).raise_for_status(), calls)
+    return results
+
+
+def _latency_claims(count: int) -> tuple:
+    """Simulated fresh claims as a raw frame and as JSON request bodies (ISO dates, null for missing)."""
+    from features.schema import REQUEST_TABLE, Kind
+    from training.simulator import simulate_worklist
+
+    frame = simulate_worklist(count, seed=5)
+    text = frame.copy()
+    for column in REQUEST_TABLE:
+        if column.kind is Kind.DATE and column.name in text:
+            text[column.name] = text[column.name].dt.strftime("%Y-%m-%d")
+    bodies = json.loads(text.to_json(orient="records"))
+    return frame, bodies
+
+
+def _timed(call, calls: int, warm_up: int = 10) -> dict:
+    for position in range(warm_up):
+        call(position)
     timings = []
-    for position in range(10, calls + 10):
+    for position in range(warm_up, warm_up + calls):
         started = time.perf_counter()
-        score_frame(bundle, claims.iloc[[position]])
+        call(position)
         timings.append((time.perf_counter() - started) * 1000)
     quantiles = statistics.quantiles(timings, n=100)
-    return {"calls": calls, "p50_ms": quantiles[49], "p99_ms": quantiles[98]}
+    return {"p50_ms": quantiles[49], "p99_ms": quantiles[98]}
+
+
+@contextmanager
+def _server(serving: dict):
+    """``recoup serve`` on a free loopback port, serving the benchmark's model; yields an HTTP client."""
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RECOUP_")}
+    env |= {"RECOUP_MODEL_URI": serving["model_uri"], "RECOUP_TRACKING_URI": serving["tracking_uri"],
+            "RECOUP_COMPILED_TREES_DIR": str(serving["trees"]), "RECOUP_RELOAD_INTERVAL_SECONDS": "0",
+            "RECOUP_LOG_LEVEL": "WARNING"}
+    recoup = Path(sys.executable).with_name("recoup")
+    process = subprocess.Popen([str(recoup), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the benchmark server did not become ready")
+                time.sleep(0.5)
+            yield client
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def bench_worklists(sizes: dict, bundle_path: Path, folder: Path) -> dict:
@@ -225,8 +292,10 @@ def markdown(results: dict) -> str:
                                           f"outputs identical: {e['identical']}"),
         ("simulator", f"{s['attempt_rows']:,} attempt rows", f"{s['seconds']:,.1f} s",
          f"{s['rows_per_second']:,.0f} rows/s"),
-        ("single claim, warm (validation + bundle)", f"{latency['calls']} calls",
-         f"p50 {latency['p50_ms']:.1f} ms, p99 {latency['p99_ms']:.1f} ms", ""),
+        *[(f"single claim, warm: {name}", f"{latency['calls']} calls",
+           f"p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms",
+           f"{latency['frame path']['p50_ms'] / run['p50_ms']:.1f}x the frame path (p50)")
+          for name, run in latency.items() if name != "calls"],
         ("recoup train (pipeline, with evaluation and MLflow logging)", f"{t['history_claims']:,} claims",
          f"{t['pipeline_seconds']:,.1f} s", f"{t['attempt_rows']:,} attempt rows; trees {t['model_trees']}"),
         ("outcome models, local fit", "same split", f"{t['fit_local']['seconds']:,.1f} s",
@@ -276,7 +345,9 @@ def main() -> None:
         folder = Path(scratch)
         results["training"], bundle_path = bench_training(sizes["history"], folder)
         results["simulator"] = bench_simulator(sizes["attempts"])
-        results["single_claim"] = bench_latency(bundle_path, sizes["latency_calls"])
+        serving = {"model_uri": f"runs:/{results['training'].pop('run_id')}/model", "trees": folder / "serving-trees",
+                   "tracking_uri": f"sqlite:///{folder / 'mlflow.db'}"}
+        results["single_claim"] = bench_latency(bundle_path, sizes["latency_calls"], serving)
         results["worklist"] = bench_worklists(sizes, bundle_path, folder)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=float) + "\n")

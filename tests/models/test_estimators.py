@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from features.transformer import ClaimFeatures
+from models.calibration import PlattCalibrator, _logit
 from models.estimators import SETTLEMENT_QUANTILES
 
 
@@ -66,3 +67,13 @@ def test_transformer_categories_are_coded_as_before_and_caches_are_not_pickled()
     pd.testing.assert_extension_array_equal(coded, plain)
     assert "_vocabulary_cache" in transformer.__dict__
     assert "_vocabulary_cache" not in pickle.loads(pickle.dumps(transformer)).__dict__
+
+
+def test_platt_calibration_is_the_fitted_logistic_curve():
+    rng = np.random.default_rng(1)
+    raw = rng.uniform(0, 1, 2000)
+    calibrator = PlattCalibrator().fit(raw, rng.random(2000) < raw ** 1.5)
+    edges = np.array([0.0, 1e-9, 0.5, 1 - 1e-9, 1.0])
+    for values in (raw, edges):
+        expected = calibrator.model_.predict_proba(_logit(values)[:, None])[:, 1]
+        np.testing.assert_allclose(calibrator.predict(values), expected, rtol=1e-12, atol=1e-15)

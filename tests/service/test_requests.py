@@ -6,7 +6,7 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from features.requests import (
     EXAMPLE_CLAIM,
@@ -153,21 +153,27 @@ def test_to_frame_keeps_the_contract_order_and_iso_dates():
     assert frame.at[5, "service_date"] == EXAMPLE_CLAIM["service_date"]
 
 
-def test_typing_parsed_requests_equals_checking_every_column():
-    """Requests pydantic accepted are only typed, not re-checked column by column: same valid rows, same
-    types, same rejections and messages as the full table validation of the same frame."""
+def accepted_requests(simulated: int, seed: int, *extra: dict) -> list[BaseModel]:
+    """Request models for simulated claims, the example under every mutation, and ``extra`` raw claims:
+    those pydantic accepts."""
     from training.simulator import simulate_worklist
 
-    raws = [EXAMPLE_CLAIM | change for change in MUTATIONS]
-    simulated = simulate_worklist(300, seed=11).astype(object)
-    raws += [{name: (None if pd.isna(value) else value) for name, value in row.items()}
-             for row in simulated.to_dict("records")]
+    frame = simulate_worklist(simulated, seed=seed).astype(object)
+    raws = [{name: (None if pd.isna(value) else value) for name, value in row.items()}
+            for row in frame.to_dict("records")]
     claims = []
-    for raw in raws:
+    for raw in [*raws, *(EXAMPLE_CLAIM | change for change in MUTATIONS), *extra]:
         try:
             claims.append(ClaimRequest.model_validate(raw))
         except ValidationError:
             continue
+    return claims
+
+
+def test_typing_parsed_requests_equals_checking_every_column():
+    """Requests pydantic accepted are only typed, not re-checked column by column: same valid rows, same
+    types, same rejections and messages as the full table validation of the same frame."""
+    claims = accepted_requests(300, seed=11)
     assert len(claims) > 300
     fast = validate_requests(claims, today=date(2026, 6, 1))
     full = validate_claims(to_frame(claims), today=date(2026, 6, 1))

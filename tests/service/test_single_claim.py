@@ -8,14 +8,13 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from pydantic import ValidationError
 
-from features.requests import EXAMPLE_CLAIM, ClaimRequest, typed_claim, validate_requests
+from features.requests import EXAMPLE_CLAIM, typed_claim, validate_requests
 from features.schema import REQUEST_TABLE
 from models.bundle import output_columns
 from models.decision import step_pairs
 from tests.service import fixtures_worklist
-from tests.service.test_requests import MUTATIONS
+from tests.service.test_requests import accepted_requests
 
 worklist_bundle = fixtures_worklist.worklist_bundle  # the fixture
 TODAY = date(2026, 6, 1)
@@ -25,21 +24,8 @@ CLAIMS = 400
 @pytest.fixture(scope="module")
 def requests() -> list:
     """Simulated claims and the contract example under every mutation pydantic accepts."""
-    from training.simulator import simulate_worklist
-
-    simulated = simulate_worklist(CLAIMS, seed=21).astype(object)
-    raws = [{name: (None if pd.isna(value) else value) for name, value in row.items()}
-            for row in simulated.to_dict("records")]
-    raws += [EXAMPLE_CLAIM | change for change in MUTATIONS]
-    raws += [EXAMPLE_CLAIM | {"as_of_date": None, "current_level_date": "2026-05-30",
-                              "current_level": "reconsideration"}]
-    parsed = []
-    for raw in raws:
-        try:
-            parsed.append(ClaimRequest.model_validate(raw))
-        except ValidationError:
-            continue
-    return parsed
+    return accepted_requests(CLAIMS, 21, EXAMPLE_CLAIM | {"as_of_date": None, "current_level_date": "2026-05-30",
+                                                         "current_level": "reconsideration"})
 
 
 def test_typed_claims_keep_the_table_rules_and_values(requests):
