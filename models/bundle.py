@@ -35,6 +35,9 @@ SHOWN_QUANTILES = ("allowed_p10", "allowed_p90")
 REASON_METHODS = ("shap", "path")
 
 
+ATTEMPT_COUNTS = "_attempt_counts"  # PayerProfiles' cache: attempts by (payer, level), a plain dict
+
+
 def output_columns() -> list[str]:
     """The flat scoring output, in order: the decision, then each level's numbers."""
     columns = ["recommended_action", "expected_net_recovery", "path"]
@@ -50,13 +53,18 @@ class PayerProfiles:
     summary: pd.DataFrame
     by_level: pd.DataFrame
 
+    def __getstate__(self) -> dict:
+        # caches are made again after loading; "_counts" is an older cache, a pandas Series, that bundles
+        # logged before this one carry
+        return {name: value for name, value in self.__dict__.items() if name not in (ATTEMPT_COUNTS, "_counts")}
+
     def attempts(self, payer_ids: np.ndarray, levels: np.ndarray) -> np.ndarray:
         """Historical resolved attempts for each (payer, level); 0 where the payer never tried it."""
-        if "_counts" not in self.__dict__:  # a cache, not a field: profiles pickled before it lack it
+        if ATTEMPT_COUNTS not in self.__dict__:  # a cache, not a field (``__getstate__`` leaves it out)
             table = self.by_level
-            self.__dict__["_counts"] = dict(zip(zip(table["payer_id"].astype(str), table["level"].astype(str),
-                                                    strict=True), table["attempts"].astype(float), strict=True))
-        counts = self.__dict__["_counts"]
+            self.__dict__[ATTEMPT_COUNTS] = dict(zip(zip(table["payer_id"].astype(str), table["level"].astype(str),
+                                                         strict=True), table["attempts"].astype(float), strict=True))
+        counts = self.__dict__[ATTEMPT_COUNTS]
         return np.array([counts.get((payer, level), 0.0) for payer, level in zip(payer_ids, levels, strict=True)],
                         dtype="float64")
 
