@@ -282,6 +282,43 @@ def medicare_amount(
     return pd.Series(amount, index=cpt_code.index, name="medicare_amount")
 
 
+def medicare_amount_one(cpt_code: object, modifier: object, place_of_service: object, state: object,
+                        units: float | None = None) -> float:
+    """``medicare_amount`` of one service line given as plain values (None where missing), without pandas:
+    the same tables, lookups and arithmetic in the same order, for the single-claim path (a test holds
+    the two equal)."""
+    prices, indices = _price_table(), _state_table()
+    code = _positions("codes").get(_clean_one(cpt_code), -1)
+    requested_row = _PFS_MODIFIERS.index(text) if (text := _clean_one(modifier)) in _PFS_MODIFIERS else _GLOBAL_ROW
+    row = requested_row if prices.has_modifier_row[code, requested_row] else _GLOBAL_ROW
+    place = _clean_one(place_of_service)
+    facility = place is not None and place.zfill(2) in FACILITY_PLACES_OF_SERVICE
+    state_position = _positions("states").get(_clean_one(state), -1)
+    unit_count = 1.0 if units is None or np.isnan(units) else float(units)
+    practice_expense = prices.facility_pe_rvu[code, row] if facility else prices.nonfacility_pe_rvu[code, row]
+    rvu_amount = (
+        prices.work_rvu[code, row] * indices.pw_gpci[state_position]
+        + practice_expense * indices.pe_gpci[state_position]
+        + prices.mp_rvu[code, row] * indices.mp_gpci[state_position]
+    ) * (PFS_CONVERSION_FACTOR * unit_count)
+    anesthesia_amount = prices.anesthesia_units[code] * indices.anesthesia_cf[state_position]
+    ambulance_amount = prices.ambulance_rate[code] * (unit_count if prices.ambulance_per_mile[code] else 1.0)
+    if code < 0:
+        logger.warning("%d of %d service lines have a code with no 2025 Medicare price", 1, 1)
+    return float(rvu_amount + anesthesia_amount + ambulance_amount)
+
+
+def _clean_one(value: object) -> str | None:
+    """``_clean`` of one value; None stays None (missing)."""
+    return None if value is None else str(value).strip().upper()
+
+
+@functools.cache
+def _positions(table: str) -> dict[str, int]:
+    index = _price_table().codes if table == "codes" else _state_table().states
+    return {value: position for position, value in enumerate(index)}
+
+
 def is_known_code(cpt_code: Iterable) -> pd.Series:
     """Whether each code has a 2025 Medicare price (PFS, anesthesia or ambulance table)."""
     cpt_code = _as_series(cpt_code)

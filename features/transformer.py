@@ -75,8 +75,7 @@ def _text(value: Any) -> pd.Series:
 @lru_cache(maxsize=REFERENCE_CACHE_SIZE)
 def _medicare_one(cpt_code: str | None, modifier: str | None, place_of_service: str | None,
                   state: str | None, units: float) -> float:
-    return float(reference.medicare_amount(_text(cpt_code), _text(modifier), _text(place_of_service),
-                                           _text(state), pd.Series([units], dtype="float64")).iloc[0])
+    return reference.medicare_amount_one(cpt_code, modifier, place_of_service, state, units)
 
 
 @lru_cache(maxsize=REFERENCE_CACHE_SIZE)

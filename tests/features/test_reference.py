@@ -305,3 +305,21 @@ def test_conversion_factors_match_the_source_files():
     assert build.conversion_factor(build.read_rvus(CMS_SOURCE)) == reference.PFS_CONVERSION_FACTOR
     _, national_anesthesia_cf = build.read_anesthesia_cf(CMS_SOURCE)
     assert national_anesthesia_cf == reference.NATIONAL_ANESTHESIA_CONVERSION_FACTOR
+
+
+def test_one_line_prices_as_the_columns_do(caplog):
+    """``medicare_amount_one`` (the single-claim path) equals ``medicare_amount`` on every kind of input."""
+    rng = np.random.default_rng(4)
+    codes = [*rng.choice(list(reference._price_table().codes), 400), "99285", " 99285 ", "00790", "A0427",
+             "A0425", "ZZZZZ", None]
+    choices = {"cpt_code": codes, "modifier": [None, "", "26", "tc", "59", " TC "],
+               "place_of_service": [None, "23", "11", "2", "21", "99"], "state": [None, "TX", "ny", "XX", "PR"],
+               "units": [None, 1.0, 2.0, 3.5, math.nan]}
+    lines = pd.DataFrame({name: [values[i] for i in rng.integers(0, len(values), 5000)]
+                          for name, values in choices.items()})
+    with caplog.at_level(logging.ERROR):  # unknown codes warn on both paths
+        expected = reference.medicare_amount(lines["cpt_code"], lines["modifier"], lines["place_of_service"],
+                                             lines["state"], lines["units"]).to_numpy()
+        got = np.array([reference.medicare_amount_one(*line) for line in lines.itertuples(index=False)])
+    np.testing.assert_array_equal(got, expected)
+    assert np.isnan(expected).any() and (~np.isnan(expected)).sum() > 3000
