@@ -3,6 +3,7 @@ verdicts and answers: the same rules, the same features at every ladder step, th
 
 from __future__ import annotations
 
+import pickle
 from datetime import date
 
 import numpy as np
@@ -73,3 +74,15 @@ def test_score_one_answers_as_the_frame_path(requests, worklist_bundle):
                 assert got[name] == pytest.approx(want, rel=1e-9, abs=1e-9, nan_ok=True), (row, name)
             else:
                 assert got[name] == want, (row, name)
+
+
+def test_score_one_finds_the_step_columns_itself(requests, worklist_bundle):
+    """A bundle that has not scored a frame yet learns its step columns from the one claim."""
+    fresh = pickle.loads(pickle.dumps(worklist_bundle))
+    fresh.__dict__.pop("_step_table", None)
+    typed = typed_claim(requests[0], today=TODAY)
+    got, expected = fresh.score_one(typed), worklist_bundle.score_one(typed)
+    assert "_step_table" in fresh.__dict__
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        assert got[name] == value or (value != value and got[name] != got[name]), name
