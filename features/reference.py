@@ -262,19 +262,7 @@ def medicare_amount(
         state, lambda distinct: indices.states.get_indexer(_clean(distinct)), missing=-1
     )
 
-    practice_expense = np.where(
-        facility, prices.facility_pe_rvu[code, row], prices.nonfacility_pe_rvu[code, row]
-    )
-    rvu_amount = (
-        prices.work_rvu[code, row] * indices.pw_gpci[state_position]
-        + practice_expense * indices.pe_gpci[state_position]
-        + prices.mp_rvu[code, row] * indices.mp_gpci[state_position]
-    ) * (PFS_CONVERSION_FACTOR * unit_counts)
-    anesthesia_amount = prices.anesthesia_units[code] * indices.anesthesia_cf[state_position]
-    ambulance_amount = prices.ambulance_rate[code] * np.where(
-        prices.ambulance_per_mile[code], unit_counts, 1.0
-    )
-    amount = rvu_amount + anesthesia_amount + ambulance_amount
+    amount = _price(code, row, facility, state_position, unit_counts)
 
     unknown = int((code < 0).sum())
     if unknown:
@@ -287,7 +275,7 @@ def medicare_amount_one(cpt_code: object, modifier: object, place_of_service: ob
     """``medicare_amount`` of one service line given as plain values (None where missing), without pandas:
     the same tables, lookups and arithmetic in the same order, for the single-claim path (a test holds
     the two equal)."""
-    prices, indices = _price_table(), _state_table()
+    prices = _price_table()
     code = _positions("codes").get(_clean_one(cpt_code), -1)
     requested_row = _PFS_MODIFIERS.index(text) if (text := _clean_one(modifier)) in _PFS_MODIFIERS else _GLOBAL_ROW
     row = requested_row if prices.has_modifier_row[code, requested_row] else _GLOBAL_ROW
@@ -295,17 +283,24 @@ def medicare_amount_one(cpt_code: object, modifier: object, place_of_service: ob
     facility = place is not None and place.zfill(2) in FACILITY_PLACES_OF_SERVICE
     state_position = _positions("states").get(_clean_one(state), -1)
     unit_count = 1.0 if units is None or np.isnan(units) else float(units)
-    practice_expense = prices.facility_pe_rvu[code, row] if facility else prices.nonfacility_pe_rvu[code, row]
+    if code < 0:
+        logger.warning("%d of %d service lines have a code with no 2025 Medicare price", 1, 1)
+    return float(_price(code, row, facility, state_position, unit_count))
+
+
+def _price(code, row, facility, state_position, units):
+    """The Medicare amount from table positions (arrays of lines, or one line's scalars): RVUs priced
+    with the state's GPCIs, anesthesia per case, ambulance per trip or mile."""
+    prices, indices = _price_table(), _state_table()
+    practice_expense = np.where(facility, prices.facility_pe_rvu[code, row], prices.nonfacility_pe_rvu[code, row])
     rvu_amount = (
         prices.work_rvu[code, row] * indices.pw_gpci[state_position]
         + practice_expense * indices.pe_gpci[state_position]
         + prices.mp_rvu[code, row] * indices.mp_gpci[state_position]
-    ) * (PFS_CONVERSION_FACTOR * unit_count)
+    ) * (PFS_CONVERSION_FACTOR * units)
     anesthesia_amount = prices.anesthesia_units[code] * indices.anesthesia_cf[state_position]
-    ambulance_amount = prices.ambulance_rate[code] * (unit_count if prices.ambulance_per_mile[code] else 1.0)
-    if code < 0:
-        logger.warning("%d of %d service lines have a code with no 2025 Medicare price", 1, 1)
-    return float(rvu_amount + anesthesia_amount + ambulance_amount)
+    ambulance_amount = prices.ambulance_rate[code] * np.where(prices.ambulance_per_mile[code], units, 1.0)
+    return rvu_amount + anesthesia_amount + ambulance_amount
 
 
 def _clean_one(value: object) -> str | None:
