@@ -15,7 +15,7 @@ import pandas as pd
 
 from features.schema import ESCALATION_LEVELS, Level
 from features.transformer import ClaimFeatures
-from models.decision import ACCEPT, Decision, StepEstimates, decide, step_pairs
+from models.decision import ACCEPT, LEVEL_NUMBERS, Decision, StepGrid, decide, pair_layout, step_pairs
 from models.estimators import OutcomeModels
 from models.explain import top_reasons
 from models.ladder import LadderClaims, LadderPolicy, eligibility
@@ -114,7 +114,7 @@ class RecoupBundle:
         """The output columns as arrays, from the claims' ladder inputs and features (``base``: the model
         matrix at a placeholder step); ``probe`` (claims, or how to make them) feeds ``_step_features``."""
         steps = self._estimate(ladder, base, policy, probe)
-        decision = decide(ladder, steps.estimates, policy)
+        decision = decide(ladder, steps.grid, policy)
         return self._flatten(ladder.current_level, decision, steps, warning_inputs)
 
     def _estimate(self, ladder: LadderClaims, base: np.ndarray, policy: LadderPolicy,
@@ -127,33 +127,29 @@ class RecoupBundle:
         level only feed the recursion, so they get p_success, expected_allowed and expected_days, and only
         where the recursion can use them (the step is eligible from that level).
         """
-        n = len(ladder)
         current, billed, allowed = ladder.current_level, ladder.billed, ladder.current_allowed
         pairs = step_pairs(current)
+        layout = pair_layout(pairs)
+        starts, targets = layout.starts[:, None], layout.targets[:, None]
         step_columns, step_values = self._step_features(probe, pairs)
-        shown = [np.flatnonzero(current == start) for start, _ in pairs]
-        later = []
-        for start, target in pairs:
-            usable, _ = eligibility(ladder, np.full(n, start), target, policy, check_deadlines=False)
-            later.append(np.flatnonzero((current < start) & usable))
-        rows_by_pair = shown + later  # the shown steps first: the interval is predicted for those rows only
-        counts = [len(rows) for rows in rows_by_pair]
-        pair_of_row = np.repeat(np.tile(np.arange(len(pairs)), 2), counts)
-        rows = np.concatenate(rows_by_pair)
+        usable, _ = eligibility(ladder, starts, targets, policy, check_deadlines=False)
+        # (pair, claim) positions, the shown steps first: the interval is predicted for those rows only
+        shown = np.nonzero(starts == current)
+        later = np.nonzero((current < starts) & usable)
+        pair_of_row, rows = (np.concatenate(parts) for parts in zip(shown, later, strict=True))
         matrix = base[rows]
         matrix[:, step_columns] = step_values[pair_of_row]
-        shown_rows = sum(counts[:len(pairs)])
         predicted = self.models.predict_steps(matrix, billed[rows], allowed[rows], SHOWN_QUANTILES,
-                                              interval_rows=shown_rows)
+                                              interval_rows=len(shown[0]))
         del matrix
         values = {}
         for name, predictions in predicted.items():
-            grid = np.full((len(pairs), n), np.nan)  # NaN: a step the claim cannot take or is not shown
+            grid = np.full((len(pairs), len(ladder)), np.nan)  # NaN: a step the claim cannot take or is not shown
             grid[pair_of_row[:len(predictions)], rows[:len(predictions)]] = predictions
             values[name] = grid
         return _StepPredictions(pairs, values, base, step_columns, step_values)
 
-    def _step_features(self, probe: pd.DataFrame | Callable[[], pd.DataFrame], pairs: list[tuple[int, Level]]
+    def _step_features(self, probe: pd.DataFrame | Callable[[], pd.DataFrame], pairs: tuple[tuple[int, Level], ...]
                        ) -> tuple[np.ndarray, np.ndarray]:
         """Which feature columns depend on the step, and their values for each of ``pairs``.
 
@@ -186,22 +182,18 @@ class RecoupBundle:
 
     def _flatten(self, current: np.ndarray, decision: Decision, steps: _StepPredictions,
                  warning_inputs: _WarningInputs) -> dict[str, np.ndarray]:
-        n = len(current)
         out = {"recommended_action": decision.action, "expected_net_recovery": decision.expected_net_recovery,
                "path": decision.path}
-        for target in ESCALATION_LEVELS:
-            # this level's numbers from each claim's own current level (NaN where it is at or beyond it)
-            pair = steps.pair_index(current, target)
-            reachable = pair >= 0
-            for name in ("p_success", "expected_allowed", "allowed_p10", "allowed_p90", "expected_days"):
-                values = np.full(n, np.nan)
-                values[reachable] = steps.values[name][pair[reachable], np.flatnonzero(reachable)]
-                out[f"{name}_{target.name}"] = values
-            out[f"eligible_{target.name}"] = decision.eligible[target]
-            out[f"ineligible_reason_{target.name}"] = decision.ineligible_reason[target]
-            out[f"expected_recovery_{target.name}"] = decision.expected_recovery[target]
-            out[f"cost_{target.name}"] = decision.cost[target]
-            out[f"net_value_{target.name}"] = decision.net_value[target]
+        # each level's numbers from each claim's own current level (NaN where it is at or beyond it)
+        own = steps.pair_index(current, LEVEL_NUMBERS[:, None])
+        rows = np.arange(len(current))
+        for name in ("p_success", "expected_allowed", "allowed_p10", "allowed_p90", "expected_days"):
+            table = np.where(own >= 0, steps.values[name][own, rows], np.nan)
+            out |= {f"{name}_{level.name}": column for level, column in zip(ESCALATION_LEVELS, table, strict=True)}
+        for name, by_level in (("eligible", decision.eligible), ("ineligible_reason", decision.ineligible_reason),
+                               ("expected_recovery", decision.expected_recovery), ("cost", decision.cost),
+                               ("net_value", decision.net_value)):
+            out |= {f"{name}_{level.name}": by_level[level] for level in ESCALATION_LEVELS}
         explained = self._explained_level(decision)
         out["reasons"] = self._reasons(current, explained, steps)
         out["warnings"] = self._warnings(warning_inputs, explained, steps.base)
@@ -225,7 +217,8 @@ class RecoupBundle:
             matrix = steps.base[explainable]
             matrix[:, steps.step_columns] = steps.step_values[pair]
             contributions = self.models.success_contributions(matrix, self.reason_method)
-            reasons[explainable] = top_reasons(contributions, levels[explainable], separator=SEPARATOR)
+            reasons[explainable] = top_reasons(contributions, self.models.feature_names, levels[explainable],
+                                               separator=SEPARATOR)
         return reasons
 
     def _warnings(self, inputs: _WarningInputs, levels: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -267,27 +260,19 @@ class _StepPredictions:
     ``values[name]`` is a (pairs, claims) grid, NaN where a claim is already beyond the pair's from_level.
     """
 
-    pairs: list[tuple[int, Level]]
+    pairs: tuple[tuple[int, Level], ...]
     values: dict[str, np.ndarray]
     base: np.ndarray  # claim features (model matrix) with placeholder step columns
     step_columns: np.ndarray
     step_values: np.ndarray  # (pairs, step columns)
 
     def __post_init__(self) -> None:
-        self._lookup = np.full((len(Level), len(Level)), -1)
-        for position, (start, target) in enumerate(self.pairs):
-            self._lookup[start, int(target)] = position
+        self.grid = StepGrid(self.pairs, self.values["p_success"], self.values["expected_allowed"],
+                             self.values["expected_days"])
 
     def pair_index(self, start: np.ndarray, target: np.ndarray | int) -> np.ndarray:
         """Position in ``pairs`` of each (start, target); -1 where the pair was not predicted."""
-        return self._lookup[start, target]
-
-    @property
-    def estimates(self) -> dict[tuple[int, Level], StepEstimates]:
-        p_success, allowed, days = (self.values[name] for name in ("p_success", "expected_allowed",
-                                                                     "expected_days"))
-        return {pair: StepEstimates(p_success[position], allowed[position], days[position])
-                for position, pair in enumerate(self.pairs)}
+        return self.grid.layout.position[start, target]
 
 
 def _join_notes(notes: list[np.ndarray], n: int) -> np.ndarray:

@@ -4,20 +4,28 @@ For a claim at level c with allowed amount a, attempting level j is worth
 ``Q(j) = -cost_j + d(t_j) * [p_j * (E[allowed | success at j] - a) + (1 - p_j) * (V(j) - fee_j)]``,
 where V(j) is the best value from level j after a failure (0 = stop), d discounts over the predicted days
 and fee_j is the IDR entity fee, paid only on a loss. The recommendation is the argmax, or ``accept`` when
-no step is worth more than 0. Vectorised over claims.
+no step is worth more than 0. Vectorised over claims and over the steps from one level, so one claim costs
+a few dozen array operations, not a few hundred.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
 
-from features.schema import ESCALATION_LEVELS, Level
+from features.schema import ESCALATION_LEVELS, LEVEL_NAMES, Level
 from models.ladder import LadderClaims, LadderPolicy, eligibility
 
 ACCEPT = "accept"
+#: The ladder's level numbers, in order
+LEVEL_NUMBERS = np.array([int(level) for level in ESCALATION_LEVELS])
+#: A step's name by level number; -1 (the last entry) is ``accept``
+_ACTION_NAMES = np.array([*LEVEL_NAMES, ACCEPT], dtype=object)
+_EXTERNAL_REVIEW = int(Level.external_review)  # a plain int: comparing arrays with IntEnum members is slow
 
 
 @dataclass
@@ -27,6 +35,48 @@ class StepEstimates:
     p_success: np.ndarray
     expected_allowed: np.ndarray  # E[final allowed | success], dollars
     expected_days: np.ndarray
+
+
+@dataclass(frozen=True)
+class StepGrid:
+    """Estimates for the (from_level, target) ``pairs`` of ``step_pairs``, each a (pairs, claims) array."""
+
+    pairs: tuple[tuple[int, Level], ...]
+    p_success: np.ndarray
+    expected_allowed: np.ndarray
+    expected_days: np.ndarray
+
+    @classmethod
+    def of(cls, estimates: Mapping[tuple[int, Level], StepEstimates]) -> StepGrid:
+        pairs = tuple(sorted(estimates))
+        return cls(pairs, *(np.stack([getattr(estimates[pair], name) for pair in pairs])
+                            for name in ("p_success", "expected_allowed", "expected_days")))
+
+    @property
+    def layout(self) -> PairLayout:
+        return pair_layout(self.pairs)
+
+
+@dataclass(frozen=True)
+class PairLayout:
+    """``pairs`` as arrays: each pair's from_level and target, and a (levels, levels) table of the position
+    in ``pairs`` of each (from_level, target), -1 where absent."""
+
+    starts: np.ndarray
+    targets: np.ndarray
+    position: np.ndarray
+
+
+@cache
+def pair_layout(pairs: tuple[tuple[int, Level], ...]) -> PairLayout:
+    position = np.full((len(Level), len(Level)), -1)
+    for index, (start, target) in enumerate(pairs):
+        position[start, int(target)] = index
+    layout = PairLayout(np.array([start for start, _ in pairs], dtype="int64"),
+                        np.array([int(target) for _, target in pairs], dtype="int64"), position)
+    for table in (layout.starts, layout.targets, layout.position):
+        table.flags.writeable = False  # shared by every caller
+    return layout
 
 
 @dataclass
@@ -41,14 +91,19 @@ class Decision:
     cost: dict[Level, np.ndarray]
 
 
-def step_pairs(current_level: np.ndarray) -> list[tuple[int, Level]]:
-    """The (from_level, target) pairs the recursion needs for claims at ``current_level``."""
-    lowest = int(current_level.min()) if len(current_level) else 0
-    return [(start, target) for start in range(lowest, int(Level.legal))
-            for target in ESCALATION_LEVELS if target > start]
+def step_pairs(current_level: np.ndarray) -> tuple[tuple[int, Level], ...]:
+    """The (from_level, target) pairs the recursion needs for claims at ``current_level``, by from_level
+    then target."""
+    return _pairs_from(int(current_level.min()) if len(current_level) else 0)
 
 
-def decide(claims: pd.DataFrame | LadderClaims, estimates: dict[tuple[int, Level], StepEstimates],
+@cache
+def _pairs_from(lowest: int) -> tuple[tuple[int, Level], ...]:
+    return tuple((start, target) for start in range(lowest, int(Level.legal))
+                 for target in ESCALATION_LEVELS if target > start)
+
+
+def decide(claims: pd.DataFrame | LadderClaims, estimates: Mapping[tuple[int, Level], StepEstimates] | StepGrid,
            policy: LadderPolicy) -> Decision:
     """Best next step for each claim, given estimates for every (from_level, target) pair it needs.
 
@@ -57,89 +112,62 @@ def decide(claims: pd.DataFrame | LadderClaims, estimates: dict[tuple[int, Level
     """
     if isinstance(claims, pd.DataFrame):
         claims = LadderClaims.of(claims)
+    grid = estimates if isinstance(estimates, StepGrid) else StepGrid.of(estimates)
     n = len(claims)
-    current, allowed, nsa = claims.current_level, claims.current_allowed, claims.nsa
-    # value[start] = best value after reaching `start` (by failing there); 0 means stop.
-    value = {int(Level.legal): np.zeros(n)}
-    best_next: dict[int, np.ndarray] = {int(Level.legal): np.full(n, ACCEPT, dtype=object)}
-    q_from: dict[int, dict[Level, np.ndarray]] = {}
-    lowest = int(current.min()) if n else 0
-    # eligibility is decided row by row, so each target's deadline check from the claims' own levels serves
-    # every start: a claim's next step is the step from its own level
-    next_step = {target: eligibility(claims, current, target, policy, check_deadlines=True)
-                 for target in ESCALATION_LEVELS}
-    for start in range(int(Level.legal) - 1, lowest - 1, -1):
-        from_level = np.full(n, start)
-        is_next_step = current == start
-        q_start: dict[Level, np.ndarray] = {}
-        for target in ESCALATION_LEVELS:
-            if target <= start:
-                continue
-            ok, _ = eligibility(claims, from_level, target, policy, check_deadlines=False)
-            if is_next_step.any():
-                ok = np.where(is_next_step, next_step[target][0], ok)
-            q_start[target] = np.where(ok, _step_value(estimates[(start, target)], target, allowed, nsa,
-                                                      value[int(target)], policy), np.nan)
-        q_from[start] = q_start
-        stacked = np.column_stack([q_start[t] for t in q_start])
-        best = np.nanmax(np.where(np.isnan(stacked), -np.inf, stacked), axis=1)
-        choice = np.array([t.name for t in q_start], dtype=object)[np.argmax(
-            np.where(np.isnan(stacked), -np.inf, stacked), axis=1)]
+    rows = np.arange(n)
+    current, allowed = claims.current_level, claims.current_allowed
+    layout = grid.layout
+    starts, targets = layout.starts, layout.targets
+    # a claim's next step (a pair from its own level) has the deadlines checked; steps after a failure
+    # have no dates yet
+    next_ok, next_reason = eligibility(claims, current, LEVEL_NUMBERS[:, None], policy, check_deadlines=True)
+    later_ok, _ = eligibility(claims, starts[:, None], targets[:, None], policy, check_deadlines=False)
+    ok = np.where(starts[:, None] == current, next_ok[targets - 1], later_ok)
+
+    cost_by_level = np.array([policy.cost_of(level) for level in ESCALATION_LEVELS])
+    cost = cost_by_level[targets - 1][:, None]
+    loss_fee = np.where(targets == _EXTERNAL_REVIEW, policy.idr_entity_fee, 0.0)[:, None] * claims.nsa
+    p = grid.p_success
+    gain = p * np.maximum(grid.expected_allowed - allowed, 0.0)
+    discount = policy.discount(grid.expected_days)
+    q = np.full((len(grid.pairs), n), np.nan)
+    # value[level] = best value after reaching `level` (by failing there), 0 meaning stop; best_next[level]
+    # = the step then taken, as a level number, -1 for accept
+    value = np.zeros((len(Level), n))
+    best_next = np.full((len(Level), n), -1)
+    for start in range(int(Level.legal) - 1, (int(current.min()) if n else 0) - 1, -1):
+        block = np.flatnonzero(starts == start)
+        after_failure = value[targets[block]] - loss_fee[block]
+        q[block] = np.where(ok[block], -cost[block] + discount[block] * (gain[block] + (1.0 - p[block])
+                                                                         * after_failure), np.nan)
+        candidates = np.where(np.isnan(q[block]), -np.inf, q[block])
+        pick = np.argmax(candidates, axis=0)
+        best = candidates[pick, rows]
         value[start] = np.maximum(best, 0.0)
-        best_next[start] = np.where(best > 0, choice, ACCEPT)
+        best_next[start] = np.where(best > 0, targets[block][pick], -1)
 
-    rows = np.arange(n)
-    action = _by_level(best_next, lowest)[current - lowest, rows]
-    net = _by_level(value, lowest)[current - lowest, rows]
-    paths = _paths(best_next, current)
-    net_value, eligible_map, reasons, recovery, costs = {}, {}, {}, {}, {}
-    for target in ESCALATION_LEVELS:
-        ok, why = next_step[target]
-        eligible_map[target], reasons[target] = ok, why
-        q = np.full(n, np.nan)
-        rec = np.full(n, np.nan)
-        for start in np.unique(current):
-            rows = (current == start) & ok
-            if target > start and rows.any():
-                q[rows] = q_from[int(start)][target][rows]
-                step = estimates[(int(start), target)]
-                rec[rows] = (step.p_success * np.maximum(step.expected_allowed - allowed, 0.0))[rows]
-        net_value[target], recovery[target] = q, rec
-        costs[target] = np.full(n, policy.cost_of(target))
-    return Decision(action, net, paths, net_value, eligible_map, reasons, recovery, costs)
+    # each level's numbers from the claim's own level (NaN where it is at or beyond the level, or ineligible)
+    own = layout.position[current, LEVEL_NUMBERS[:, None]]
+    reachable = (own >= 0) & next_ok
+    net_value = np.where(reachable, q[own, rows], np.nan)
+    recovery = np.where(reachable, gain[own, rows], np.nan)
+    costs = np.repeat(cost_by_level[:, None], n, axis=1)
+    return Decision(_ACTION_NAMES[best_next[current, rows]], value[current, rows], _paths(best_next, current),
+                    *(dict(zip(ESCALATION_LEVELS, table, strict=True))
+                      for table in (net_value, next_ok, next_reason, recovery, costs)))
 
 
-def _step_value(step: StepEstimates, target: Level, allowed: np.ndarray, nsa: np.ndarray,
-                after_failure: np.ndarray, policy: LadderPolicy) -> np.ndarray:
-    gain = np.maximum(step.expected_allowed - allowed, 0.0)
-    loss_fee = policy.idr_entity_fee * nsa if target is Level.external_review else 0.0
-    p = step.p_success
-    return -policy.cost_of(target) + policy.discount(step.expected_days) * (
-        p * gain + (1.0 - p) * (after_failure - loss_fee)
-    )
-
-
-def _by_level(per_level: dict[int, np.ndarray], lowest: int) -> np.ndarray:
-    """Arrays keyed by level stacked into rows lowest..legal, to pick each claim's own level at once."""
-    return np.stack([per_level[level] for level in range(lowest, int(Level.legal) + 1)])
-
-
-def _paths(best_next: dict[int, np.ndarray], current: np.ndarray) -> np.ndarray:
+def _paths(best_next: np.ndarray, current: np.ndarray) -> np.ndarray:
     """The expected path as text: the recommended step, then the best step after each failure."""
-    n = len(current)
-    rows = np.arange(n)
-    lowest = int(current.min()) if n else 0
-    choices = _by_level(best_next, lowest)
-    numbers = {level.name: int(level) for level in ESCALATION_LEVELS} | {ACCEPT: -1}
-    choice_levels = np.array([numbers[choice] for choice in choices.ravel()], dtype="int64").reshape(choices.shape)
+    rows = np.arange(len(current))
     level = current.copy()
-    path = np.full(n, "", dtype=object)
+    path = np.full(len(current), "", dtype=object)
     walking = level < int(Level.legal)
     while walking.any():
-        at = np.minimum(level, int(Level.legal)) - lowest
-        walking &= choice_levels[at, rows] >= 0
-        action = choices[at, rows]
+        step = best_next[np.minimum(level, int(Level.legal)), rows]
+        walking &= step >= 0
+        action = _ACTION_NAMES[step]
         path = np.where(walking & (path != ""), path + " > " + action, np.where(walking, action, path))
-        level = np.where(walking, choice_levels[at, rows], level)
+        level = np.where(walking, step, level)
         walking &= level < int(Level.legal)
     return path

@@ -27,6 +27,9 @@ SETTLEMENT_QUANTILES = {"allowed_p10": 0.1, "allowed_p50": 0.5, "allowed_p90": 0
 MIN_GAIN_DOLLARS = 0.01
 #: Below this many rows a prediction runs on one thread: starting a thread team costs more than it saves.
 SINGLE_THREAD_ROWS = 256
+#: Up to this many path values (rows x trees x features), path contributions are summed from the gathered
+#: table rows; beyond, through a sparse product that never holds them all. Both add in tree order.
+DENSE_PATH_VALUES = 2_000_000
 _thread_limit = {"threads": os.cpu_count() or 1}
 
 
@@ -180,33 +183,40 @@ class OutcomeModels:
         result["expected_days"] = np.maximum(self._predict("days", matrix), 1.0)
         return result
 
-    def success_contributions(self, features: pd.DataFrame | np.ndarray, method: str = "shap") -> pd.DataFrame:
-        """Per-feature contributions (log-odds) of the success model, for explanations.
+    @property
+    def feature_names(self) -> list[str]:
+        """The models' feature names, in matrix column order."""
+        if "_feature_names" not in self.__dict__:  # a cache: the booster builds the list anew on every call
+            self.__dict__["_feature_names"] = self.success.booster_.feature_name()
+        return self.__dict__["_feature_names"]
+
+    def success_contributions(self, features: pd.DataFrame | np.ndarray, method: str = "shap") -> np.ndarray:
+        """Per-feature contributions (log-odds) of the success model, for explanations: one row per claim,
+        one column per ``feature_names``.
 
         ``method`` "shap": exact TreeSHAP (LightGBM's ``pred_contrib``); "path": each split on the row's path
         credits its feature with the change in the node's expected value (Saabas): also sums to the raw
         score, at the cost of one leaf lookup per tree instead of TreeSHAP's work per leaf and depth.
         """
-        names = self.success.booster_.feature_name()
-        index = features.index if isinstance(features, pd.DataFrame) else None
         matrix = self.matrix(features) if isinstance(features, pd.DataFrame) else features
         if method == "path":
-            contributions = self._path_contributions(matrix)
-        elif method == "shap":
-            contributions = self._predict("success", matrix, pred_contrib=True)[:, :-1]
-        else:
-            raise ValueError(f"unknown contribution method {method!r}")
-        return pd.DataFrame(contributions, columns=names, index=index)
+            return self._path_contributions(matrix)
+        if method == "shap":
+            return self._predict("success", matrix, pred_contrib=True)[:, :-1]
+        raise ValueError(f"unknown contribution method {method!r}")
 
     def _path_contributions(self, matrix: np.ndarray) -> np.ndarray:
         leaves = self._predict("success", matrix, pred_leaf=True).astype("int64").reshape(len(matrix), -1)
         tables = self._path_tables()
         trees, most_leaves, features = tables.shape
-        # each row's leaves as a one-hot row over (tree, leaf): its contributions are that row times the table
-        columns = (leaves + np.arange(trees) * most_leaves).ravel()
-        rows = sparse.csr_matrix((np.ones(len(columns)), columns, np.arange(0, len(columns) + 1, trees)),
+        table = tables.reshape(trees * most_leaves, features)
+        columns = leaves + np.arange(trees) * most_leaves  # each row's leaves, as rows of ``table``
+        if columns.size * features <= DENSE_PATH_VALUES:
+            return table[columns].sum(axis=1)
+        # the sum of each row's table rows is that row's one-hot over (tree, leaf) times the table
+        rows = sparse.csr_matrix((np.ones(columns.size), columns.ravel(), np.arange(0, columns.size + 1, trees)),
                                  shape=(len(matrix), trees * most_leaves))
-        return np.asarray(rows @ tables.reshape(trees * most_leaves, features))
+        return np.asarray(rows @ table)
 
     def _path_tables(self) -> np.ndarray:
         """(trees, leaves, features): what each split on the way to each leaf adds, by the split's feature.

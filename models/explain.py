@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import cache
+
 import numpy as np
-import pandas as pd
 
 from features.reference import CARC_CATEGORIES
 
@@ -51,22 +53,27 @@ FEATURE_PHRASES.update({f"carc_{name}": f"the {name.replace('_', ' ')} adjustmen
 MIN_CONTRIBUTION = 0.05  # log-odds; smaller effects are noise, not reasons
 
 
-def top_reasons(contributions: pd.DataFrame, levels: np.ndarray, top: int = 3,
+def top_reasons(contributions: np.ndarray, features: Sequence[str], levels: np.ndarray, top: int = 3,
                 separator: str = "; ") -> np.ndarray:
-    """The ``top`` largest contributions of each row as sentences about the step in ``levels``, largest
-    first, joined by ``separator``; contributions under ``MIN_CONTRIBUTION`` are left out."""
-    values = contributions.to_numpy()
-    rows = np.arange(len(values))[:, None]
-    order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :top]
-    effects = values[rows, order]
-    phrases = [FEATURE_PHRASES.get(name, name.replace("_", " ")) for name in contributions.columns]
-    # sentence openings by (feature, direction): index 2 * feature + (1 if it raises the chance)
-    openings = np.array([f"{phrase[0].upper()}{phrase[1:]} {verb} the chance of success at "
-                         for phrase in phrases for verb in ("lowers", "raises")], dtype=object)
+    """The ``top`` largest contributions of each row (columns named by ``features``) as sentences about the
+    step in ``levels``, largest first, joined by ``separator``; contributions under ``MIN_CONTRIBUTION``
+    are left out."""
+    rows = np.arange(len(contributions))[:, None]
+    order = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :top]
+    effects = contributions[rows, order]
+    openings = _openings(tuple(features))
     steps = np.array([str(level).replace("_", " ") for level in levels], dtype=object)
-    joined = np.full(len(values), "", dtype=object)
+    joined = np.full(len(contributions), "", dtype=object)
     for rank in range(order.shape[1]):
         sentence = openings[2 * order[:, rank] + (effects[:, rank] > 0)] + steps
         shown = np.abs(effects[:, rank]) >= MIN_CONTRIBUTION
         joined = np.where(shown & (joined != ""), joined + separator + sentence, np.where(shown, sentence, joined))
     return joined
+
+
+@cache
+def _openings(features: tuple[str, ...]) -> np.ndarray:
+    """Sentence openings by (feature, direction): index 2 * feature + (1 if it raises the chance)."""
+    phrases = [FEATURE_PHRASES.get(name, name.replace("_", " ")) for name in features]
+    return np.array([f"{phrase[0].upper()}{phrase[1:]} {verb} the chance of success at "
+                     for phrase in phrases for verb in ("lowers", "raises")], dtype=object)

@@ -79,61 +79,66 @@ class LadderClaims:
 
 
 @cache
-def _federal_holidays() -> np.ndarray:
+def _business_days() -> np.busdaycalendar:
+    """Weekdays except US federal holidays (a calendar made once: numpy checks the holidays on every use)."""
     years = range(2015, 2036)
-    return np.array(sorted(holidays.US(years=years).keys()), dtype="datetime64[D]")
+    return np.busdaycalendar(holidays=np.array(sorted(holidays.US(years=years).keys()), dtype="datetime64[D]"))
 
 
 def add_business_days(dates: np.ndarray, days: int) -> np.ndarray:
     """``dates`` (datetime64[D]) moved forward by ``days`` US business days (weekends and federal holidays
     skipped); NaT stays NaT."""
-    dates = np.asarray(dates, dtype="datetime64[D]")
-    result = np.full(len(dates), np.datetime64("NaT"), dtype="datetime64[D]")
-    given = ~np.isnat(dates)
-    if given.any():
-        result[given] = np.busday_offset(dates[given], days, roll="forward", holidays=_federal_holidays())
-    return result
+    return np.busday_offset(np.asarray(dates, dtype="datetime64[D]"), days, roll="forward", busdaycal=_business_days())
 
 
-def eligibility(claims: LadderClaims, from_level: np.ndarray, target: Level,
+# By level number; plain ints, since comparing an array with an IntEnum member costs several microseconds
+_BEYOND = np.array([f"the claim is already at or beyond {level.name}" for level in Level], dtype=object)
+_INTERNAL = np.isin(np.arange(len(Level)), INTERNAL_LEVELS)
+_RECONSIDERATION, _WRITTEN_APPEAL, _EXTERNAL_REVIEW = (int(level) for level in (
+    Level.reconsideration, Level.written_appeal, Level.external_review))
+
+
+def eligibility(claims: LadderClaims, from_level: np.ndarray | int, target: np.ndarray | Level,
                 policy: LadderPolicy, check_deadlines: bool) -> tuple[np.ndarray, np.ndarray]:
     """Whether each claim at ``from_level`` may attempt ``target``, and the reason when it may not.
 
-    Deadlines are checked against ``as_of_date`` only for the claim's next step (``check_deadlines``)
-    and only where the dates they need are given: later steps of a path have no known dates yet.
+    ``from_level`` and ``target`` broadcast against the claims: a column of levels (shape (k, 1)) asks k
+    questions of every claim at once, and the answers have shape (k, claims). Deadlines are checked against
+    ``as_of_date`` only for the claim's next step (``check_deadlines``) and only where the dates they need
+    are given: later steps of a path have no known dates yet.
     """
-    n = len(claims)
-    reason = np.full(n, "", dtype=object)
-    reason[from_level >= int(target)] = f"the claim is already at or beyond {target.name}"
-    fully_paid = claims.current_allowed >= claims.billed
-    reason[(reason == "") & fully_paid] = "nothing left to recover: the allowed amount equals the billed amount"
+    from_level, target = np.asarray(from_level), np.asarray(target)
     nsa = claims.nsa
-    if target is Level.external_review:
-        allowed = (nsa & (from_level >= Level.reconsideration)) | (from_level >= Level.written_appeal)
-        blocked = (reason == "") & ~allowed
-        reason[blocked & nsa] = "Federal IDR needs the open negotiation (reconsideration) first"
-        reason[blocked & ~nsa] = "external review needs a written internal appeal first"
+    external = target == _EXTERNAL_REVIEW
+    blocked = external & ~((nsa & (from_level >= _RECONSIDERATION)) | (from_level >= _WRITTEN_APPEAL))
+    # (broken, reason) in order: a claim's reason is the first rule it breaks. The first reason names the
+    # target, so it is filled in last.
+    rules = [
+        (from_level >= target, ""),
+        (claims.current_allowed >= claims.billed,
+         "nothing left to recover: the allowed amount equals the billed amount"),
+        (blocked & nsa, "Federal IDR needs the open negotiation (reconsideration) first"),
+        (blocked & ~nsa, "external review needs a written internal appeal first"),
+    ]
     if check_deadlines:
         as_of, paid = claims.as_of, claims.paid
-        if target in INTERNAL_LEVELS:
-            # NaT compares False: without both dates there is no deadline to miss
-            late = as_of > paid + np.timedelta64(policy.internal_appeal_days, "D")
-            reason[(reason == "") & late] = (
-                f"internal appeals must start within {policy.internal_appeal_days} days of the initial payment"
-            )
-        if target is Level.reconsideration:
-            late = (as_of > add_business_days(paid, policy.open_negotiation_business_days)) & nsa
-            reason[(reason == "") & late] = (
-                f"NSA open negotiation must start within {policy.open_negotiation_business_days} business "
-                "days of the initial payment"
-            )
-        if target is Level.external_review and claims.level_date is not None:
+        # NaT compares False: without both dates there is no deadline to miss
+        rules.append((_INTERNAL[target] & (as_of > paid + np.timedelta64(policy.internal_appeal_days, "D")),
+                      f"internal appeals must start within {policy.internal_appeal_days} days of the initial "
+                      "payment"))
+        late = as_of > add_business_days(paid, policy.open_negotiation_business_days)
+        rules.append(((target == _RECONSIDERATION) & nsa & late,
+                      f"NSA open negotiation must start within {policy.open_negotiation_business_days} "
+                      "business days of the initial payment"))
+        if claims.level_date is not None:
             negotiation_end = add_business_days(claims.level_date, policy.open_negotiation_business_days)
-            idr_deadline = add_business_days(negotiation_end, policy.idr_start_business_days)
-            in_negotiation = nsa & (from_level == Level.reconsideration)
-            late = (as_of > idr_deadline) & in_negotiation
-            reason[(reason == "") & late] = (
-                f"Federal IDR must start within {policy.idr_start_business_days} business days after the "
-                "open negotiation ends"
-            )
-    return reason == "", reason
+            late = as_of > add_business_days(negotiation_end, policy.idr_start_business_days)
+            rules.append((external & (from_level == _RECONSIDERATION) & nsa & late,
+                          f"Federal IDR must start within {policy.idr_start_business_days} business days after "
+                          "the open negotiation ends"))
+    # integer codes, not strings, while the rules are applied: operations on object arrays cost far more
+    first = np.zeros(np.broadcast_shapes(from_level.shape, target.shape, (len(claims),)), dtype="int64")
+    for number in range(len(rules), 0, -1):
+        first = np.where(rules[number - 1][0], number, first)
+    reason = np.array(["", *(because for _, because in rules)], dtype=object)[first]
+    return first == 0, np.where(first == 1, _BEYOND[target], reason)
