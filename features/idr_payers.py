@@ -75,6 +75,12 @@ def load_payer_group_table(text: str | None = None) -> pd.DataFrame:
     return table
 
 
+@cache
+def _packaged_payer_group_table() -> pd.DataFrame:
+    """The packaged table, read and validated once per process (callers only read it)."""
+    return load_payer_group_table()
+
+
 def normalise_payer_ids(payer_ids: pd.Series) -> pd.Series:
     """Trimmed, upper-case, inner whitespace as one underscore: 'bcbs  tx ' -> 'BCBS_TX'."""
     return payer_ids.astype("str").str.strip().str.upper().str.replace(r"\s+", "_", regex=True)
@@ -100,7 +106,7 @@ def derive_payer_group(email_domains: pd.Series, issuer_names: pd.Series,
     the domain is blank or a public mailbox. Returns columns ``payer_group`` and ``payer_group_source``
     (email_domain, issuer_name, unlisted_domain, none).
     """
-    table = load_payer_group_table() if table is None else table
+    table = _packaged_payer_group_table() if table is None else table
     domains = email_domains.astype("str").str.strip().str.lower()
     domains = domains.mask(domains.eq("") | domains.isin(PUBLIC_MAIL_DOMAINS))
     by_domain = first_matching_row(domains, table)
@@ -121,7 +127,7 @@ def derive_payer_group(email_domains: pd.Series, issuer_names: pd.Series,
 def payer_ids_for_groups(payer_groups: pd.Series, table: pd.DataFrame | None = None) -> pd.Series:
     """recoup payer_id of each IDR payer group: its table row, else the first pattern matching the group's
     name (so a group renamed by a newer processing, e.g. 'BCBS New Mexico' for bcbsnm.com, still maps)."""
-    table = load_payer_group_table() if table is None else table
+    table = _packaged_payer_group_table() if table is None else table
     exact = dict(zip(table["idr_payer_group"].str.lower(), table["payer_id"], strict=True))
     groups = payer_groups.astype("str").str.strip()
     payer_ids = groups.str.lower().map(exact).astype("str")
@@ -137,7 +143,7 @@ def match_payer_group(payer_ids: pd.Series, table: pd.DataFrame | None = None) -
     An id that is a ``payer_id`` of the table takes that id's first row; any other id is read as a payer
     name and matched against the patterns (so 'BLUE CROSS BLUE SHIELD OF TEXAS' finds BCBS Texas).
     """
-    table = load_payer_group_table() if table is None else table
+    table = _packaged_payer_group_table() if table is None else table
     primary = table.drop_duplicates("payer_id")
     exact = dict(zip(primary["payer_id"], primary["idr_payer_group"], strict=True))
     normalised = normalise_payer_ids(payer_ids).where(payer_ids.notna())

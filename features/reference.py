@@ -348,6 +348,21 @@ def code_family(cpt_code: Iterable) -> pd.Series:
     return pd.Series(families, index=cpt_code.index, dtype="str", name="code_family")
 
 
+def code_family_one(cpt_code: object) -> str:
+    """``code_family`` of one code (None: missing), without pandas for any priced code: those are looked up
+    among the families of every priced code, found together once per process; other codes are found alone."""
+    if cpt_code is None:
+        return "unknown"
+    family = _priced_code_families().get(_clean_one(cpt_code))
+    return family if family is not None else str(_families(pd.Index([str(cpt_code)]))[0])
+
+
+@functools.cache
+def _priced_code_families() -> dict[str, str]:
+    codes = _price_table().codes
+    return dict(zip(_clean(codes), _families(codes), strict=True))
+
+
 def _carc_codes(text: str) -> frozenset[str]:
     return frozenset(code.strip().upper() for code in text.split(",")) - {""}
 
@@ -398,6 +413,17 @@ def denial_category(carc_codes: Iterable) -> pd.Series:
     carc_codes = _as_series(carc_codes)
     categories = _per_row(carc_codes, _denial_categories, missing=NO_DENIAL_CATEGORY)
     return pd.Series(categories, index=carc_codes.index, dtype="str", name="denial_category")
+
+
+def carc_one(carc_codes: str | None) -> tuple[dict[str, int], str]:
+    """``carc_flags`` (as 0/1 and counts, by column) and ``denial_category`` of one claim's CARC text (None:
+    no codes), without pandas: the same per-text rules."""
+    if carc_codes is None:
+        summary, category = np.zeros(len(CARC_CATEGORIES) + 2, dtype="int64"), NO_DENIAL_CATEGORY
+    else:
+        summary, category = _carc_summary([carc_codes])[0], str(_denial_categories([carc_codes])[0])
+    flags = {f"carc_{name}": int(summary[position]) for position, name in enumerate(CARC_CATEGORIES)}
+    return flags | {"carc_count": int(summary[-2]), "carc_unrecognised": int(summary[-1])}, category
 
 
 def mentions_nsa_remark(remark_codes: Iterable) -> pd.Series:

@@ -68,10 +68,6 @@ def _days_one(later: date | None, earlier: date | None) -> float:
     return math.nan if later is None or earlier is None else float((later - earlier).days)
 
 
-def _text(value: Any) -> pd.Series:
-    return pd.Series([value], dtype="string")
-
-
 @lru_cache(maxsize=REFERENCE_CACHE_SIZE)
 def _medicare_one(cpt_code: str | None, modifier: str | None, place_of_service: str | None,
                   state: str | None, units: float) -> float:
@@ -80,13 +76,13 @@ def _medicare_one(cpt_code: str | None, modifier: str | None, place_of_service: 
 
 @lru_cache(maxsize=REFERENCE_CACHE_SIZE)
 def _code_family_one(cpt_code: str | None) -> str:
-    return str(reference.code_family(_text(cpt_code)).iloc[0])
+    return reference.code_family_one(cpt_code)
 
 
 @lru_cache(maxsize=REFERENCE_CACHE_SIZE)
 def _carc_one(carc_codes: str | None) -> tuple[dict[str, float], str]:
-    flags = reference.carc_flags(_text(carc_codes)).astype("float64").iloc[0].to_dict()
-    return flags, str(reference.denial_category(_text(carc_codes)).iloc[0])
+    flags, category = reference.carc_one(carc_codes)
+    return {name: float(value) for name, value in flags.items()}, category
 
 
 class ClaimFeatures(TransformerMixin, BaseEstimator):
@@ -265,8 +261,12 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
             cache.clear()  # as in ``_idr_priors``
             self.__dict__["_idr_prior_one_source"] = self.idr_benchmarks
         if payer_id not in cache:
-            priors = self._idr_priors(pd.Series([payer_id], dtype="string"))
-            cache[payer_id] = {name: float(values[0]) for name, values in priors.items()}
+            # matching a payer to its IDR group costs milliseconds a call, so the first payer asked for brings
+            # every payer the model knows with it: those never pay it on the request path
+            batch = [payer_id, *([] if cache else self.categories_["payer_id"][:-2])]
+            priors = self._idr_priors(pd.Series(batch, dtype="string"))
+            for position, value in enumerate(batch):
+                cache.setdefault(value, {name: float(values[position]) for name, values in priors.items()})
         return cache[payer_id]
 
     def _assemble(self, base: pd.DataFrame) -> pd.DataFrame:

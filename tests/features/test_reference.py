@@ -193,6 +193,15 @@ def test_is_known_code():
 )
 def test_code_family_boundaries(code, family):
     assert code_family(pd.Series([code])).iloc[0] == family
+    assert reference.code_family_one(code) == family
+
+
+def test_one_code_falls_in_the_family_the_column_gives():
+    """``code_family_one`` (the single-claim path: priced codes from a table made once) equals ``code_family``."""
+    rng = np.random.default_rng(5)
+    codes = [*rng.choice(list(reference._price_table().codes), 2000), " 99285 ", "a0427", "0075t", "G9999",
+             "12", "ABCDE", "99999", ""]
+    assert [reference.code_family_one(code) for code in codes] == code_family(pd.Series(codes)).tolist()
 
 
 def test_code_family_is_a_string_series_over_the_declared_families():
@@ -257,6 +266,17 @@ def test_carc_flags_parse_comma_separated_pairs():
 )
 def test_denial_category_precedence(carc_codes, category):
     assert denial_category(pd.Series([carc_codes])).iloc[0] == category
+    assert reference.carc_one(carc_codes)[1] == category
+
+
+def test_one_claims_carc_codes_read_as_the_columns_do():
+    texts = ["CO-45, PR-2", " co-197 ,CO-45 ", None, "", "PI-45,CO-999", "CO-45,CO-45", "CO-16,CO-59",
+             "OA-23", "PR-1,PR-3,CO-50"]
+    flags, categories = carc_flags(pd.Series(texts)), denial_category(pd.Series(texts))
+    for position, text in enumerate(texts):
+        one, category = reference.carc_one(text)
+        assert one == {name: int(value) for name, value in flags.iloc[position].items()}
+        assert category == categories.iloc[position]
 
 
 def test_mentions_nsa_remark():

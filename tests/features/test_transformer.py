@@ -81,3 +81,15 @@ def test_idr_benchmarks_become_prior_features(attempts):
     assert set(IDR_PRIOR_COLUMNS) <= set(features.columns)
     aetna = features.loc[attempts["payer_id"] == "AETNA", "idr_provider_win_rate"]
     assert aetna.between(0.5, 1).all()
+
+
+def test_one_attempt_gets_the_idr_priors_of_the_table_and_brings_every_known_payer_into_the_cache(attempts):
+    from features.idr_payers import load_idr_benchmarks
+
+    transformer = ClaimFeatures(min_category_count=1, idr_benchmarks=load_idr_benchmarks()).fit(attempts)
+    table = transformer.transform(attempts)
+    first = attempts.iloc[0].to_dict()
+    one = transformer.transform_one({name: None if pd.isna(value) else value for name, value in first.items()})
+    assert one["idr_provider_win_rate"] == table["idr_provider_win_rate"].iloc[0]
+    known = set(transformer.categories_["payer_id"][:-2])
+    assert len(known) > 1 and known <= set(transformer.__dict__["_idr_prior_one_cache"])

@@ -39,6 +39,13 @@ def test_predict_steps_evaluates_the_interval_for_the_first_rows_only(models_and
     assert set(none) == {"p_success", "expected_allowed", "expected_days"}
 
 
+def test_path_contributions_are_the_same_summed_densely_or_through_the_sparse_product(models_and_data, monkeypatch):
+    models, x, *_ = models_and_data
+    dense = np.vstack([models.success_contributions(x[[row]], "path") for row in range(50)])
+    monkeypatch.setattr("models.estimators.DENSE_PATH_VALUES", 0)
+    np.testing.assert_array_equal(dense, models.success_contributions(x[:50], "path"))
+
+
 def test_calibration_without_sklearn_checks_is_isotonic_predict(models_and_data):
     models, *_ = models_and_data
     raw = np.concatenate([np.linspace(-0.5, 1.5, 2001), models.calibrator.X_thresholds_])
