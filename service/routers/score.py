@@ -303,7 +303,7 @@ class ScoreCoalescer:
 # --- routes -------------------------------------------------------------------------------------------
 
 
-def get_coalescer(request: Request) -> ScoreCoalescer:
+async def get_coalescer(request: Request) -> ScoreCoalescer:
     return request.app.state.coalescer
 
 
