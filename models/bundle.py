@@ -15,10 +15,21 @@ import pandas as pd
 
 from features.schema import ESCALATION_LEVELS, Level
 from features.transformer import ClaimFeatures
-from models.decision import ACCEPT, LEVEL_NUMBERS, Decision, StepGrid, decide, pair_layout, step_pairs
+from models.decision import (
+    ACCEPT,
+    LEVEL_NUMBERS,
+    Decision,
+    PairLayout,
+    StepEligibility,
+    StepGrid,
+    decide,
+    pair_layout,
+    step_eligibility,
+    step_pairs,
+)
 from models.estimators import OutcomeModels
 from models.explain import top_reasons
-from models.ladder import LadderClaims, LadderPolicy, eligibility
+from models.ladder import LadderClaims, LadderPolicy
 
 LEVEL_FIELDS = ("eligible", "ineligible_reason", "p_success", "expected_allowed", "allowed_p10",
                 "allowed_p90", "expected_days", "expected_recovery", "cost", "net_value")
@@ -113,11 +124,13 @@ class RecoupBundle:
                       ) -> dict[str, np.ndarray]:
         """The output columns as arrays, from the claims' ladder inputs and features (``base``: the model
         matrix at a placeholder step); ``probe`` (claims, or how to make them) feeds ``_step_features``."""
-        steps = self._estimate(ladder, base, policy, probe)
-        decision = decide(ladder, steps.grid, policy)
+        layout = pair_layout(step_pairs(ladder.current_level))
+        eligible = step_eligibility(ladder, layout, policy)
+        steps = self._estimate(ladder, base, layout, eligible, probe)
+        decision = decide(ladder, steps.grid, policy, eligible)
         return self._flatten(ladder.current_level, decision, steps, warning_inputs)
 
-    def _estimate(self, ladder: LadderClaims, base: np.ndarray, policy: LadderPolicy,
+    def _estimate(self, ladder: LadderClaims, base: np.ndarray, layout: PairLayout, eligible: StepEligibility,
                   probe: pd.DataFrame | Callable[[], pd.DataFrame]) -> _StepPredictions:
         """Model estimates for every (from_level, target) step the decision needs, and no more.
 
@@ -129,13 +142,11 @@ class RecoupBundle:
         """
         current, billed, allowed = ladder.current_level, ladder.billed, ladder.current_allowed
         pairs = step_pairs(current)
-        layout = pair_layout(pairs)
-        starts, targets = layout.starts[:, None], layout.targets[:, None]
+        starts = layout.starts[:, None]
         step_columns, step_values = self._step_features(probe, pairs)
-        usable, _ = eligibility(ladder, starts, targets, policy, check_deadlines=False)
         # (pair, claim) positions, the shown steps first: the interval is predicted for those rows only
         shown = np.nonzero(starts == current)
-        later = np.nonzero((current < starts) & usable)
+        later = np.nonzero((current < starts) & eligible.steps)
         pair_of_row, rows = (np.concatenate(parts) for parts in zip(shown, later, strict=True))
         matrix = base[rows]
         matrix[:, step_columns] = step_values[pair_of_row]

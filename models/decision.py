@@ -59,12 +59,14 @@ class StepGrid:
 
 @dataclass(frozen=True)
 class PairLayout:
-    """``pairs`` as arrays: each pair's from_level and target, and a (levels, levels) table of the position
-    in ``pairs`` of each (from_level, target), -1 where absent."""
+    """``pairs`` as arrays: each pair's from_level and target, a (levels, levels) table of the position in
+    ``pairs`` of each (from_level, target), -1 where absent, and the pairs from each level (a slice: pairs
+    are ordered by from_level)."""
 
     starts: np.ndarray
     targets: np.ndarray
     position: np.ndarray
+    by_start: dict[int, slice]
 
 
 @cache
@@ -72,8 +74,12 @@ def pair_layout(pairs: tuple[tuple[int, Level], ...]) -> PairLayout:
     position = np.full((len(Level), len(Level)), -1)
     for index, (start, target) in enumerate(pairs):
         position[start, int(target)] = index
-    layout = PairLayout(np.array([start for start, _ in pairs], dtype="int64"),
-                        np.array([int(target) for _, target in pairs], dtype="int64"), position)
+    starts = np.array([start for start, _ in pairs], dtype="int64")
+    if np.any(np.diff(starts) < 0):
+        raise ValueError("pairs must be ordered by from_level")
+    by_start = {int(start): slice(int(np.searchsorted(starts, start)), int(np.searchsorted(starts, start, "right")))
+                for start in np.unique(starts)}
+    layout = PairLayout(starts, np.array([int(target) for _, target in pairs], dtype="int64"), position, by_start)
     for table in (layout.starts, layout.targets, layout.position):
         table.flags.writeable = False  # shared by every caller
     return layout
@@ -103,43 +109,58 @@ def _pairs_from(lowest: int) -> tuple[tuple[int, Level], ...]:
                  for target in ESCALATION_LEVELS if target > start)
 
 
+@dataclass(frozen=True)
+class StepEligibility:
+    """Which steps each claim may take. ``steps``: every pair of a ``PairLayout`` (pairs, claims), the
+    claim's next steps with their deadlines checked and later steps without (they have no dates yet);
+    ``next_ok`` and ``next_reason``: the next step to each level (levels, claims)."""
+
+    steps: np.ndarray
+    next_ok: np.ndarray
+    next_reason: np.ndarray
+
+
+def step_eligibility(claims: LadderClaims, layout: PairLayout, policy: LadderPolicy) -> StepEligibility:
+    next_ok, next_reason = eligibility(claims, claims.current_level, LEVEL_NUMBERS[:, None], policy,
+                                       check_deadlines=True)
+    later_ok, _ = eligibility(claims, layout.starts[:, None], layout.targets[:, None], policy,
+                              check_deadlines=False)
+    steps = np.where(layout.starts[:, None] == claims.current_level, next_ok[layout.targets - 1], later_ok)
+    return StepEligibility(steps, next_ok, next_reason)
+
+
 def decide(claims: pd.DataFrame | LadderClaims, estimates: Mapping[tuple[int, Level], StepEstimates] | StepGrid,
-           policy: LadderPolicy) -> Decision:
+           policy: LadderPolicy, eligible: StepEligibility | None = None) -> Decision:
     """Best next step for each claim, given estimates for every (from_level, target) pair it needs.
 
     ``claims`` carries ``current_level``, ``current_allowed_amount``, ``billed_amount``, ``nsa_eligible``
-    and the dates the deadline rules read (a frame, or those as ``LadderClaims``).
+    and the dates the deadline rules read (a frame, or those as ``LadderClaims``); ``eligible`` is
+    ``step_eligibility`` of the claims, when the caller has it already.
     """
     if isinstance(claims, pd.DataFrame):
         claims = LadderClaims.of(claims)
     grid = estimates if isinstance(estimates, StepGrid) else StepGrid.of(estimates)
+    layout = grid.layout
+    eligible = eligible or step_eligibility(claims, layout, policy)
     n = len(claims)
     rows = np.arange(n)
     current, allowed = claims.current_level, claims.current_allowed
-    layout = grid.layout
-    starts, targets = layout.starts, layout.targets
-    # a claim's next step (a pair from its own level) has the deadlines checked; steps after a failure
-    # have no dates yet
-    next_ok, next_reason = eligibility(claims, current, LEVEL_NUMBERS[:, None], policy, check_deadlines=True)
-    later_ok, _ = eligibility(claims, starts[:, None], targets[:, None], policy, check_deadlines=False)
-    ok = np.where(starts[:, None] == current, next_ok[targets - 1], later_ok)
-
+    targets = layout.targets
     cost_by_level = np.array([policy.cost_of(level) for level in ESCALATION_LEVELS])
     cost = cost_by_level[targets - 1][:, None]
     loss_fee = np.where(targets == _EXTERNAL_REVIEW, policy.idr_entity_fee, 0.0)[:, None] * claims.nsa
-    p = grid.p_success
-    gain = p * np.maximum(grid.expected_allowed - allowed, 0.0)
-    discount = policy.discount(grid.expected_days)
-    q = np.full((len(grid.pairs), n), np.nan)
+    gain = grid.p_success * np.maximum(grid.expected_allowed - allowed, 0.0)
+    discount, failure = policy.discount(grid.expected_days), 1.0 - grid.p_success
+    q = np.full((len(layout.starts), n), np.nan)
     # value[level] = best value after reaching `level` (by failing there), 0 meaning stop; best_next[level]
     # = the step then taken, as a level number, -1 for accept
     value = np.zeros((len(Level), n))
     best_next = np.full((len(Level), n), -1)
     for start in range(int(Level.legal) - 1, (int(current.min()) if n else 0) - 1, -1):
-        block = np.flatnonzero(starts == start)
+        block = layout.by_start[start]
         after_failure = value[targets[block]] - loss_fee[block]
-        q[block] = np.where(ok[block], -cost[block] + discount[block] * (gain[block] + (1.0 - p[block])
-                                                                         * after_failure), np.nan)
+        q[block] = np.where(eligible.steps[block], -cost[block] + discount[block] * (gain[block] + failure[block]
+                                                                                    * after_failure), np.nan)
         candidates = np.where(np.isnan(q[block]), -np.inf, q[block])
         pick = np.argmax(candidates, axis=0)
         best = candidates[pick, rows]
@@ -148,26 +169,33 @@ def decide(claims: pd.DataFrame | LadderClaims, estimates: Mapping[tuple[int, Le
 
     # each level's numbers from the claim's own level (NaN where it is at or beyond the level, or ineligible)
     own = layout.position[current, LEVEL_NUMBERS[:, None]]
-    reachable = (own >= 0) & next_ok
+    reachable = (own >= 0) & eligible.next_ok
     net_value = np.where(reachable, q[own, rows], np.nan)
     recovery = np.where(reachable, gain[own, rows], np.nan)
     costs = np.repeat(cost_by_level[:, None], n, axis=1)
     return Decision(_ACTION_NAMES[best_next[current, rows]], value[current, rows], _paths(best_next, current),
                     *(dict(zip(ESCALATION_LEVELS, table, strict=True))
-                      for table in (net_value, next_ok, next_reason, recovery, costs)))
+                      for table in (net_value, eligible.next_ok, eligible.next_reason, recovery, costs)))
 
 
 def _paths(best_next: np.ndarray, current: np.ndarray) -> np.ndarray:
-    """The expected path as text: the recommended step, then the best step after each failure."""
-    rows = np.arange(len(current))
-    level = current.copy()
-    path = np.full(len(current), "", dtype=object)
-    walking = level < int(Level.legal)
-    while walking.any():
-        step = best_next[np.minimum(level, int(Level.legal)), rows]
-        walking &= step >= 0
-        action = _ACTION_NAMES[step]
-        path = np.where(walking & (path != ""), path + " > " + action, np.where(walking, action, path))
-        level = np.where(walking, step, level)
-        walking &= level < int(Level.legal)
-    return path
+    """The expected path as text: the recommended step, then the best step after each failure.
+
+    A claim's path follows from its level and the step chosen after failing at each level below legal, so
+    those are packed into one number (base 7: level 0-5, steps -1-5 shifted up by one) and each distinct
+    number is spelled out once.
+    """
+    digits = np.vstack([current, best_next[:int(Level.legal)] + 1])
+    packed = (7 ** np.arange(len(digits))) @ digits
+    distinct, inverse = np.unique(packed, return_inverse=True)
+    return np.array([_path_text(int(number)) for number in distinct], dtype=object)[inverse]
+
+
+@cache
+def _path_text(packed: int) -> str:
+    level, chosen = packed % 7, [(packed // 7 ** (position + 1)) % 7 - 1 for position in range(int(Level.legal))]
+    steps = []
+    while level < int(Level.legal) and chosen[level] >= 0:
+        level = chosen[level]
+        steps.append(LEVEL_NAMES[level])
+    return " > ".join(steps)
