@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.schema import ESCALATION_LEVELS, Level
+from features.schema import ESCALATION_LEVELS, LEVEL_NAMES, Level
 from features.transformer import ClaimFeatures
 from models.decision import (
     ACCEPT,
@@ -49,12 +49,18 @@ REASON_METHODS = ("shap", "path")
 ATTEMPT_COUNTS = "_attempt_counts"  # PayerProfiles' cache: attempts by (payer, level), a plain dict
 
 
+#: Each level field's output columns, one per level in ladder order
+LEVEL_COLUMNS = {name: [f"{name}_{level.name}" for level in ESCALATION_LEVELS] for name in LEVEL_FIELDS}
+_OUTPUT_COLUMNS = ("recommended_action", "expected_net_recovery", "path",
+                   *(LEVEL_COLUMNS[name][position] for position in range(len(ESCALATION_LEVELS))
+                     for name in LEVEL_FIELDS), "reasons", "warnings")
+_LEVEL_NAMES = np.array(LEVEL_NAMES, dtype=object)
+_LEVEL_NUMBER = {level.name: int(level) for level in Level}
+
+
 def output_columns() -> list[str]:
     """The flat scoring output, in order: the decision, then each level's numbers."""
-    columns = ["recommended_action", "expected_net_recovery", "path"]
-    for level in ESCALATION_LEVELS:
-        columns += [f"{name}_{level.name}" for name in LEVEL_FIELDS]
-    return [*columns, "reasons", "warnings"]
+    return list(_OUTPUT_COLUMNS)
 
 
 @dataclass
@@ -117,7 +123,7 @@ class RecoupBundle:
                                         np.array([claim["cpt_code"]], dtype=object))
         columns = self._score_arrays(ladder, base, warning_inputs, policy or self.policy,
                                      lambda: pd.DataFrame([claim]))
-        return {name: columns[name][0] for name in output_columns()}
+        return {name: columns[name][0] for name in _OUTPUT_COLUMNS}
 
     def _score_arrays(self, ladder: LadderClaims, base: np.ndarray, warning_inputs: _WarningInputs,
                       policy: LadderPolicy, probe: pd.DataFrame | Callable[[], pd.DataFrame]
@@ -200,11 +206,11 @@ class RecoupBundle:
         rows = np.arange(len(current))
         for name in ("p_success", "expected_allowed", "allowed_p10", "allowed_p90", "expected_days"):
             table = np.where(own >= 0, steps.values[name][own, rows], np.nan)
-            out |= {f"{name}_{level.name}": column for level, column in zip(ESCALATION_LEVELS, table, strict=True)}
+            out |= dict(zip(LEVEL_COLUMNS[name], table, strict=True))
         for name, by_level in (("eligible", decision.eligible), ("ineligible_reason", decision.ineligible_reason),
                                ("expected_recovery", decision.expected_recovery), ("cost", decision.cost),
                                ("net_value", decision.net_value)):
-            out |= {f"{name}_{level.name}": by_level[level] for level in ESCALATION_LEVELS}
+            out |= dict(zip(LEVEL_COLUMNS[name], [by_level[level] for level in ESCALATION_LEVELS], strict=True))
         explained = self._explained_level(decision)
         out["reasons"] = self._reasons(current, explained, steps)
         out["warnings"] = self._warnings(warning_inputs, explained, steps.base)
@@ -214,14 +220,13 @@ class RecoupBundle:
     def _explained_level(decision: Decision) -> np.ndarray:
         """The recommended level, or for ``accept`` the best-valued eligible level (why it falls short)."""
         values = np.column_stack([decision.net_value[level] for level in ESCALATION_LEVELS])
-        best = np.array([level.name for level in ESCALATION_LEVELS], dtype=object)[
-            np.argmax(np.where(np.isnan(values), -np.inf, values), axis=1)]
+        best = _LEVEL_NAMES[LEVEL_NUMBERS[np.argmax(np.where(np.isnan(values), -np.inf, values), axis=1)]]
         return np.where(decision.action == ACCEPT, best, decision.action)
 
     def _reasons(self, current: np.ndarray, levels: np.ndarray, steps: _StepPredictions) -> np.ndarray:
         """Plain-word reasons from the success model's contributions, for each claim's explained step only."""
         reasons = np.full(len(current), "", dtype=object)
-        targets = np.array([int(Level[level]) for level in levels.tolist()], dtype="int64")
+        targets = np.array([_LEVEL_NUMBER[level] for level in levels.tolist()], dtype="int64")
         explainable = np.flatnonzero(targets > current)
         if len(explainable):
             pair = steps.pair_index(current[explainable], targets[explainable])
