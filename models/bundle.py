@@ -245,16 +245,16 @@ class RecoupBundle:
         priced = ~np.isnan(base[:, self.transformer.feature_names_out_.index("log_medicare")])
         attempts = self.profiles.attempts(inputs.payer_ids, levels)
         thin = known_payer & (attempts < self.thin_data_attempts)
-        level_words = np.array([str(level).replace("_", " ") for level in levels], dtype=object)
-        thin_note = ("thin data: " + attempts.astype("int64").astype(str).astype(object)
-                     + " past attempts with this payer at " + level_words)
-        notes = [
-            np.where(known_payer, "", "unknown payer: scored with the market-wide behaviour"),
-            np.where(priced, np.where(known_code, "", "service code rare in the history: scored with similar "
-                                      "services"), "unknown service code: no Medicare benchmark"),
-            np.where(thin, thin_note, ""),
-        ]
-        return _join_notes(notes, len(levels))
+        code_notes = np.where(priced, np.where(known_code, "", "service code rare in the history: scored with similar "
+                                               "services"), "unknown service code: no Medicare benchmark")
+        # one pass over the rows in Python: cheaper than joining object arrays note by note, at any size
+        return np.array([SEPARATOR.join(note for note in (
+            "" if payer_known else "unknown payer: scored with the market-wide behaviour",
+            code_note,
+            f"thin data: {count} past attempts with this payer at {level.replace('_', ' ')}" if is_thin else "",
+        ) if note) for payer_known, code_note, is_thin, count, level in zip(
+            known_payer.tolist(), code_notes.tolist(), thin.tolist(), attempts.astype("int64").tolist(),
+            levels.tolist(), strict=True)], dtype=object)
 
 
 @dataclass(frozen=True)
@@ -289,14 +289,3 @@ class _StepPredictions:
     def pair_index(self, start: np.ndarray, target: np.ndarray | int) -> np.ndarray:
         """Position in ``pairs`` of each (start, target); -1 where the pair was not predicted."""
         return self.grid.layout.position[start, target]
-
-
-def _join_notes(notes: list[np.ndarray], n: int) -> np.ndarray:
-    """Row-wise join of the non-empty notes with ``SEPARATOR``."""
-    joined = np.full(n, "", dtype=object)
-    for note in notes:
-        note = note.astype(object)
-        present = note != ""
-        joined = np.where(present & (joined != ""), joined + SEPARATOR + note,
-                          np.where(present, note, joined))
-    return joined

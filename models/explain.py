@@ -61,14 +61,14 @@ def top_reasons(contributions: np.ndarray, features: Sequence[str], levels: np.n
     rows = np.arange(len(contributions))[:, None]
     order = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :top]
     effects = contributions[rows, order]
-    openings = _openings(tuple(features))
-    steps = np.array([str(level).replace("_", " ") for level in levels], dtype=object)
-    joined = np.full(len(contributions), "", dtype=object)
-    for rank in range(order.shape[1]):
-        sentence = openings[2 * order[:, rank] + (effects[:, rank] > 0)] + steps
-        shown = np.abs(effects[:, rank]) >= MIN_CONTRIBUTION
-        joined = np.where(shown & (joined != ""), joined + separator + sentence, np.where(shown, sentence, joined))
-    return joined
+    openings = _openings(tuple(features))[2 * order + (effects > 0)]
+    shown = np.abs(effects) >= MIN_CONTRIBUTION
+    steps = [str(level).replace("_", " ") for level in levels]
+    # joined row by row in Python: for one claim far cheaper than object-array operations, for many about even
+    return np.array([separator.join(opening + step for opening, keep in zip(row_openings, row_shown, strict=True)
+                                    if keep)
+                     for row_openings, row_shown, step in zip(openings.tolist(), shown.tolist(), steps, strict=True)],
+                    dtype=object)
 
 
 @cache
