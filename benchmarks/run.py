@@ -18,6 +18,7 @@ it: the load average at the start is recorded beside them.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -41,6 +42,7 @@ SIZES = {
               "history": 4_000, "latency_calls": 100},
 }
 SAMPLE_SECONDS = 0.05
+HTTP_FLOOR = "GET /healthz (uvicorn)"
 WORKLIST_TARGET_SECONDS = 60
 
 
@@ -153,9 +155,11 @@ def bench_simulator(attempts: int) -> dict:
 
 
 def bench_latency(bundle_path: Path, calls: int, serving: dict) -> dict:
-    """One claim at a time, warm, three ways side by side: the frame path in this process (pyfunc:
-    validation + ``RecoupBundle.score``), the single-claim path in this process (request model,
-    ``typed_claim``, ``score_one``, compiled trees), and ``POST /v1/score`` on a real uvicorn server."""
+    """One claim at a time, warm, side by side: the frame path in this process (pyfunc: validation +
+    ``RecoupBundle.score``), the single-claim path in this process (request model, ``typed_claim``,
+    ``score_one``, compiled trees), ``POST /v1/score`` on a real uvicorn server, and ``GET /healthz`` there:
+    the round trip of a route that does nothing, the floor under any request. The HTTP calls go over one
+    kept-alive connection from the standard library's client, which adds least of its own time."""
     import joblib
 
     from features.requests import ClaimRequest, typed_claim
@@ -172,8 +176,20 @@ def bench_latency(bundle_path: Path, calls: int, serving: dict) -> dict:
                "frame path": _timed(lambda position: score_frame(bundle, frames.iloc[[position]]), calls),
                "single-claim path": _timed(lambda position: single(bodies[position]), calls)}
     with _server(serving) as client:
+        connection = http.client.HTTPConnection(client.base_url.host, client.base_url.port, timeout=60)
+
+        def call(method: str, path: str, body: dict | None = None) -> None:
+            payload = json.dumps(body).encode() if body is not None else None
+            connection.request(method, path, body=payload, headers={"content-type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{method} {path} answered {response.status}")
+
         results["POST /v1/score (uvicorn)"] = _timed(
-            lambda position: client.post("/v1/score", json=bodies[position]).raise_for_status(), calls)
+            lambda position: call("POST", "/v1/score", bodies[position]), calls)
+        results[HTTP_FLOOR] = _timed(lambda _: call("GET", "/healthz"), calls)
+        connection.close()
     return results
 
 
@@ -293,7 +309,8 @@ def markdown(results: dict) -> str:
         ("simulator", f"{s['attempt_rows']:,} attempt rows", f"{s['seconds']:,.1f} s",
          f"{s['rows_per_second']:,.0f} rows/s"),
         *[(f"single claim, warm: {name}", f"{latency['calls']} calls",
-           f"p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms",
+           f"p50 {run['p50_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms",
+           "a route that does nothing: the floor under any request" if name == HTTP_FLOOR else
            f"{latency['frame path']['p50_ms'] / run['p50_ms']:.1f}x the frame path (p50)")
           for name, run in latency.items() if name != "calls"],
         ("recoup train (pipeline, with evaluation and MLflow logging)", f"{t['history_claims']:,} claims",
