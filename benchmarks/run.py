@@ -36,10 +36,22 @@ import psutil
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = {
-    "full": {"worklist": 1_000_000, "side_by_side": 200_000, "engines": 50_000, "attempts": 1_000_000,
-             "history": 60_000, "latency_calls": 300},
-    "quick": {"worklist": 10_000, "side_by_side": 20_000, "engines": 4_000, "attempts": 100_000,
-              "history": 4_000, "latency_calls": 100},
+    "full": {
+        "worklist": 1_000_000,
+        "side_by_side": 200_000,
+        "engines": 50_000,
+        "attempts": 1_000_000,
+        "history": 60_000,
+        "latency_calls": 300,
+    },
+    "quick": {
+        "worklist": 10_000,
+        "side_by_side": 20_000,
+        "engines": 4_000,
+        "attempts": 100_000,
+        "history": 4_000,
+        "latency_calls": 100,
+    },
 }
 SAMPLE_SECONDS = 0.05
 HTTP_FLOOR = "GET /healthz (uvicorn)"
@@ -83,10 +95,20 @@ def child(argv: list[str]) -> None:
     print(f"{engine}: scored {summary.scored:,}, rejected {summary.rejected:,}", file=sys.stderr)
 
 
-def _child_command(engine: str, source: Path, output: Path, bundle: Path, jobs: int = 1,
-                   trees: Path | None = None) -> list[str]:
-    return [sys.executable, __file__, "child", engine, str(source), str(output), str(bundle), str(jobs),
-            str(trees) if trees else "-"]
+def _child_command(
+    engine: str, source: Path, output: Path, bundle: Path, jobs: int = 1, trees: Path | None = None
+) -> list[str]:
+    return [
+        sys.executable,
+        __file__,
+        "child",
+        engine,
+        str(source),
+        str(output),
+        str(bundle),
+        str(jobs),
+        str(trees) if trees else "-",
+    ]
 
 
 def bench_training(history_claims: int, folder: Path) -> tuple[dict, Path]:
@@ -123,22 +145,35 @@ def bench_training(history_claims: int, folder: Path) -> tuple[dict, Path]:
         models = fit(split, transformer, *args)
         seconds = time.perf_counter() - started
         p = models.p_success(test_x)
-        return {"seconds": seconds, "test_brier": brier_score_loss(split.test["success"], p),
-                "test_auc": roc_auc_score(split.test["success"], p),
-                "success_trees": int(models.success.best_iteration_)}
+        return {
+            "seconds": seconds,
+            "test_brier": brier_score_loss(split.test["success"], p),
+            "test_auc": roc_auc_score(split.test["success"], p),
+            "success_trees": int(models.success.best_iteration_),
+        }
 
     local = timed_fit(fit_outcome_models)
     with dask_client(workers=os.cpu_count()) as client:
         distributed = timed_fit(lambda s, t: fit_outcome_models_dask(s, t, client))
-    return {"run_id": result.run_id, "history_claims": history_claims, "attempt_rows": len(history),
-            "pipeline_seconds": pipeline_seconds, "fit_local": local, "fit_dask": distributed,
-            "model_trees": _tree_counts(bundle)}, bundle_path
+    return {
+        "run_id": result.run_id,
+        "history_claims": history_claims,
+        "attempt_rows": len(history),
+        "pipeline_seconds": pipeline_seconds,
+        "fit_local": local,
+        "fit_dask": distributed,
+        "model_trees": _tree_counts(bundle),
+    }, bundle_path
 
 
 def _tree_counts(bundle) -> dict[str, int]:
     models = bundle.models
-    named = {"success": models.success, "settlement_mean": models.settlement_mean, "days": models.days,
-             **models.settlement_quantiles}
+    named = {
+        "success": models.success,
+        "settlement_mean": models.settlement_mean,
+        "days": models.days,
+        **models.settlement_quantiles,
+    }
     return {name: int(model.booster_.num_trees()) for name, model in named.items()}
 
 
@@ -172,9 +207,11 @@ def bench_latency(bundle_path: Path, calls: int, serving: dict) -> dict:
     def single(body: dict) -> None:
         bundle.score_one(typed_claim(ClaimRequest.model_validate(body)))
 
-    results = {"calls": calls,
-               "frame path": _timed(lambda position: score_frame(bundle, frames.iloc[[position]]), calls),
-               "single-claim path": _timed(lambda position: single(bodies[position]), calls)}
+    results = {
+        "calls": calls,
+        "frame path": _timed(lambda position: score_frame(bundle, frames.iloc[[position]]), calls),
+        "single-claim path": _timed(lambda position: single(bodies[position]), calls),
+    }
     with _server(serving) as client:
         connection = http.client.HTTPConnection(client.base_url.host, client.base_url.port, timeout=60)
 
@@ -187,7 +224,8 @@ def bench_latency(bundle_path: Path, calls: int, serving: dict) -> dict:
                 raise RuntimeError(f"{method} {path} answered {response.status}")
 
         results["POST /v1/score (uvicorn)"] = _timed(
-            lambda position: call("POST", "/v1/score", bodies[position]), calls)
+            lambda position: call("POST", "/v1/score", bodies[position]), calls
+        )
         results[HTTP_FLOOR] = _timed(lambda _: call("GET", "/healthz"), calls)
         connection.close()
     return results
@@ -228,12 +266,20 @@ def _server(serving: dict):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {key: value for key, value in os.environ.items() if not key.startswith("RECOUP_")}
-    env |= {"RECOUP_MODEL_URI": serving["model_uri"], "RECOUP_TRACKING_URI": serving["tracking_uri"],
-            "RECOUP_COMPILED_TREES_DIR": str(serving["trees"]), "RECOUP_RELOAD_INTERVAL_SECONDS": "0",
-            "RECOUP_LOG_LEVEL": "WARNING"}
+    env |= {
+        "RECOUP_MODEL_URI": serving["model_uri"],
+        "RECOUP_TRACKING_URI": serving["tracking_uri"],
+        "RECOUP_COMPILED_TREES_DIR": str(serving["trees"]),
+        "RECOUP_RELOAD_INTERVAL_SECONDS": "0",
+        "RECOUP_LOG_LEVEL": "WARNING",
+    }
     recoup = Path(sys.executable).with_name("recoup")
-    process = subprocess.Popen([str(recoup), "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(recoup), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             deadline = time.monotonic() + 180
@@ -274,57 +320,109 @@ def bench_worklists(sizes: dict, bundle_path: Path, folder: Path) -> dict:
 
     small = folder / "small.csv"
     simulate_worklist(sizes["side_by_side"], seed=4).to_csv(small, index=False, date_format="%Y-%m-%d")
-    variants = {"lightgbm, 1 process": (1, None), "compiled, 1 process": (1, trees),
-                f"compiled, {jobs} processes": (jobs, trees)}
-    side_by_side = {name: measure(_child_command("local", small, folder / f"variant-{position}.csv", bundle_path,
-                                                 variant_jobs, variant_trees))
-                    for position, (name, (variant_jobs, variant_trees)) in enumerate(variants.items())}
+    variants = {
+        "lightgbm, 1 process": (1, None),
+        "compiled, 1 process": (1, trees),
+        f"compiled, {jobs} processes": (jobs, trees),
+    }
+    side_by_side = {
+        name: measure(
+            _child_command("local", small, folder / f"variant-{position}.csv", bundle_path, variant_jobs, variant_trees)
+        )
+        for position, (name, (variant_jobs, variant_trees)) in enumerate(variants.items())
+    }
 
     parquet = folder / "engines.parquet"
     claims.head(sizes["engines"]).to_parquet(parquet, index=False, row_group_size=10_000)
-    engines = {engine: measure(_child_command(engine, parquet, folder / f"{engine}.parquet", bundle_path))
-               for engine in ("local", "dask")}
+    engines = {
+        engine: measure(_child_command(engine, parquet, folder / f"{engine}.parquet", bundle_path))
+        for engine in ("local", "dask")
+    }
     equal = pd.read_parquet(folder / "local.parquet").equals(pd.read_parquet(folder / "dask.parquet"))
-    return {"compile_seconds": compile_seconds, "end_to_end": end_to_end,
-            "side_by_side": side_by_side | {"claims": sizes["side_by_side"]},
-            "engines": engines | {"claims": sizes["engines"], "identical": equal}}
+    return {
+        "compile_seconds": compile_seconds,
+        "end_to_end": end_to_end,
+        "side_by_side": side_by_side | {"claims": sizes["side_by_side"]},
+        "engines": engines | {"claims": sizes["engines"], "identical": equal},
+    }
 
 
 def markdown(results: dict) -> str:
     w, e, t = results["worklist"]["end_to_end"], results["worklist"]["engines"], results["training"]
     s, latency = results["simulator"], results["single_claim"]
     rows = [
-        ("worklist end to end (CSV in, ranked CSV out)", f"{w['claims']:,} claims",
-         f"{w['seconds']:,.1f} s ({w['claims_per_second']:,.0f} claims/s)",
-         f"peak RSS {w['peak_rss_mb']:,.0f} MiB; target {WORKLIST_TARGET_SECONDS} s for 1,000,000 "
-         f"({w['seconds'] / WORKLIST_TARGET_SECONDS * 1_000_000 / w['claims']:.1f}x the target, scaled)"),
-        ("compiling the trees (once per model version and CPU)", "6 models",
-         f"{results['worklist']['compile_seconds']:,.1f} s", "cached on disk"),
+        (
+            "worklist end to end (CSV in, ranked CSV out)",
+            f"{w['claims']:,} claims",
+            f"{w['seconds']:,.1f} s ({w['claims_per_second']:,.0f} claims/s)",
+            f"peak RSS {w['peak_rss_mb']:,.0f} MiB; target {WORKLIST_TARGET_SECONDS} s for 1,000,000 "
+            f"({w['seconds'] / WORKLIST_TARGET_SECONDS * 1_000_000 / w['claims']:.1f}x the target, scaled)",
+        ),
+        (
+            "compiling the trees (once per model version and CPU)",
+            "6 models",
+            f"{results['worklist']['compile_seconds']:,.1f} s",
+            "cached on disk",
+        ),
         *_side_by_side_rows(results["worklist"]["side_by_side"]),
-        ("worklist, local engine (Parquet)", f"{e['claims']:,} claims", f"{e['local']['seconds']:,.1f} s",
-         f"peak RSS {e['local']['peak_rss_mb']:,.0f} MiB"),
-        ("worklist, Dask engine (LocalCluster, same Parquet)", f"{e['claims']:,} claims",
-         f"{e['dask']['seconds']:,.1f} s", f"dask/local {e['dask']['seconds'] / e['local']['seconds']:.2f}x; "
-                                          f"outputs identical: {e['identical']}"),
-        ("simulator", f"{s['attempt_rows']:,} attempt rows", f"{s['seconds']:,.1f} s",
-         f"{s['rows_per_second']:,.0f} rows/s"),
-        *[(f"single claim, warm: {name}", f"{latency['calls']} calls",
-           f"p50 {run['p50_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms",
-           "a route that does nothing: the floor under any request" if name == HTTP_FLOOR else
-           f"{latency['frame path']['p50_ms'] / run['p50_ms']:.1f}x the frame path (p50)")
-          for name, run in latency.items() if name != "calls"],
-        ("recoup train (pipeline, with evaluation and MLflow logging)", f"{t['history_claims']:,} claims",
-         f"{t['pipeline_seconds']:,.1f} s", f"{t['attempt_rows']:,} attempt rows; trees {t['model_trees']}"),
-        ("outcome models, local fit", "same split", f"{t['fit_local']['seconds']:,.1f} s",
-         f"test Brier {t['fit_local']['test_brier']:.4f}, AUC {t['fit_local']['test_auc']:.4f}"),
-        ("outcome models, lightgbm.dask fit", "same split", f"{t['fit_dask']['seconds']:,.1f} s",
-         f"test Brier {t['fit_dask']['test_brier']:.4f}, AUC {t['fit_dask']['test_auc']:.4f}; "
-         f"dask/local {t['fit_dask']['seconds'] / t['fit_local']['seconds']:.2f}x"),
+        (
+            "worklist, local engine (Parquet)",
+            f"{e['claims']:,} claims",
+            f"{e['local']['seconds']:,.1f} s",
+            f"peak RSS {e['local']['peak_rss_mb']:,.0f} MiB",
+        ),
+        (
+            "worklist, Dask engine (LocalCluster, same Parquet)",
+            f"{e['claims']:,} claims",
+            f"{e['dask']['seconds']:,.1f} s",
+            f"dask/local {e['dask']['seconds'] / e['local']['seconds']:.2f}x; outputs identical: {e['identical']}",
+        ),
+        (
+            "simulator",
+            f"{s['attempt_rows']:,} attempt rows",
+            f"{s['seconds']:,.1f} s",
+            f"{s['rows_per_second']:,.0f} rows/s",
+        ),
+        *[
+            (
+                f"single claim, warm: {name}",
+                f"{latency['calls']} calls",
+                f"p50 {run['p50_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms",
+                "a route that does nothing: the floor under any request"
+                if name == HTTP_FLOOR
+                else f"{latency['frame path']['p50_ms'] / run['p50_ms']:.1f}x the frame path (p50)",
+            )
+            for name, run in latency.items()
+            if name != "calls"
+        ],
+        (
+            "recoup train (pipeline, with evaluation and MLflow logging)",
+            f"{t['history_claims']:,} claims",
+            f"{t['pipeline_seconds']:,.1f} s",
+            f"{t['attempt_rows']:,} attempt rows; trees {t['model_trees']}",
+        ),
+        (
+            "outcome models, local fit",
+            "same split",
+            f"{t['fit_local']['seconds']:,.1f} s",
+            f"test Brier {t['fit_local']['test_brier']:.4f}, AUC {t['fit_local']['test_auc']:.4f}",
+        ),
+        (
+            "outcome models, lightgbm.dask fit",
+            "same split",
+            f"{t['fit_dask']['seconds']:,.1f} s",
+            f"test Brier {t['fit_dask']['test_brier']:.4f}, AUC {t['fit_dask']['test_auc']:.4f}; "
+            f"dask/local {t['fit_dask']['seconds'] / t['fit_local']['seconds']:.2f}x",
+        ),
     ]
     env = results["environment"]
-    lines = [f"Benchmark ({results['mode']}), {env['date']}, {env['cpus']} CPUs, load average at start "
-             f"{env['load_average']:.1f}, commit {env['commit']}", "",
-             "| what | size | time | notes |", "|---|---|---|---|"]
+    lines = [
+        f"Benchmark ({results['mode']}), {env['date']}, {env['cpus']} CPUs, load average at start "
+        f"{env['load_average']:.1f}, commit {env['commit']}",
+        "",
+        "| what | size | time | notes |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {' | '.join(row)} |" for row in rows]
     return "\n".join(lines) + "\n"
 
@@ -333,15 +431,22 @@ def _side_by_side_rows(runs: dict) -> list[tuple[str, str, str, str]]:
     runs = dict(runs)
     claims = runs.pop("claims")
     baseline = next(iter(runs.values()))["seconds"]
-    return [(f"worklist, {name}", f"{claims:,} claims", f"{run['seconds']:,.1f} s",
-             f"{baseline / run['seconds']:.1f}x the first; peak RSS {run['peak_rss_mb']:,.0f} MiB")
-            for name, run in runs.items()]
+    return [
+        (
+            f"worklist, {name}",
+            f"{claims:,} claims",
+            f"{run['seconds']:,.1f} s",
+            f"{baseline / run['seconds']:.1f}x the first; peak RSS {run['peak_rss_mb']:,.0f} MiB",
+        )
+        for name, run in runs.items()
+    ]
 
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -355,15 +460,26 @@ def main() -> None:
     sizes = dict(SIZES[mode])
     if args.worklist_claims:
         sizes["worklist"] = args.worklist_claims
-    results = {"mode": mode, "sizes": sizes, "environment": {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-        "load_average": os.getloadavg()[0], "python": platform.python_version(), "commit": _commit()}}
+    results = {
+        "mode": mode,
+        "sizes": sizes,
+        "environment": {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "load_average": os.getloadavg()[0],
+            "python": platform.python_version(),
+            "commit": _commit(),
+        },
+    }
     with tempfile.TemporaryDirectory(prefix="recoup-bench-") as scratch:
         folder = Path(scratch)
         results["training"], bundle_path = bench_training(sizes["history"], folder)
         results["simulator"] = bench_simulator(sizes["attempts"])
-        serving = {"model_uri": f"runs:/{results['training'].pop('run_id')}/model", "trees": folder / "serving-trees",
-                   "tracking_uri": f"sqlite:///{folder / 'mlflow.db'}"}
+        serving = {
+            "model_uri": f"runs:/{results['training'].pop('run_id')}/model",
+            "trees": folder / "serving-trees",
+            "tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
+        }
         results["single_claim"] = bench_latency(bundle_path, sizes["latency_calls"], serving)
         results["worklist"] = bench_worklists(sizes, bundle_path, folder)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,7 @@ def derive_attempts(history: pd.DataFrame) -> pd.DataFrame:
     attempts["allowed_before"] = last_known.fillna(attempts["initial_allowed_amount"]).astype("float64")
     attempts["resolved"] = attempts["outcome"].isin(RESOLVED_OUTCOMES)
     attempts["success"] = (
-        attempts["outcome"].isin(SUCCESS_OUTCOMES)
-        & (attempts["final_allowed_amount"] > attempts["allowed_before"])
+        attempts["outcome"].isin(SUCCESS_OUTCOMES) & (attempts["final_allowed_amount"] > attempts["allowed_before"])
     ).astype(bool)
     return attempts.sort_index()
 

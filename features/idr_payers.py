@@ -21,8 +21,7 @@ BENCHMARK_TABLE = "idr_payer_benchmarks.csv"  # rebuilt by scripts/build_idr_ben
 TABLE_COLUMNS = ("payer_id", "idr_payer_group", "issuer_name_pattern")
 
 #: Mailbox providers that say nothing about the payer; the issuer name is used instead.
-PUBLIC_MAIL_DOMAINS = frozenset({"gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "aol.com",
-                                 "icloud.com"})
+PUBLIC_MAIL_DOMAINS = frozenset({"gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "aol.com", "icloud.com"})
 
 #: Prior feature -> benchmark column (see training.idr.payer_idr_benchmarks) it is read from.
 IDR_PRIOR_SOURCES: dict[str, str] = {
@@ -60,18 +59,22 @@ def load_payer_group_table(text: str | None = None) -> pd.DataFrame:
     table["idr_payer_group"] = table["idr_payer_group"].str.strip()
     for row_number, row in enumerate(table.itertuples(index=False), start=1):
         if not row.payer_id or not row.idr_payer_group or not row.issuer_name_pattern:
-            raise ValueError(f"{PAYER_GROUP_TABLE} row {row_number}: payer_id, idr_payer_group and "
-                             "issuer_name_pattern must all be given")
+            raise ValueError(
+                f"{PAYER_GROUP_TABLE} row {row_number}: payer_id, idr_payer_group and "
+                "issuer_name_pattern must all be given"
+            )
         try:
             re.compile(row.issuer_name_pattern)
         except re.error as error:
-            raise ValueError(f"{PAYER_GROUP_TABLE} row {row_number} ({row.payer_id}): issuer_name_pattern "
-                             f"{row.issuer_name_pattern!r} is not a valid regular expression: {error}",
-                             ) from None
+            raise ValueError(
+                f"{PAYER_GROUP_TABLE} row {row_number} ({row.payer_id}): issuer_name_pattern "
+                f"{row.issuer_name_pattern!r} is not a valid regular expression: {error}",
+            ) from None
     duplicated = table["idr_payer_group"].str.lower().duplicated()
     if duplicated.any():
-        raise ValueError(f"{PAYER_GROUP_TABLE}: idr_payer_group listed twice: "
-                         f"{sorted(table.loc[duplicated, 'idr_payer_group'])}")
+        raise ValueError(
+            f"{PAYER_GROUP_TABLE}: idr_payer_group listed twice: {sorted(table.loc[duplicated, 'idr_payer_group'])}"
+        )
     return table
 
 
@@ -90,14 +93,16 @@ def first_matching_row(texts: pd.Series, table: pd.DataFrame) -> pd.Series:
     """Position in ``table`` of the first pattern that matches each text (<NA> when none does)."""
     patterns = [re.compile(pattern, re.IGNORECASE) for pattern in table["issuer_name_pattern"]]
     # Names repeat thousands of times in a quarter's file, so each distinct text is matched once.
-    lookup = {text: next((position for position, pattern in enumerate(patterns) if pattern.search(text)),
-                         pd.NA)
-              for text in texts.dropna().unique()}
+    lookup = {
+        text: next((position for position, pattern in enumerate(patterns) if pattern.search(text)), pd.NA)
+        for text in texts.dropna().unique()
+    }
     return texts.map(lookup).astype("Int64")
 
 
-def derive_payer_group(email_domains: pd.Series, issuer_names: pd.Series,
-                       table: pd.DataFrame | None = None) -> pd.DataFrame:
+def derive_payer_group(
+    email_domains: pd.Series, issuer_names: pd.Series, table: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Payer group of raw CMS rows (no ``Carrier_Group``), with how it was found.
 
     The plan's e-mail domain names the organisation that answered the dispute (a repricer such as
@@ -155,8 +160,9 @@ def match_payer_group(payer_ids: pd.Series, table: pd.DataFrame | None = None) -
     return groups
 
 
-def idr_prior_features(payer_ids: pd.Series, benchmarks: pd.DataFrame,
-                       table: pd.DataFrame | None = None) -> pd.DataFrame:
+def idr_prior_features(
+    payer_ids: pd.Series, benchmarks: pd.DataFrame, table: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """IDR prior features of each payer (NaN where the payer has no IDR payer group or no benchmark row).
 
     ``benchmarks`` is the table of ``training.idr.payer_idr_benchmarks`` (a ``payer_group`` column plus the
@@ -174,8 +180,9 @@ def idr_prior_features(payer_ids: pd.Series, benchmarks: pd.DataFrame,
     return priors
 
 
-def idr_benchmark_for_payer(payer_id: str, benchmarks: pd.DataFrame,
-                            table: pd.DataFrame | None = None) -> dict[str, object] | None:
+def idr_benchmark_for_payer(
+    payer_id: str, benchmarks: pd.DataFrame, table: pd.DataFrame | None = None
+) -> dict[str, object] | None:
     """The benchmark row of a payer's IDR group as JSON-ready values (None when the payer has no group or the
     group no row), for showing a payer's IDR behaviour beside the market row (``ALL_PAYERS``)."""
     group = match_payer_group(pd.Series([payer_id]), table).iloc[0]
@@ -184,5 +191,7 @@ def idr_benchmark_for_payer(payer_id: str, benchmarks: pd.DataFrame,
     rows = benchmarks[benchmarks["payer_group"].str.lower() == group.lower()]
     if rows.empty:
         return None
-    return {key: None if pd.isna(value) else value.item() if hasattr(value, "item") else value
-            for key, value in rows.iloc[0].items()}
+    return {
+        key: None if pd.isna(value) else value.item() if hasattr(value, "item") else value
+        for key, value in rows.iloc[0].items()
+    }

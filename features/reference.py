@@ -139,9 +139,7 @@ def _price_table() -> _PriceTable:
     pfs = _read_table("medicare_pfs_2025.csv.gz", compression="gzip", dtype={"hcpcs": str, "modifier": str})
     anesthesia = _read_table("anesthesia_base_units.csv", dtype={"hcpcs": str})
     ambulance = _read_table("ambulance_rates_2025.csv", dtype={"hcpcs": str})
-    codes = pd.Index(
-        sorted(set(pfs["hcpcs"]) | set(anesthesia["hcpcs"]) | set(ambulance["hcpcs"])), dtype="str"
-    )
+    codes = pd.Index(sorted(set(pfs["hcpcs"]) | set(anesthesia["hcpcs"]) | set(ambulance["hcpcs"])), dtype="str")
 
     def by_code_and_modifier(column: str) -> np.ndarray:
         wide = pfs.pivot(index="hcpcs", columns="modifier", values=column)
@@ -190,9 +188,7 @@ def _as_series(values: Iterable) -> pd.Series:
     return values if isinstance(values, pd.Series) else pd.Series(values)
 
 
-def _per_row(
-    values: pd.Series, per_distinct: Callable[[pd.Index], np.ndarray], missing: object
-) -> np.ndarray:
+def _per_row(values: pd.Series, per_distinct: Callable[[pd.Index], np.ndarray], missing: object) -> np.ndarray:
     """Evaluate ``per_distinct`` once per distinct non-missing value and spread the results over the rows."""
     row_codes, distinct = pd.factorize(values)
     results = np.asarray(per_distinct(distinct))
@@ -258,9 +254,7 @@ def medicare_amount(
         lambda distinct: _clean(distinct).str.zfill(2).isin(FACILITY_PLACES_OF_SERVICE),
         missing=False,
     )
-    state_position = _per_row(
-        state, lambda distinct: indices.states.get_indexer(_clean(distinct)), missing=-1
-    )
+    state_position = _per_row(state, lambda distinct: indices.states.get_indexer(_clean(distinct)), missing=-1)
 
     amount = _price(code, row, facility, state_position, unit_counts)
 
@@ -270,8 +264,9 @@ def medicare_amount(
     return pd.Series(amount, index=cpt_code.index, name="medicare_amount")
 
 
-def medicare_amount_one(cpt_code: object, modifier: object, place_of_service: object, state: object,
-                        units: float | None = None) -> float:
+def medicare_amount_one(
+    cpt_code: object, modifier: object, place_of_service: object, state: object, units: float | None = None
+) -> float:
     """``medicare_amount`` of one service line given as plain values (None where missing), without pandas:
     the same tables, lookups and arithmetic in the same order, for the single-claim path (a test holds
     the two equal)."""
@@ -432,10 +427,7 @@ def mentions_nsa_remark(remark_codes: Iterable) -> pd.Series:
 
     def mentions(distinct: pd.Index) -> np.ndarray:
         return np.array(
-            [
-                not NSA_REMARK_CODES.isdisjoint(_REMARK_SEPARATORS.split(str(text).upper()))
-                for text in distinct
-            ],
+            [not NSA_REMARK_CODES.isdisjoint(_REMARK_SEPARATORS.split(str(text).upper())) for text in distinct],
             dtype=bool,
         )
 

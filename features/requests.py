@@ -86,8 +86,9 @@ def _normaliser(column: Column):
 def _base_type(column: Column) -> Any:
     if column.kind in (Kind.CHOICE, Kind.LEVEL):
         return Literal[tuple(column.choices or ())]
-    return {Kind.STRING: str, Kind.CODE: str, Kind.BOOL: bool, Kind.INT: int, Kind.FLOAT: float,
-            Kind.DATE: date}[column.kind]
+    return {Kind.STRING: str, Kind.CODE: str, Kind.BOOL: bool, Kind.INT: int, Kind.FLOAT: float, Kind.DATE: date}[
+        column.kind
+    ]
 
 
 def _constraints(column: Column) -> dict[str, Any]:
@@ -97,8 +98,9 @@ def _constraints(column: Column) -> dict[str, Any]:
         if column.pattern:
             constraints["pattern"] = f"^(?:{column.pattern})$"
     if column.kind in (Kind.INT, Kind.FLOAT) and column.minimum is not None:
-        constraints["gt" if column.exclusive else "ge"] = int(column.minimum) if column.kind is Kind.INT \
-            else column.minimum
+        constraints["gt" if column.exclusive else "ge"] = (
+            int(column.minimum) if column.kind is Kind.INT else column.minimum
+        )
     if column.kind is Kind.FLOAT:
         constraints["allow_inf_nan"] = False
     return constraints
@@ -118,7 +120,8 @@ def _field(column: Column) -> tuple[Any, Any]:
     if not column.required:
         annotation = annotation | None
     literal_default = column.default is not None and not (
-        isinstance(column.default, str) and column.default.startswith("="))
+        isinstance(column.default, str) and column.default.startswith("=")
+    )
     if column.required:
         default: Any = ...
     elif literal_default:
@@ -185,8 +188,9 @@ def to_frame(claims: Sequence[BaseModel], index: Iterable[int] | None = None) ->
     return pd.DataFrame(data, index=pd.Index(rows, name="row"))
 
 
-def validate_requests(claims: Sequence[BaseModel], index: Iterable[int] | None = None, *,
-                      today: date | None = None) -> ValidationResult:
+def validate_requests(
+    claims: Sequence[BaseModel], index: Iterable[int] | None = None, *, today: date | None = None
+) -> ValidationResult:
     """Run the contract's table validation over request models: the API and files share every rule.
 
     Pydantic has already checked each field against its column's rule, except the table's date range
@@ -211,17 +215,24 @@ def typed_claim(claim: BaseModel, *, today: date | None = None) -> dict[str, Any
     for column in REQUEST_TABLE:
         if values[column.name] is None and column.default is not None:
             default = column.default
-            values[column.name] = values[default[1:]] if isinstance(default, str) and default.startswith("=") \
-                else default
+            values[column.name] = (
+                values[default[1:]] if isinstance(default, str) and default.startswith("=") else default
+            )
     values["current_level"] = int(parse_level(values["current_level"]))
     service, billed = values["service_date"], values["billed_amount"]
     later_dates = [values[name] for name in ("initial_payment_date", "current_level_date", "as_of_date")]
-    broken = (service > today or values["initial_allowed_amount"] > billed
-              or any(later is not None and later < service for later in later_dates)
-              or values["current_allowed_amount"] > billed
-              or (values["as_of_date"] is not None and values["current_level_date"] is not None
-                  and values["as_of_date"] < values["current_level_date"])
-              or values["current_level"] >= int(Level.legal))
+    broken = (
+        service > today
+        or values["initial_allowed_amount"] > billed
+        or any(later is not None and later < service for later in later_dates)
+        or values["current_allowed_amount"] > billed
+        or (
+            values["as_of_date"] is not None
+            and values["current_level_date"] is not None
+            and values["as_of_date"] < values["current_level_date"]
+        )
+        or values["current_level"] >= int(Level.legal)
+    )
     if broken:
         return None
     if values["as_of_date"] is None:
@@ -231,8 +242,10 @@ def typed_claim(claim: BaseModel, *, today: date | None = None) -> dict[str, Any
 
 def _dates_in_table_range(claim: BaseModel) -> bool:
     values = claim.__dict__
-    return all(values.get(name) is None or EARLIEST_DATE.date() <= values[name] <= LATEST_DATE.date()
-               for name in DATE_COLUMN_NAMES)
+    return all(
+        values.get(name) is None or EARLIEST_DATE.date() <= values[name] <= LATEST_DATE.date()
+        for name in DATE_COLUMN_NAMES
+    )
 
 
 def error(loc: Sequence[str | int], msg: str, kind: str = "value_error") -> dict[str, Any]:
@@ -240,8 +253,9 @@ def error(loc: Sequence[str | int], msg: str, kind: str = "value_error") -> dict
     return {"type": kind, "loc": list(loc), "msg": msg}
 
 
-def problem_errors(problems: Iterable[Problem], loc: Sequence[str | int] = ("body",)
-                   ) -> dict[int, list[dict[str, Any]]]:
+def problem_errors(
+    problems: Iterable[Problem], loc: Sequence[str | int] = ("body",)
+) -> dict[int, list[dict[str, Any]]]:
     """Validation problems as field-level errors, grouped by row number."""
     errors: dict[int, list[dict[str, Any]]] = {}
     for problem in problems:
@@ -251,8 +265,9 @@ def problem_errors(problems: Iterable[Problem], loc: Sequence[str | int] = ("bod
     return errors
 
 
-def request_problem_errors(result: ValidationResult, loc: Sequence[str | int] = ("body",)
-                           ) -> dict[int, list[dict[str, Any]]]:
+def request_problem_errors(
+    result: ValidationResult, loc: Sequence[str | int] = ("body",)
+) -> dict[int, list[dict[str, Any]]]:
     """The problems of a validated request frame, by row; file-level problems go to every rejected row."""
     by_row = problem_errors((p for p in result.report.problems if p.row != HEADER_ROW), loc)
     file_level = problem_errors(result.report.file_problems, loc).get(HEADER_ROW, [])

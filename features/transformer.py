@@ -24,14 +24,37 @@ from features.schema import TRUTH_PREFIX
 
 #: Columns an attempt frame must carry besides the claim columns.
 ATTEMPT_COLUMNS = ("level", "prior_level", "allowed_before", "attempt_date")
-CATEGORICAL_SOURCES = ("payer_id", "plan_type", "funding", "state", "specialty", "place_of_service",
-                       "cpt_code", "modifier", "code_family", "denial_category")
-FLAG_SOURCES = ("emergency", "nsa_eligible", "network_gap", "has_medical_necessity_letter",
-                "has_clinical_notes", "prior_authorization")
+CATEGORICAL_SOURCES = (
+    "payer_id",
+    "plan_type",
+    "funding",
+    "state",
+    "specialty",
+    "place_of_service",
+    "cpt_code",
+    "modifier",
+    "code_family",
+    "denial_category",
+)
+FLAG_SOURCES = (
+    "emergency",
+    "nsa_eligible",
+    "network_gap",
+    "has_medical_necessity_letter",
+    "has_clinical_notes",
+    "prior_authorization",
+)
 OTHER_CATEGORY = "__other__"
 MAX_CACHED_PAYERS = 100_000
-_CACHES = ("_vocabulary_cache", "_idr_prior_cache", "_idr_prior_names", "_idr_prior_source", "_known_sets",
-           "_idr_prior_one_cache", "_idr_prior_one_source")
+_CACHES = (
+    "_vocabulary_cache",
+    "_idr_prior_cache",
+    "_idr_prior_names",
+    "_idr_prior_source",
+    "_known_sets",
+    "_idr_prior_one_cache",
+    "_idr_prior_one_source",
+)
 MISSING_CATEGORY = "__missing__"
 REFERENCE_CACHE_SIZE = 65_536  # distinct codes, places, states, units and CARC strings seen by one process
 
@@ -69,8 +92,9 @@ def _days_one(later: date | None, earlier: date | None) -> float:
 
 
 @lru_cache(maxsize=REFERENCE_CACHE_SIZE)
-def _medicare_one(cpt_code: str | None, modifier: str | None, place_of_service: str | None,
-                  state: str | None, units: float) -> float:
+def _medicare_one(
+    cpt_code: str | None, modifier: str | None, place_of_service: str | None, state: str | None, units: float
+) -> float:
     return reference.medicare_amount_one(cpt_code, modifier, place_of_service, state, units)
 
 
@@ -127,8 +151,10 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
         """Whether each of ``values`` (None where missing) has its own category of ``column`` (was common
         enough in training)."""
         check_is_fitted(self, "categories_")
-        return np.array([self._category_one(value, column) not in (OTHER_CATEGORY, MISSING_CATEGORY)
-                         for value in values], dtype=bool)
+        return np.array(
+            [self._category_one(value, column) not in (OTHER_CATEGORY, MISSING_CATEGORY) for value in values],
+            dtype=bool,
+        )
 
     @staticmethod
     def _check_input(X: pd.DataFrame) -> None:
@@ -209,10 +235,11 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
         holds the two equal on simulated claims at every ladder step."""
         check_is_fitted(self, "categories_")
         value = attempt.get
-        billed, qpa, allowed, initial, units = (_number(value(name)) for name in (
-            "billed_amount", "qpa_amount", "allowed_before", "initial_allowed_amount", "units"))
-        medicare = _medicare_one(value("cpt_code"), value("modifier"), value("place_of_service"),
-                                 value("state"), units)
+        billed, qpa, allowed, initial, units = (
+            _number(value(name))
+            for name in ("billed_amount", "qpa_amount", "allowed_before", "initial_allowed_amount", "units")
+        )
+        medicare = _medicare_one(value("cpt_code"), value("modifier"), value("place_of_service"), value("state"), units)
         level, prior = int(value("level")), int(value("prior_level"))
         features: dict[str, Any] = {
             "level": level,
@@ -220,7 +247,8 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
             "levels_skipped": level - prior - 1,
             "log_billed": _log1p(billed),
             "log_medicare": _log1p(medicare),
-            "log_dollars_at_stake": _log1p(max(billed - allowed, 0.0)) if not math.isnan(billed - allowed)
+            "log_dollars_at_stake": _log1p(max(billed - allowed, 0.0))
+            if not math.isnan(billed - allowed)
             else math.nan,
             "billed_to_medicare": _ratio_one(billed, medicare),
             "allowed_to_billed": _ratio_one(allowed, billed),
@@ -273,8 +301,10 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
         def numbers(name: str, dtype: str = "float64") -> np.ndarray:
             return base[name].astype(dtype).to_numpy()
 
-        billed, medicare, qpa, allowed, initial = (numbers(name) for name in (
-            "billed_amount", "medicare_amount", "qpa_amount", "allowed_before", "initial_allowed_amount"))
+        billed, medicare, qpa, allowed, initial = (
+            numbers(name)
+            for name in ("billed_amount", "medicare_amount", "qpa_amount", "allowed_before", "initial_allowed_amount")
+        )
         level, prior = numbers("level", "int64"), numbers("prior_level", "int64")
         features = {
             "level": level,

@@ -282,48 +282,76 @@ def _fill_defaults(typed: pd.DataFrame, columns: tuple[Column, ...]) -> None:
         typed[column.name] = typed[column.name].fillna(fallback)
 
 
-def _check_dates_in_order(typed: pd.DataFrame, raw: pd.DataFrame, checker: _Checker, later: str,
-                          earlier: str) -> None:
+def _check_dates_in_order(typed: pd.DataFrame, raw: pd.DataFrame, checker: _Checker, later: str, earlier: str) -> None:
     if later in typed and earlier in typed:
         checker.flag(typed[later] < typed[earlier], later, raw[later], f"must not be before {earlier}")
 
 
 def _check_rows(typed: pd.DataFrame, raw: pd.DataFrame, checker: _Checker, today: pd.Timestamp) -> None:
     """Rules that relate several columns of one row, or several rows."""
-    checker.flag(typed["service_date"] > today, "service_date", raw["service_date"],
-                 "must not be in the future")
-    checker.flag(typed["initial_allowed_amount"] > typed["billed_amount"], "initial_allowed_amount",
-                 raw["initial_allowed_amount"], "must not exceed billed_amount")
-    for later in ("initial_payment_date", "submitted_date", "resolved_date", "current_level_date",
-                  "as_of_date"):
+    checker.flag(typed["service_date"] > today, "service_date", raw["service_date"], "must not be in the future")
+    checker.flag(
+        typed["initial_allowed_amount"] > typed["billed_amount"],
+        "initial_allowed_amount",
+        raw["initial_allowed_amount"],
+        "must not exceed billed_amount",
+    )
+    for later in ("initial_payment_date", "submitted_date", "resolved_date", "current_level_date", "as_of_date"):
         _check_dates_in_order(typed, raw, checker, later, "service_date")
     _check_dates_in_order(typed, raw, checker, "resolved_date", "submitted_date")
     if "outcome" in typed:
         outcome = typed["outcome"]
         resolved = outcome.isin(RESOLVED_OUTCOMES)
-        checker.flag(resolved & typed["final_allowed_amount"].isna(), "final_allowed_amount",
-                     raw["final_allowed_amount"], "is required when the outcome is resolved")
-        checker.flag(resolved & typed["resolved_date"].isna(), "resolved_date", raw["resolved_date"],
-                     "is required when the outcome is resolved")
-        checker.flag(outcome.eq("pending") & typed["resolved_date"].notna(), "resolved_date",
-                     raw["resolved_date"], "must be empty when the outcome is pending")
+        checker.flag(
+            resolved & typed["final_allowed_amount"].isna(),
+            "final_allowed_amount",
+            raw["final_allowed_amount"],
+            "is required when the outcome is resolved",
+        )
+        checker.flag(
+            resolved & typed["resolved_date"].isna(),
+            "resolved_date",
+            raw["resolved_date"],
+            "is required when the outcome is resolved",
+        )
+        checker.flag(
+            outcome.eq("pending") & typed["resolved_date"].notna(),
+            "resolved_date",
+            raw["resolved_date"],
+            "must be empty when the outcome is pending",
+        )
         prior_given = typed["prior_level"].notna()
-        checker.flag(prior_given & (typed["prior_level"] >= typed["level"]), "prior_level",
-                     raw["prior_level"], "must be below level")
+        checker.flag(
+            prior_given & (typed["prior_level"] >= typed["level"]),
+            "prior_level",
+            raw["prior_level"],
+            "must be below level",
+        )
         keys = typed["claim_id"].astype("string") + "\x1f" + typed["level"].astype("string")
         first_row = pd.Series(typed.index, index=typed.index).groupby(keys.values).transform("min")
         duplicate = keys.notna() & (first_row != typed.index)
         for row in typed.index[duplicate.to_numpy()]:
-            checker.flag_row(row, "level", raw.at[row, "level"],
-                             f"duplicate claim_id and level (first at row {int(first_row[row])})")
+            checker.flag_row(
+                row, "level", raw.at[row, "level"], f"duplicate claim_id and level (first at row {int(first_row[row])})"
+            )
     if "current_level" in typed:
-        checker.flag(typed["current_allowed_amount"] > typed["billed_amount"], "current_allowed_amount",
-                     raw["current_allowed_amount"], "must not exceed billed_amount")
+        checker.flag(
+            typed["current_allowed_amount"] > typed["billed_amount"],
+            "current_allowed_amount",
+            raw["current_allowed_amount"],
+            "must not exceed billed_amount",
+        )
         _check_dates_in_order(typed, raw, checker, "as_of_date", "current_level_date")
 
 
-def validate_table(frame: pd.DataFrame, columns: tuple[Column, ...], *, today: date | None = None,
-                   keep_truth: bool = False, parsed: bool = False) -> ValidationResult:
+def validate_table(
+    frame: pd.DataFrame,
+    columns: tuple[Column, ...],
+    *,
+    today: date | None = None,
+    keep_truth: bool = False,
+    parsed: bool = False,
+) -> ValidationResult:
     """Check ``frame`` against ``columns``; keep typed valid rows, report the rest.
 
     ``frame`` is indexed by 1-based row number (as ``features.io`` reads it). ``keep_truth`` keeps the
@@ -341,12 +369,12 @@ def validate_table(frame: pd.DataFrame, columns: tuple[Column, ...], *, today: d
         name for name in frame.columns if name not in known and not name.startswith(TRUTH_PREFIX)
     )
     if report.unknown_columns:
-        logger.warning("ignoring %d unknown column(s): %s", len(report.unknown_columns),
-                       ", ".join(report.unknown_columns))
+        logger.warning(
+            "ignoring %d unknown column(s): %s", len(report.unknown_columns), ", ".join(report.unknown_columns)
+        )
     if frame.columns.duplicated().any():
         duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
-        report.problems += [Problem(HEADER_ROW, name, name, "column appears more than once")
-                            for name in duplicated]
+        report.problems += [Problem(HEADER_ROW, name, name, "column appears more than once") for name in duplicated]
         return _reject_all(frame, report, "duplicated column")
     missing = [column.name for column in columns if column.required and column.name not in frame]
     if missing:
@@ -358,9 +386,15 @@ def validate_table(frame: pd.DataFrame, columns: tuple[Column, ...], *, today: d
 
     raw = frame.reindex(columns=[column.name for column in columns])
     checker = _Checker(frame.index)
-    typed = pd.DataFrame({column.name: _typed_column(column, raw[column.name]) if parsed else
-                          _check_column(column, raw[column.name], checker) for column in columns},
-                         index=frame.index)
+    typed = pd.DataFrame(
+        {
+            column.name: _typed_column(column, raw[column.name])
+            if parsed
+            else _check_column(column, raw[column.name], checker)
+            for column in columns
+        },
+        index=frame.index,
+    )
     _fill_defaults(typed, columns)
     _check_rows(typed, raw, checker, today_ts)
 
@@ -405,8 +439,7 @@ def _reject_all(frame: pd.DataFrame, report: ValidationReport, reason: str) -> V
     return ValidationResult(frame.iloc[0:0], rejected, report)
 
 
-def validate_history(frame: pd.DataFrame, *, today: date | None = None,
-                     keep_truth: bool = True) -> ValidationResult:
+def validate_history(frame: pd.DataFrame, *, today: date | None = None, keep_truth: bool = True) -> ValidationResult:
     """Validate a negotiation history table (one row per escalation attempt)."""
     return validate_table(frame, HISTORY_TABLE, today=today, keep_truth=keep_truth)
 
@@ -420,15 +453,20 @@ def validate_claims(frame: pd.DataFrame, *, today: date | None = None, parsed: b
         valid["as_of_date"] = valid["as_of_date"].fillna(pd.Timestamp(today or date.today()))
         too_high = valid["current_level"] >= int(Level.legal)
         if too_high.any():
-            _reject_rows(result, valid.index[too_high.to_numpy()], "current_level",
-                         "legal is the last level: nothing is left to escalate")
+            _reject_rows(
+                result,
+                valid.index[too_high.to_numpy()],
+                "current_level",
+                "legal is the last level: nothing is left to escalate",
+            )
     return result
 
 
 def _reject_rows(result: ValidationResult, rows: pd.Index, column: str, rule: str) -> None:
     """Move already-typed rows that break a late rule from ``valid`` to ``rejected``."""
-    problems = [Problem(int(row), column, _as_text(Level(int(result.valid.at[row, column])).name), rule)
-                for row in rows]
+    problems = [
+        Problem(int(row), column, _as_text(Level(int(result.valid.at[row, column])).name), rule) for row in rows
+    ]
     rejected = result.valid.loc[rows].copy()
     rejected["errors"] = [str(problem) for problem in problems]
     result.valid = result.valid.drop(index=rows)
@@ -437,4 +475,3 @@ def _reject_rows(result: ValidationResult, rows: pd.Index, column: str, rule: st
     result.report.rejected_by_rule[f"{column}: {rule}"] += len(problems)
     result.report.rows_rejected += len(problems)
     result.report.rows_kept -= len(problems)
-

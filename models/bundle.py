@@ -31,8 +31,18 @@ from models.estimators import OutcomeModels
 from models.explain import top_reasons
 from models.ladder import LadderClaims, LadderPolicy
 
-LEVEL_FIELDS = ("eligible", "ineligible_reason", "p_success", "expected_allowed", "allowed_p10",
-                "allowed_p90", "expected_days", "expected_recovery", "cost", "net_value")
+LEVEL_FIELDS = (
+    "eligible",
+    "ineligible_reason",
+    "p_success",
+    "expected_allowed",
+    "allowed_p10",
+    "allowed_p90",
+    "expected_days",
+    "expected_recovery",
+    "cost",
+    "net_value",
+)
 SEPARATOR = "; "
 #: The settlement quantiles predicted for the ladder a claim is shown (its steps from its current level);
 #: the steps after a failure only feed the recursion, which reads none of them. The median model is
@@ -51,9 +61,14 @@ ATTEMPT_COUNTS = "_attempt_counts"  # PayerProfiles' cache: attempts by (payer, 
 
 #: Each level field's output columns, one per level in ladder order
 LEVEL_COLUMNS = {name: [f"{name}_{level.name}" for level in ESCALATION_LEVELS] for name in LEVEL_FIELDS}
-_OUTPUT_COLUMNS = ("recommended_action", "expected_net_recovery", "path",
-                   *(LEVEL_COLUMNS[name][position] for position in range(len(ESCALATION_LEVELS))
-                     for name in LEVEL_FIELDS), "reasons", "warnings")
+_OUTPUT_COLUMNS = (
+    "recommended_action",
+    "expected_net_recovery",
+    "path",
+    *(LEVEL_COLUMNS[name][position] for position in range(len(ESCALATION_LEVELS)) for name in LEVEL_FIELDS),
+    "reasons",
+    "warnings",
+)
 _LEVEL_NAMES = np.array(LEVEL_NAMES, dtype=object)
 _LEVEL_NUMBER = {level.name: int(level) for level in Level}
 
@@ -79,11 +94,17 @@ class PayerProfiles:
         """Historical resolved attempts for each (payer, level); 0 where the payer never tried it."""
         if ATTEMPT_COUNTS not in self.__dict__:  # a cache, not a field (``__getstate__`` leaves it out)
             table = self.by_level
-            self.__dict__[ATTEMPT_COUNTS] = dict(zip(zip(table["payer_id"].astype(str), table["level"].astype(str),
-                                                         strict=True), table["attempts"].astype(float), strict=True))
+            self.__dict__[ATTEMPT_COUNTS] = dict(
+                zip(
+                    zip(table["payer_id"].astype(str), table["level"].astype(str), strict=True),
+                    table["attempts"].astype(float),
+                    strict=True,
+                )
+            )
         counts = self.__dict__[ATTEMPT_COUNTS]
-        return np.array([counts.get((payer, level), 0.0) for payer, level in zip(payer_ids, levels, strict=True)],
-                        dtype="float64")
+        return np.array(
+            [counts.get((payer, level), 0.0) for payer, level in zip(payer_ids, levels, strict=True)], dtype="float64"
+        )
 
 
 @dataclass
@@ -102,32 +123,48 @@ class RecoupBundle:
         """Flat scoring output (``output_columns()``) for validated scoring requests, same index."""
         claims = claims.copy()
         claims["current_level"] = claims["current_level"].astype("int64")
-        base = self.models.matrix(self.transformer.transform(self._attempt_frame(claims, 0,
-                                                                                 Level.reconsideration)))
-        columns = self._score_arrays(LadderClaims.of(claims), base, _WarningInputs.of(claims), policy or self.policy,
-                                     claims)
+        base = self.models.matrix(self.transformer.transform(self._attempt_frame(claims, 0, Level.reconsideration)))
+        columns = self._score_arrays(
+            LadderClaims.of(claims), base, _WarningInputs.of(claims), policy or self.policy, claims
+        )
         return pd.DataFrame(columns, index=claims.index)[output_columns()]
 
     def score_one(self, claim: Mapping[str, Any], policy: LadderPolicy | None = None) -> dict[str, Any]:
         """``score`` of one validated claim given as plain values (``features.requests.typed_claim``), as
         one output row, without a DataFrame: the single-claim path (tests hold it equal to ``score``)."""
         level = int(claim["current_level"])
-        ladder = LadderClaims(np.array([level]), np.array([float(claim["current_allowed_amount"])]),
-                              np.array([float(claim["billed_amount"])]), np.array([bool(claim["nsa_eligible"])]),
-                              *(np.array([claim[name]], dtype="datetime64[D]") for name in (
-                                  "as_of_date", "initial_payment_date", "current_level_date")))
-        attempt = {**claim, "level": int(Level.reconsideration), "prior_level": 0,
-                   "allowed_before": claim["current_allowed_amount"], "attempt_date": claim["as_of_date"]}
+        ladder = LadderClaims(
+            np.array([level]),
+            np.array([float(claim["current_allowed_amount"])]),
+            np.array([float(claim["billed_amount"])]),
+            np.array([bool(claim["nsa_eligible"])]),
+            *(
+                np.array([claim[name]], dtype="datetime64[D]")
+                for name in ("as_of_date", "initial_payment_date", "current_level_date")
+            ),
+        )
+        attempt = {
+            **claim,
+            "level": int(Level.reconsideration),
+            "prior_level": 0,
+            "allowed_before": claim["current_allowed_amount"],
+            "attempt_date": claim["as_of_date"],
+        }
         base = self.models.row(self.transformer.transform_one(attempt))[None, :]
-        warning_inputs = _WarningInputs(np.array([claim["payer_id"]], dtype=object),
-                                        np.array([claim["cpt_code"]], dtype=object))
-        columns = self._score_arrays(ladder, base, warning_inputs, policy or self.policy,
-                                     lambda: pd.DataFrame([claim]))
+        warning_inputs = _WarningInputs(
+            np.array([claim["payer_id"]], dtype=object), np.array([claim["cpt_code"]], dtype=object)
+        )
+        columns = self._score_arrays(ladder, base, warning_inputs, policy or self.policy, lambda: pd.DataFrame([claim]))
         return {name: columns[name][0] for name in _OUTPUT_COLUMNS}
 
-    def _score_arrays(self, ladder: LadderClaims, base: np.ndarray, warning_inputs: _WarningInputs,
-                      policy: LadderPolicy, probe: pd.DataFrame | Callable[[], pd.DataFrame]
-                      ) -> dict[str, np.ndarray]:
+    def _score_arrays(
+        self,
+        ladder: LadderClaims,
+        base: np.ndarray,
+        warning_inputs: _WarningInputs,
+        policy: LadderPolicy,
+        probe: pd.DataFrame | Callable[[], pd.DataFrame],
+    ) -> dict[str, np.ndarray]:
         """The output columns as arrays, from the claims' ladder inputs and features (``base``: the model
         matrix at a placeholder step); ``probe`` (claims, or how to make them) feeds ``_step_features``."""
         layout = pair_layout(step_pairs(ladder.current_level))
@@ -136,8 +173,14 @@ class RecoupBundle:
         decision = decide(ladder, steps.grid, policy, eligible)
         return self._flatten(ladder.current_level, decision, steps, warning_inputs)
 
-    def _estimate(self, ladder: LadderClaims, base: np.ndarray, layout: PairLayout, eligible: StepEligibility,
-                  probe: pd.DataFrame | Callable[[], pd.DataFrame]) -> _StepPredictions:
+    def _estimate(
+        self,
+        ladder: LadderClaims,
+        base: np.ndarray,
+        layout: PairLayout,
+        eligible: StepEligibility,
+        probe: pd.DataFrame | Callable[[], pd.DataFrame],
+    ) -> _StepPredictions:
         """Model estimates for every (from_level, target) step the decision needs, and no more.
 
         A claim's features differ between steps only in the step's level columns, so the claim features
@@ -156,18 +199,20 @@ class RecoupBundle:
         pair_of_row, rows = (np.concatenate(parts) for parts in zip(shown, later, strict=True))
         matrix = base[rows]
         matrix[:, step_columns] = step_values[pair_of_row]
-        predicted = self.models.predict_steps(matrix, billed[rows], allowed[rows], SHOWN_QUANTILES,
-                                              interval_rows=len(shown[0]))
+        predicted = self.models.predict_steps(
+            matrix, billed[rows], allowed[rows], SHOWN_QUANTILES, interval_rows=len(shown[0])
+        )
         del matrix
         values = {}
         for name, predictions in predicted.items():
             grid = np.full((len(pairs), len(ladder)), np.nan)  # NaN: a step the claim cannot take or is not shown
-            grid[pair_of_row[:len(predictions)], rows[:len(predictions)]] = predictions
+            grid[pair_of_row[: len(predictions)], rows[: len(predictions)]] = predictions
             values[name] = grid
         return _StepPredictions(pairs, values, base, step_columns, step_values)
 
-    def _step_features(self, probe: pd.DataFrame | Callable[[], pd.DataFrame], pairs: tuple[tuple[int, Level], ...]
-                       ) -> tuple[np.ndarray, np.ndarray]:
+    def _step_features(
+        self, probe: pd.DataFrame | Callable[[], pd.DataFrame], pairs: tuple[tuple[int, Level], ...]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Which feature columns depend on the step, and their values for each of ``pairs``.
 
         Found once per bundle by transforming two claims at every step, so the transformer stays the only
@@ -179,8 +224,9 @@ class RecoupBundle:
             every_pair = step_pairs(np.zeros(1, dtype="int64"))
             probes = []
             for claim in (claims.iloc[:1], claims.iloc[-1:]):
-                frame = pd.concat([self._attempt_frame(claim, start, target) for start, target in every_pair],
-                                  ignore_index=True)
+                frame = pd.concat(
+                    [self._attempt_frame(claim, start, target) for start, target in every_pair], ignore_index=True
+                )
                 probes.append(self.models.matrix(self.transformer.transform(frame)))
             first, last = probes
             same = (first == first[:1]) | (np.isnan(first) & np.isnan(first[:1]))
@@ -194,22 +240,34 @@ class RecoupBundle:
     @staticmethod
     def _attempt_frame(claims: pd.DataFrame, start: int, target: Level) -> pd.DataFrame:
         frame = claims.reset_index(drop=True)
-        return frame.assign(level=int(target), prior_level=start,
-                            allowed_before=frame["current_allowed_amount"], attempt_date=frame["as_of_date"])
+        return frame.assign(
+            level=int(target),
+            prior_level=start,
+            allowed_before=frame["current_allowed_amount"],
+            attempt_date=frame["as_of_date"],
+        )
 
-    def _flatten(self, current: np.ndarray, decision: Decision, steps: _StepPredictions,
-                 warning_inputs: _WarningInputs) -> dict[str, np.ndarray]:
-        out = {"recommended_action": decision.action, "expected_net_recovery": decision.expected_net_recovery,
-               "path": decision.path}
+    def _flatten(
+        self, current: np.ndarray, decision: Decision, steps: _StepPredictions, warning_inputs: _WarningInputs
+    ) -> dict[str, np.ndarray]:
+        out = {
+            "recommended_action": decision.action,
+            "expected_net_recovery": decision.expected_net_recovery,
+            "path": decision.path,
+        }
         # each level's numbers from each claim's own current level (NaN where it is at or beyond it)
         own = steps.pair_index(current, LEVEL_NUMBERS[:, None])
         rows = np.arange(len(current))
         for name in ("p_success", "expected_allowed", "allowed_p10", "allowed_p90", "expected_days"):
             table = np.where(own >= 0, steps.values[name][own, rows], np.nan)
             out |= dict(zip(LEVEL_COLUMNS[name], table, strict=True))
-        for name, by_level in (("eligible", decision.eligible), ("ineligible_reason", decision.ineligible_reason),
-                               ("expected_recovery", decision.expected_recovery), ("cost", decision.cost),
-                               ("net_value", decision.net_value)):
+        for name, by_level in (
+            ("eligible", decision.eligible),
+            ("ineligible_reason", decision.ineligible_reason),
+            ("expected_recovery", decision.expected_recovery),
+            ("cost", decision.cost),
+            ("net_value", decision.net_value),
+        ):
             out |= dict(zip(LEVEL_COLUMNS[name], [by_level[level] for level in ESCALATION_LEVELS], strict=True))
         explained = self._explained_level(decision)
         out["reasons"] = self._reasons(current, explained, steps)
@@ -233,8 +291,9 @@ class RecoupBundle:
             matrix = steps.base[explainable]
             matrix[:, steps.step_columns] = steps.step_values[pair]
             contributions = self.models.success_contributions(matrix, self.reason_method)
-            reasons[explainable] = top_reasons(contributions, self.models.feature_names, levels[explainable],
-                                               separator=SEPARATOR)
+            reasons[explainable] = top_reasons(
+                contributions, self.models.feature_names, levels[explainable], separator=SEPARATOR
+            )
         return reasons
 
     def _warnings(self, inputs: _WarningInputs, levels: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -245,16 +304,36 @@ class RecoupBundle:
         priced = ~np.isnan(base[:, self.transformer.feature_names_out_.index("log_medicare")])
         attempts = self.profiles.attempts(inputs.payer_ids, levels)
         thin = known_payer & (attempts < self.thin_data_attempts)
-        code_notes = np.where(priced, np.where(known_code, "", "service code rare in the history: scored with similar "
-                                               "services"), "unknown service code: no Medicare benchmark")
+        code_notes = np.where(
+            priced,
+            np.where(known_code, "", "service code rare in the history: scored with similar services"),
+            "unknown service code: no Medicare benchmark",
+        )
         # one pass over the rows in Python: cheaper than joining object arrays note by note, at any size
-        return np.array([SEPARATOR.join(note for note in (
-            "" if payer_known else "unknown payer: scored with the market-wide behaviour",
-            code_note,
-            f"thin data: {count} past attempts with this payer at {level.replace('_', ' ')}" if is_thin else "",
-        ) if note) for payer_known, code_note, is_thin, count, level in zip(
-            known_payer.tolist(), code_notes.tolist(), thin.tolist(), attempts.astype("int64").tolist(),
-            levels.tolist(), strict=True)], dtype=object)
+        return np.array(
+            [
+                SEPARATOR.join(
+                    note
+                    for note in (
+                        "" if payer_known else "unknown payer: scored with the market-wide behaviour",
+                        code_note,
+                        f"thin data: {count} past attempts with this payer at {level.replace('_', ' ')}"
+                        if is_thin
+                        else "",
+                    )
+                    if note
+                )
+                for payer_known, code_note, is_thin, count, level in zip(
+                    known_payer.tolist(),
+                    code_notes.tolist(),
+                    thin.tolist(),
+                    attempts.astype("int64").tolist(),
+                    levels.tolist(),
+                    strict=True,
+                )
+            ],
+            dtype=object,
+        )
 
 
 @dataclass(frozen=True)
@@ -283,8 +362,9 @@ class _StepPredictions:
     step_values: np.ndarray  # (pairs, step columns)
 
     def __post_init__(self) -> None:
-        self.grid = StepGrid(self.pairs, self.values["p_success"], self.values["expected_allowed"],
-                             self.values["expected_days"])
+        self.grid = StepGrid(
+            self.pairs, self.values["p_success"], self.values["expected_allowed"], self.values["expected_days"]
+        )
 
     def pair_index(self, start: np.ndarray, target: np.ndarray | int) -> np.ndarray:
         """Position in ``pairs`` of each (start, target); -1 where the pair was not predicted."""

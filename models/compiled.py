@@ -43,8 +43,14 @@ def _toolchain() -> str:
 
     from llvmlite import binding
 
-    return "|".join([version("lleaves"), version("llvmlite"), binding.get_host_cpu_name(),
-                     binding.get_host_cpu_features().flatten()])
+    return "|".join(
+        [
+            version("lleaves"),
+            version("llvmlite"),
+            binding.get_host_cpu_name(),
+            binding.get_host_cpu_features().flatten(),
+        ]
+    )
 
 
 def _compile(model_file: Path, object_file: Path) -> None:
@@ -76,8 +82,9 @@ def _temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
 
 
-def compile_forests(boosters: dict[str, lgb.Booster], cache_dir: Path | None = None,
-                    processes: int | None = None) -> dict:
+def compile_forests(
+    boosters: dict[str, lgb.Booster], cache_dir: Path | None = None, processes: int | None = None
+) -> dict:
     """Compiled ``lleaves.Model`` for each booster, by the same names; from the cache where present.
 
     Each forest is the trees ``booster.predict`` uses by default (the best iteration when there is one)

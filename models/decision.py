@@ -49,8 +49,13 @@ class StepGrid:
     @classmethod
     def of(cls, estimates: Mapping[tuple[int, Level], StepEstimates]) -> StepGrid:
         pairs = tuple(sorted(estimates))
-        return cls(pairs, *(np.stack([getattr(estimates[pair], name) for pair in pairs])
-                            for name in ("p_success", "expected_allowed", "expected_days")))
+        return cls(
+            pairs,
+            *(
+                np.stack([getattr(estimates[pair], name) for pair in pairs])
+                for name in ("p_success", "expected_allowed", "expected_days")
+            ),
+        )
 
     @property
     def layout(self) -> PairLayout:
@@ -77,8 +82,10 @@ def pair_layout(pairs: tuple[tuple[int, Level], ...]) -> PairLayout:
     starts = np.array([start for start, _ in pairs], dtype="int64")
     if np.any(np.diff(starts) < 0):
         raise ValueError("pairs must be ordered by from_level")
-    by_start = {int(start): slice(int(np.searchsorted(starts, start)), int(np.searchsorted(starts, start, "right")))
-                for start in np.unique(starts)}
+    by_start = {
+        int(start): slice(int(np.searchsorted(starts, start)), int(np.searchsorted(starts, start, "right")))
+        for start in np.unique(starts)
+    }
     layout = PairLayout(starts, np.array([int(target) for _, target in pairs], dtype="int64"), position, by_start)
     for table in (layout.starts, layout.targets, layout.position):
         table.flags.writeable = False  # shared by every caller
@@ -105,8 +112,9 @@ def step_pairs(current_level: np.ndarray) -> tuple[tuple[int, Level], ...]:
 
 @cache
 def _pairs_from(lowest: int) -> tuple[tuple[int, Level], ...]:
-    return tuple((start, target) for start in range(lowest, int(Level.legal))
-                 for target in ESCALATION_LEVELS if target > start)
+    return tuple(
+        (start, target) for start in range(lowest, int(Level.legal)) for target in ESCALATION_LEVELS if target > start
+    )
 
 
 @dataclass(frozen=True)
@@ -121,16 +129,20 @@ class StepEligibility:
 
 
 def step_eligibility(claims: LadderClaims, layout: PairLayout, policy: LadderPolicy) -> StepEligibility:
-    next_ok, next_reason = eligibility(claims, claims.current_level, LEVEL_NUMBERS[:, None], policy,
-                                       check_deadlines=True)
-    later_ok, _ = eligibility(claims, layout.starts[:, None], layout.targets[:, None], policy,
-                              check_deadlines=False)
+    next_ok, next_reason = eligibility(
+        claims, claims.current_level, LEVEL_NUMBERS[:, None], policy, check_deadlines=True
+    )
+    later_ok, _ = eligibility(claims, layout.starts[:, None], layout.targets[:, None], policy, check_deadlines=False)
     steps = np.where(layout.starts[:, None] == claims.current_level, next_ok[layout.targets - 1], later_ok)
     return StepEligibility(steps, next_ok, next_reason)
 
 
-def decide(claims: pd.DataFrame | LadderClaims, estimates: Mapping[tuple[int, Level], StepEstimates] | StepGrid,
-           policy: LadderPolicy, eligible: StepEligibility | None = None) -> Decision:
+def decide(
+    claims: pd.DataFrame | LadderClaims,
+    estimates: Mapping[tuple[int, Level], StepEstimates] | StepGrid,
+    policy: LadderPolicy,
+    eligible: StepEligibility | None = None,
+) -> Decision:
     """Best next step for each claim, given estimates for every (from_level, target) pair it needs.
 
     ``claims`` carries ``current_level``, ``current_allowed_amount``, ``billed_amount``, ``nsa_eligible``
@@ -159,8 +171,11 @@ def decide(claims: pd.DataFrame | LadderClaims, estimates: Mapping[tuple[int, Le
     for start in range(int(Level.legal) - 1, (int(current.min()) if n else 0) - 1, -1):
         block = layout.by_start[start]
         after_failure = value[targets[block]] - loss_fee[block]
-        q[block] = np.where(eligible.steps[block], -cost[block] + discount[block] * (gain[block] + failure[block]
-                                                                                    * after_failure), np.nan)
+        q[block] = np.where(
+            eligible.steps[block],
+            -cost[block] + discount[block] * (gain[block] + failure[block] * after_failure),
+            np.nan,
+        )
         candidates = np.where(np.isnan(q[block]), -np.inf, q[block])
         pick = np.argmax(candidates, axis=0)
         best = candidates[pick, rows]
@@ -173,9 +188,15 @@ def decide(claims: pd.DataFrame | LadderClaims, estimates: Mapping[tuple[int, Le
     net_value = np.where(reachable, q[own, rows], np.nan)
     recovery = np.where(reachable, gain[own, rows], np.nan)
     costs = np.repeat(cost_by_level[:, None], n, axis=1)
-    return Decision(_ACTION_NAMES[best_next[current, rows]], value[current, rows], _paths(best_next, current),
-                    *(dict(zip(ESCALATION_LEVELS, table, strict=True))
-                      for table in (net_value, eligible.next_ok, eligible.next_reason, recovery, costs)))
+    return Decision(
+        _ACTION_NAMES[best_next[current, rows]],
+        value[current, rows],
+        _paths(best_next, current),
+        *(
+            dict(zip(ESCALATION_LEVELS, table, strict=True))
+            for table in (net_value, eligible.next_ok, eligible.next_reason, recovery, costs)
+        ),
+    )
 
 
 def _paths(best_next: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -185,7 +206,7 @@ def _paths(best_next: np.ndarray, current: np.ndarray) -> np.ndarray:
     those are packed into one number (base 7: level 0-5, steps -1-5 shifted up by one) and each distinct
     number is spelled out once.
     """
-    digits = np.vstack([current, best_next[:int(Level.legal)] + 1])
+    digits = np.vstack([current, best_next[: int(Level.legal)] + 1])
     packed = (7 ** np.arange(len(digits))) @ digits
     distinct, inverse = np.unique(packed, return_inverse=True)
     return np.array([_path_text(int(number)) for number in distinct], dtype=object)[inverse]

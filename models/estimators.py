@@ -83,17 +83,25 @@ class OutcomeModels:
             trained = booster.pandas_categorical or []
             if len(categorical) != len(trained):
                 raise ValueError(f"{len(categorical)} categorical features given, the models know {len(trained)}")
-            coding = {name: {category: float(code) for code, category in enumerate(categories)}
-                      for name, categories in zip(categorical, trained, strict=True)}
+            coding = {
+                name: {category: float(code) for code, category in enumerate(categories)}
+                for name, categories in zip(categorical, trained, strict=True)
+            }
             self.__dict__["_row_coding"] = (names, coding)
         names, coding = self.__dict__["_row_coding"]
-        return np.array([coding[name].get(features[name], np.nan) if name in coding else features[name]
-                         for name in names], dtype="float64")
+        return np.array(
+            [coding[name].get(features[name], np.nan) if name in coding else features[name] for name in names],
+            dtype="float64",
+        )
 
     def named(self) -> dict[str, lgb.LGBMModel]:
         """Every fitted model by name: success, settlement_mean, the quantile models, days."""
-        return {"success": self.success, "settlement_mean": self.settlement_mean, **self.settlement_quantiles,
-                "days": self.days}
+        return {
+            "success": self.success,
+            "settlement_mean": self.settlement_mean,
+            **self.settlement_quantiles,
+            "days": self.days,
+        }
 
     def compile(self, cache_dir: Path | None = None) -> None:
         """Predict with compiled forests (``models.compiled``) from now on: same numbers, several times faster.
@@ -137,8 +145,13 @@ class OutcomeModels:
         matrix = self.matrix(features) if isinstance(features, pd.DataFrame) else features
         return self.calibrated(self._predict("success", matrix))
 
-    def predict(self, features: pd.DataFrame | np.ndarray, billed: np.ndarray, allowed_before: np.ndarray,
-                index: pd.Index | None = None) -> pd.DataFrame:
+    def predict(
+        self,
+        features: pd.DataFrame | np.ndarray,
+        billed: np.ndarray,
+        allowed_before: np.ndarray,
+        index: pd.Index | None = None,
+    ) -> pd.DataFrame:
         """Per attempt: p_success, expected_allowed, allowed_p10/p50/p90 and expected_days.
 
         ``features`` is a transformed frame or its ``matrix``. Amounts given success are kept strictly
@@ -152,9 +165,14 @@ class OutcomeModels:
         order = ["p_success", "expected_allowed", *self.settlement_quantiles, "expected_days"]
         return pd.DataFrame({name: result[name] for name in order}, index=index)
 
-    def predict_steps(self, matrix: np.ndarray, billed: np.ndarray, allowed_before: np.ndarray,
-                      quantiles: tuple[str, ...] = (), interval_rows: int | None = None
-                      ) -> dict[str, np.ndarray]:
+    def predict_steps(
+        self,
+        matrix: np.ndarray,
+        billed: np.ndarray,
+        allowed_before: np.ndarray,
+        quantiles: tuple[str, ...] = (),
+        interval_rows: int | None = None,
+    ) -> dict[str, np.ndarray]:
         """What scoring needs, as arrays: p_success, expected_allowed, expected_days for every row, and the
         named ``quantiles`` (of ``SETTLEMENT_QUANTILES``) for the first ``interval_rows`` rows (default all)
         only; the other quantile models and rows are not evaluated.
@@ -175,8 +193,11 @@ class OutcomeModels:
         names = [name for name in self.settlement_quantiles if name in quantiles]
         head = slice(0, len(matrix) if interval_rows is None else interval_rows)
         if names:
-            values = (np.sort(np.column_stack([dollars(name, head) for name in names]),
-                              axis=1) if head.stop else np.empty((0, len(names))))
+            values = (
+                np.sort(np.column_stack([dollars(name, head) for name in names]), axis=1)
+                if head.stop
+                else np.empty((0, len(names)))
+            )
             expected[head] = np.clip(expected[head], values[:, 0], values[:, -1])
             result.update(dict(zip(names, values.T, strict=True)))
         result["expected_allowed"] = expected
@@ -214,8 +235,10 @@ class OutcomeModels:
         if columns.size * features <= DENSE_PATH_VALUES:
             return table[columns].sum(axis=1)
         # the sum of each row's table rows is that row's one-hot over (tree, leaf) times the table
-        rows = sparse.csr_matrix((np.ones(columns.size), columns.ravel(), np.arange(0, columns.size + 1, trees)),
-                                 shape=(len(matrix), trees * most_leaves))
+        rows = sparse.csr_matrix(
+            (np.ones(columns.size), columns.ravel(), np.arange(0, columns.size + 1, trees)),
+            shape=(len(matrix), trees * most_leaves),
+        )
         return np.asarray(rows @ table)
 
     def _path_tables(self) -> np.ndarray:

@@ -48,13 +48,13 @@ FEATURE_PHRASES = {
     "carc_count": "the number of adjustment codes",
     "carc_unrecognised": "unrecognised adjustment codes",
 }
-FEATURE_PHRASES.update({f"carc_{name}": f"the {name.replace('_', ' ')} adjustment codes"
-                        for name in CARC_CATEGORIES})
+FEATURE_PHRASES.update({f"carc_{name}": f"the {name.replace('_', ' ')} adjustment codes" for name in CARC_CATEGORIES})
 MIN_CONTRIBUTION = 0.05  # log-odds; smaller effects are noise, not reasons
 
 
-def top_reasons(contributions: np.ndarray, features: Sequence[str], levels: np.ndarray, top: int = 3,
-                separator: str = "; ") -> np.ndarray:
+def top_reasons(
+    contributions: np.ndarray, features: Sequence[str], levels: np.ndarray, top: int = 3, separator: str = "; "
+) -> np.ndarray:
     """The ``top`` largest contributions of each row (columns named by ``features``) as sentences about the
     step in ``levels``, largest first, joined by ``separator``; contributions under ``MIN_CONTRIBUTION``
     are left out."""
@@ -65,15 +65,24 @@ def top_reasons(contributions: np.ndarray, features: Sequence[str], levels: np.n
     shown = np.abs(effects) >= MIN_CONTRIBUTION
     steps = [str(level).replace("_", " ") for level in levels]
     # joined row by row in Python: for one claim far cheaper than object-array operations, for many about even
-    return np.array([separator.join(opening + step for opening, keep in zip(row_openings, row_shown, strict=True)
-                                    if keep)
-                     for row_openings, row_shown, step in zip(openings.tolist(), shown.tolist(), steps, strict=True)],
-                    dtype=object)
+    return np.array(
+        [
+            separator.join(opening + step for opening, keep in zip(row_openings, row_shown, strict=True) if keep)
+            for row_openings, row_shown, step in zip(openings.tolist(), shown.tolist(), steps, strict=True)
+        ],
+        dtype=object,
+    )
 
 
 @cache
 def _openings(features: tuple[str, ...]) -> np.ndarray:
     """Sentence openings by (feature, direction): index 2 * feature + (1 if it raises the chance)."""
     phrases = [FEATURE_PHRASES.get(name, name.replace("_", " ")) for name in features]
-    return np.array([f"{phrase[0].upper()}{phrase[1:]} {verb} the chance of success at "
-                     for phrase in phrases for verb in ("lowers", "raises")], dtype=object)
+    return np.array(
+        [
+            f"{phrase[0].upper()}{phrase[1:]} {verb} the chance of success at "
+            for phrase in phrases
+            for verb in ("lowers", "raises")
+        ],
+        dtype=object,
+    )

@@ -36,11 +36,11 @@ class LadderPolicy(BaseModel):
         500.0, description="Certified IDR entity fee (single dispute); paid by the losing party only."
     )
     annual_discount_rate: float = Field(0.10, ge=0, description="Time value of money per year.")
-    internal_appeal_days: int = Field(180, description="Internal levels must start within this many "
-                                      "days of the initial payment date.")
+    internal_appeal_days: int = Field(
+        180, description="Internal levels must start within this many days of the initial payment date."
+    )
     open_negotiation_business_days: int = Field(30, description="NSA open negotiation window.")
-    idr_start_business_days: int = Field(4, description="Business days after open negotiation to "
-                                         "start IDR.")
+    idr_start_business_days: int = Field(4, description="Business days after open negotiation to start IDR.")
 
     def cost_of(self, level: Level) -> float:
         return self.cost[level.name]
@@ -68,11 +68,15 @@ class LadderClaims:
         def days(name: str) -> np.ndarray:
             return claims[name].to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
 
-        return cls(claims["current_level"].to_numpy(dtype="int64"),
-                   claims["current_allowed_amount"].to_numpy(dtype="float64"),
-                   claims["billed_amount"].to_numpy(dtype="float64"), claims["nsa_eligible"].to_numpy(dtype=bool),
-                   days("as_of_date"), days("initial_payment_date"),
-                   days("current_level_date") if "current_level_date" in claims else None)
+        return cls(
+            claims["current_level"].to_numpy(dtype="int64"),
+            claims["current_allowed_amount"].to_numpy(dtype="float64"),
+            claims["billed_amount"].to_numpy(dtype="float64"),
+            claims["nsa_eligible"].to_numpy(dtype=bool),
+            days("as_of_date"),
+            days("initial_payment_date"),
+            days("current_level_date") if "current_level_date" in claims else None,
+        )
 
     def __len__(self) -> int:
         return len(self.current_level)
@@ -94,12 +98,18 @@ def add_business_days(dates: np.ndarray, days: int) -> np.ndarray:
 # By level number; plain ints, since comparing an array with an IntEnum member costs several microseconds
 _BEYOND = np.array([f"the claim is already at or beyond {level.name}" for level in Level], dtype=object)
 _INTERNAL = np.isin(np.arange(len(Level)), INTERNAL_LEVELS)
-_RECONSIDERATION, _WRITTEN_APPEAL, _EXTERNAL_REVIEW = (int(level) for level in (
-    Level.reconsideration, Level.written_appeal, Level.external_review))
+_RECONSIDERATION, _WRITTEN_APPEAL, _EXTERNAL_REVIEW = (
+    int(level) for level in (Level.reconsideration, Level.written_appeal, Level.external_review)
+)
 
 
-def eligibility(claims: LadderClaims, from_level: np.ndarray | int, target: np.ndarray | Level,
-                policy: LadderPolicy, check_deadlines: bool) -> tuple[np.ndarray, np.ndarray]:
+def eligibility(
+    claims: LadderClaims,
+    from_level: np.ndarray | int,
+    target: np.ndarray | Level,
+    policy: LadderPolicy,
+    check_deadlines: bool,
+) -> tuple[np.ndarray, np.ndarray]:
     """Whether each claim at ``from_level`` may attempt ``target``, and the reason when it may not.
 
     ``from_level`` and ``target`` broadcast against the claims: a column of levels (shape (k, 1)) asks k
@@ -115,27 +125,40 @@ def eligibility(claims: LadderClaims, from_level: np.ndarray | int, target: np.n
     # target, so it is filled in last.
     rules = [
         (from_level >= target, ""),
-        (claims.current_allowed >= claims.billed,
-         "nothing left to recover: the allowed amount equals the billed amount"),
+        (
+            claims.current_allowed >= claims.billed,
+            "nothing left to recover: the allowed amount equals the billed amount",
+        ),
         (blocked & nsa, "Federal IDR needs the open negotiation (reconsideration) first"),
         (blocked & ~nsa, "external review needs a written internal appeal first"),
     ]
     if check_deadlines:
         as_of, paid = claims.as_of, claims.paid
         # NaT compares False: without both dates there is no deadline to miss
-        rules.append((_INTERNAL[target] & (as_of > paid + np.timedelta64(policy.internal_appeal_days, "D")),
-                      f"internal appeals must start within {policy.internal_appeal_days} days of the initial "
-                      "payment"))
+        rules.append(
+            (
+                _INTERNAL[target] & (as_of > paid + np.timedelta64(policy.internal_appeal_days, "D")),
+                f"internal appeals must start within {policy.internal_appeal_days} days of the initial payment",
+            )
+        )
         late = as_of > add_business_days(paid, policy.open_negotiation_business_days)
-        rules.append(((target == _RECONSIDERATION) & nsa & late,
-                      f"NSA open negotiation must start within {policy.open_negotiation_business_days} "
-                      "business days of the initial payment"))
+        rules.append(
+            (
+                (target == _RECONSIDERATION) & nsa & late,
+                f"NSA open negotiation must start within {policy.open_negotiation_business_days} "
+                "business days of the initial payment",
+            )
+        )
         if claims.level_date is not None:
             negotiation_end = add_business_days(claims.level_date, policy.open_negotiation_business_days)
             late = as_of > add_business_days(negotiation_end, policy.idr_start_business_days)
-            rules.append((external & (from_level == _RECONSIDERATION) & nsa & late,
-                          f"Federal IDR must start within {policy.idr_start_business_days} business days after "
-                          "the open negotiation ends"))
+            rules.append(
+                (
+                    external & (from_level == _RECONSIDERATION) & nsa & late,
+                    f"Federal IDR must start within {policy.idr_start_business_days} business days after "
+                    "the open negotiation ends",
+                )
+            )
     # integer codes, not strings, while the rules are applied: operations on object arrays cost far more
     first = np.zeros(np.broadcast_shapes(from_level.shape, target.shape, (len(claims),)), dtype="int64")
     for number in range(len(rules), 0, -1):

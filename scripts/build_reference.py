@@ -78,8 +78,7 @@ def conversion_factor(rvus: pd.DataFrame) -> float:
 def build_pfs_table(rvus: pd.DataFrame) -> pd.DataFrame:
     """One row per payable (hcpcs, modifier) with its RVU components, so state GPCIs can be applied later."""
     payable = rvus["status_code"].isin(PAYABLE_STATUSES) | (
-        rvus["status_code"].isin(PUBLISHED_FOR_OTHER_PAYERS_STATUSES)
-        & (rvus["not_used_for_medicare_payment"] == "+")
+        rvus["status_code"].isin(PUBLISHED_FOR_OTHER_PAYERS_STATUSES) & (rvus["not_used_for_medicare_payment"] == "+")
     )
     total_rvus = rvus["nonfac_total_rvu"].astype(float) + rvus["facility_total_rvu"].astype(float)
     table = rvus.loc[payable & rvus["modifier"].isin(PRICED_MODIFIERS) & (total_rvus > 0)]

@@ -45,8 +45,7 @@ def _version() -> str:
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     """422 with field-level errors worded as the data contract's rules, never echoing the input."""
-    return JSONResponse({"detail": pydantic_errors(exc.errors())},
-                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return JSONResponse({"detail": pydantic_errors(exc.errors())}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 @asynccontextmanager
@@ -68,8 +67,7 @@ class RequestSizeLimit:
     Worklist uploads (paths under ``upload_prefix``) have a limit of their own, read per request.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, upload_prefix: str,
-                 max_upload_bytes: Callable[[], int]) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_prefix: str, max_upload_bytes: Callable[[], int]) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.upload_prefix = upload_prefix
@@ -111,9 +109,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.holder = ModelHolder(settings, metrics)
     app.state.scoring_limiter = CapacityLimiter(settings.scoring_threads)
     app.state.coalescer = score.ScoreCoalescer(metrics, workers=settings.scoring_threads)
-    app.add_middleware(RequestSizeLimit, max_bytes=settings.max_request_bytes,
-                       upload_prefix=worklists.router.prefix,
-                       max_upload_bytes=lambda: settings.max_worklist_bytes)
+    app.add_middleware(
+        RequestSizeLimit,
+        max_bytes=settings.max_request_bytes,
+        upload_prefix=worklists.router.prefix,
+        max_upload_bytes=lambda: settings.max_worklist_bytes,
+    )
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)  # outermost: sees every response
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(health.router)

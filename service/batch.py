@@ -81,8 +81,7 @@ CSV_HEADER_KEY = b"recoup.csv_header"
 CSV_OPTIONS = pa_csv.WriteOptions(quoting_style="needed")
 
 
-def score_chunk(chunk: pd.DataFrame, bundle: RecoupBundle,
-                policy: LadderPolicy | None = None) -> pd.DataFrame:
+def score_chunk(chunk: pd.DataFrame, bundle: RecoupBundle, policy: LadderPolicy | None = None) -> pd.DataFrame:
     """Every input row back, in input order: ``row``, the input columns, the scores, and ``errors`` (empty
     for a scored row; for a rejected row its problems, and no scores).
 
@@ -90,8 +89,11 @@ def score_chunk(chunk: pd.DataFrame, bundle: RecoupBundle,
     on its own, so the result does not depend on how the input is cut into chunks or partitions.
     """
     result = validate_claims(chunk)
-    scores = (bundle.score(result.valid, policy=policy) if len(result.valid)
-              else pd.DataFrame(index=result.valid.index, columns=output_columns()))
+    scores = (
+        bundle.score(result.valid, policy=policy)
+        if len(result.valid)
+        else pd.DataFrame(index=result.valid.index, columns=output_columns())
+    )
     inputs = chunk.drop(columns=[name for name in chunk.columns if name in RESERVED_COLUMNS])
     combined = inputs.join(scores)
     combined[ERROR_COLUMN] = result.rejected[ERROR_COLUMN].reindex(combined.index).fillna("")
@@ -155,33 +157,47 @@ class WorklistSummary:
 
     def to_dict(self) -> dict:
         def records(frame: pd.DataFrame) -> dict:
-            return {str(key): {"claims": int(row["claims"]), "expected_net_recovery": float(row[RANK_COLUMN])}
-                    for key, row in frame.iterrows()}
+            return {
+                str(key): {"claims": int(row["claims"]), "expected_net_recovery": float(row[RANK_COLUMN])}
+                for key, row in frame.iterrows()
+            }
 
-        return {"output": str(self.output), "rejects": str(self.rejects), "rows_read": self.rows_read,
-                "scored": self.scored, "rejected": self.rejected, "seconds": round(self.seconds, 3),
-                "total_expected_recovery": self.total_expected_recovery,
-                "by_action": records(self.by_action), "by_payer": records(self.by_payer)}
+        return {
+            "output": str(self.output),
+            "rejects": str(self.rejects),
+            "rows_read": self.rows_read,
+            "scored": self.scored,
+            "rejected": self.rejected,
+            "seconds": round(self.seconds, 3),
+            "total_expected_recovery": self.total_expected_recovery,
+            "by_action": records(self.by_action),
+            "by_payer": records(self.by_payer),
+        }
 
     def to_text(self, top_payers: int = TOP_PAYERS_SHOWN) -> str:
         rate = self.rows_read / self.seconds if self.seconds else 0.0
-        lines = [f"rows read      {self.rows_read:>12,}",
-                 f"scored         {self.scored:>12,}   -> {self.output}",
-                 f"rejected       {self.rejected:>12,}   -> {self.rejects}",
-                 f"time           {self.seconds:>12.1f} s ({rate:,.0f} claims/s)",
-                 f"total expected net recovery  ${self.total_expected_recovery:,.0f}"]
+        lines = [
+            f"rows read      {self.rows_read:>12,}",
+            f"scored         {self.scored:>12,}   -> {self.output}",
+            f"rejected       {self.rejected:>12,}   -> {self.rejects}",
+            f"time           {self.seconds:>12.1f} s ({rate:,.0f} claims/s)",
+            f"total expected net recovery  ${self.total_expected_recovery:,.0f}",
+        ]
         lines += _table_lines("by recommended action", self.by_action)
         payers = self.by_payer.sort_values(RANK_COLUMN, ascending=False)
-        lines += _table_lines(f"by payer (top {min(top_payers, len(payers))} of {len(payers)})",
-                              payers.head(top_payers))
+        lines += _table_lines(
+            f"by payer (top {min(top_payers, len(payers))} of {len(payers)})", payers.head(top_payers)
+        )
         if self.sample_errors:
             lines += ["", "first rejected rows:", *(f"  {error}" for error in self.sample_errors)]
         return "\n".join(lines)
 
 
 def _totals_frame(key: str) -> pd.DataFrame:
-    return pd.DataFrame({"claims": pd.Series(dtype="int64"), RANK_COLUMN: pd.Series(dtype="float64")},
-                        index=pd.Index([], dtype="string", name=key))
+    return pd.DataFrame(
+        {"claims": pd.Series(dtype="int64"), RANK_COLUMN: pd.Series(dtype="float64")},
+        index=pd.Index([], dtype="string", name=key),
+    )
 
 
 def _add_totals(totals: pd.DataFrame, scored: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
@@ -199,8 +215,9 @@ def _merge_totals(totals: pd.DataFrame, more: pd.DataFrame) -> pd.DataFrame:
 
 def _table_lines(title: str, frame: pd.DataFrame) -> list[str]:
     lines = ["", f"{title:<30}{'claims':>8}   {'expected net recovery':>22}"]
-    return lines + [f"  {key!s:<28}{int(row['claims']):>8,}   ${row[RANK_COLUMN]:>21,.0f}"
-                    for key, row in frame.iterrows()]
+    return lines + [
+        f"  {key!s:<28}{int(row['claims']):>8,}   ${row[RANK_COLUMN]:>21,.0f}" for key, row in frame.iterrows()
+    ]
 
 
 # --- writing: runs, rejects parts, the merge and the atomic move -------------------------------------------
@@ -232,18 +249,24 @@ def write_chunk(combined: pd.DataFrame, scratch: Path, number: int, csv_lines: b
     written in parallel, and the merge moves three columns instead of every column."""
     failed = combined[ERROR_COLUMN].ne("").to_numpy()
     scored = combined.loc[~failed].drop(columns=ERROR_COLUMN)
-    rejected = combined.loc[failed, [c for c in combined.columns if c not in RESERVED_COLUMNS or
-                                      c in (ROW_COLUMN, ERROR_COLUMN)]]
+    rejected = combined.loc[
+        failed, [c for c in combined.columns if c not in RESERVED_COLUMNS or c in (ROW_COLUMN, ERROR_COLUMN)]
+    ]
     summary = WorklistSummary(Path(), Path())
     summary.add(scored, rejected)
     run = pa.Table.from_pandas(scored.iloc[rank_order(scored)], preserve_index=False)
     if csv_lines:
         header, lines = csv_rows(run)
-        run = pa.table({RANK_COLUMN: run[RANK_COLUMN], ROW_COLUMN: run[ROW_COLUMN], LINE_COLUMN: lines},
-                       metadata={CSV_HEADER_KEY: header})
-    return ChunkPart(_write_part(run, scratch / f"run-{number:06d}.parquet"),
-                     _write_part(pa.Table.from_pandas(rejected, preserve_index=False),
-                                 scratch / f"rejects-{number:06d}.parquet"), len(combined), summary)
+        run = pa.table(
+            {RANK_COLUMN: run[RANK_COLUMN], ROW_COLUMN: run[ROW_COLUMN], LINE_COLUMN: lines},
+            metadata={CSV_HEADER_KEY: header},
+        )
+    return ChunkPart(
+        _write_part(run, scratch / f"run-{number:06d}.parquet"),
+        _write_part(pa.Table.from_pandas(rejected, preserve_index=False), scratch / f"rejects-{number:06d}.parquet"),
+        len(combined),
+        summary,
+    )
 
 
 def _write_part(table: pa.Table, path: Path) -> Path:
@@ -262,8 +285,9 @@ def csv_rows(table: pa.Table) -> tuple[bytes, pa.Array]:
     ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0] + 1
     header_end = int(ends[0])
     offsets = np.concatenate([[0], ends[1:] - header_end]).astype("int64")
-    lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), table.num_rows,
-                                             [None, pa.py_buffer(offsets), pa.py_buffer(text[header_end:])])
+    lines = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), table.num_rows, [None, pa.py_buffer(offsets), pa.py_buffer(text[header_end:])]
+    )
     return bytes(text[:header_end]), lines
 
 
@@ -324,8 +348,10 @@ class WorklistWriter:
         passes = 0
         while len(runs) > MAX_MERGE_FAN_IN:  # merge in passes so that memory and open files stay bounded
             passes += 1
-            runs = [self._merge_to_run(runs[i:i + MAX_MERGE_FAN_IN], f"pass{passes}-{i:06d}", batch_rows)
-                    for i in range(0, len(runs), MAX_MERGE_FAN_IN)]
+            runs = [
+                self._merge_to_run(runs[i : i + MAX_MERGE_FAN_IN], f"pass{passes}-{i:06d}", batch_rows)
+                for i in range(0, len(runs), MAX_MERGE_FAN_IN)
+            ]
         with _TableWriter(_temporary(self.rejects), _schema(self._rejects_parts)) as writer:
             for part in self._rejects_parts:
                 writer.write(pq.read_table(part))
@@ -369,8 +395,8 @@ def _schema(parts: list[Path]) -> pa.Schema:
 
 def _joined(lines: pa.LargeBinaryArray) -> memoryview:
     """The lines' bytes one after another: the span of the array's data buffer they occupy."""
-    offsets = np.frombuffer(lines.buffers()[1], dtype="int64")[lines.offset:lines.offset + len(lines) + 1]
-    return memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]] if len(lines) else memoryview(b"")
+    offsets = np.frombuffer(lines.buffers()[1], dtype="int64")[lines.offset : lines.offset + len(lines) + 1]
+    return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]] if len(lines) else memoryview(b"")
 
 
 def _csv_header(runs: list[Path]) -> bytes:
@@ -429,7 +455,8 @@ class _RunCursor:
     def __init__(self, path: Path, batch_rows: int, schema: pa.Schema) -> None:
         # pre_buffer would read the whole run at once: one per cursor held the merge at the input's size
         self._batches = pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER_BYTES).iter_batches(
-            batch_size=batch_rows)
+            batch_size=batch_rows
+        )
         self._schema = schema
         self.exhausted = False  # no batch left to read (the buffer may still hold rows)
         self.buffer = schema.empty_table()
@@ -498,9 +525,17 @@ def input_rows(source: Path) -> int | None:
     return sum(parquet_metadata(path).num_rows for path in files)
 
 
-def score_worklist(source: Path, output: Path, bundle: RecoupBundle, *, rejects: Path | None = None,
-                   chunk_rows: int = DEFAULT_CHUNK_ROWS, progress: bool = True,
-                   policy: LadderPolicy | None = None, jobs: int = 1) -> WorklistSummary:
+def score_worklist(
+    source: Path,
+    output: Path,
+    bundle: RecoupBundle,
+    *,
+    rejects: Path | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: bool = True,
+    policy: LadderPolicy | None = None,
+    jobs: int = 1,
+) -> WorklistSummary:
     """Score a worklist into ``output`` (CSV or Parquet by its name), ranked by expected net recovery.
 
     Rejected rows go to ``rejects`` (default: ``default_rejects_path(output)``; always written, header
@@ -512,13 +547,23 @@ def score_worklist(source: Path, output: Path, bundle: RecoupBundle, *, rejects:
     chunks = iter_table_chunks(Path(source), chunk_rows)
     total = input_rows(Path(source))
     if jobs <= 1:
-        return write_worklist((score_chunk(chunk, bundle, policy) for chunk in chunks), output, rejects=rejects,
-                              total_rows=total, progress=progress)
+        return write_worklist(
+            (score_chunk(chunk, bundle, policy) for chunk in chunks),
+            output,
+            rejects=rejects,
+            total_rows=total,
+            progress=progress,
+        )
     started = time.perf_counter()
     bar = tqdm(total=total, unit="claims", desc="scoring", disable=not progress)
     threads = max(1, len(os.sched_getaffinity(0)) // jobs)  # the workers share the CPUs
-    worker_state = (pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL), policy, bundle.models.compiled_dir,
-                    threads, os.getpid())
+    worker_state = (
+        pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL),
+        policy,
+        bundle.models.compiled_dir,
+        threads,
+        os.getpid(),
+    )
     with WorklistWriter(Path(output), rejects) as writer, bar, _worker_pool(jobs, worker_state) as pool:
         numbered = ((chunk, writer.scratch, number, writer.csv_lines) for number, chunk in enumerate(chunks))
         # one chunk queued per worker beyond the ones being scored: every worker stays busy, and the
@@ -530,8 +575,14 @@ def score_worklist(source: Path, output: Path, bundle: RecoupBundle, *, rejects:
         return writer.finish(started)
 
 
-def write_worklist(scored_chunks: Iterable[pd.DataFrame], output: Path, *, rejects: Path | None = None,
-                   total_rows: int | None = None, progress: bool = True) -> WorklistSummary:
+def write_worklist(
+    scored_chunks: Iterable[pd.DataFrame],
+    output: Path,
+    *,
+    rejects: Path | None = None,
+    total_rows: int | None = None,
+    progress: bool = True,
+) -> WorklistSummary:
     """Rank ``score_chunk`` frames (in input order) into ``output``; shared by the local and Dask engines."""
     started = time.perf_counter()
     bar = tqdm(total=total_rows, unit="claims", desc="scoring", disable=not progress)
@@ -551,16 +602,16 @@ _worker: dict = {}  # a worker process's bundle and policy, set once by ``_start
 @contextmanager
 def _worker_pool(jobs: int, worker_state: tuple) -> Iterator[ProcessPoolExecutor]:
     """Worker processes; on the way out (an error or an interrupt included) queued chunks are dropped."""
-    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_start_worker,
-                               initargs=worker_state)
+    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_start_worker, initargs=worker_state)
     try:
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _start_worker(bundle_bytes: bytes, policy: LadderPolicy | None, compiled_dir: Path | None,
-                  threads: int, parent: int) -> None:
+def _start_worker(
+    bundle_bytes: bytes, policy: LadderPolicy | None, compiled_dir: Path | None, threads: int, parent: int
+) -> None:
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     limit_predict_threads(threads)
     bundle = pickle.loads(bundle_bytes)
@@ -581,8 +632,7 @@ def _score_and_write(chunk: pd.DataFrame, scratch: Path, number: int, csv_lines:
     return write_chunk(score_chunk(chunk, _worker["bundle"], _worker["policy"]), scratch, number, csv_lines)
 
 
-def _ordered_map(pool: ProcessPoolExecutor, function: Callable, arguments: Iterable[tuple],
-                 ahead: int) -> Iterator:
+def _ordered_map(pool: ProcessPoolExecutor, function: Callable, arguments: Iterable[tuple], ahead: int) -> Iterator:
     """``function(*args)`` for each of ``arguments`` on ``pool``, in order, with at most ``ahead`` submitted
     but not yet taken: ``Executor.map`` would read the whole input into memory first."""
     pending: deque[Future] = deque()

@@ -13,16 +13,20 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Out-of-network claim recovery: validate, simulate, train, promote, serve, score.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Out-of-network claim recovery: validate, simulate, train, promote, serve, score.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 InputPath = Annotated[Path, typer.Argument(help="CSV or Parquet file, or a directory of parts.")]
 Seed = Annotated[int, typer.Option(help="Random seed; the same seed gives the same result.")]
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.callback()
@@ -62,8 +66,9 @@ class Engine(StrEnum):
 EngineOption = Annotated[Engine, typer.Option(help="local, or dask (a cluster; scoring reads Parquet).")]
 SchedulerOption = Annotated[str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster).")]
 WorkersOption = Annotated[int | None, typer.Option(help="LocalCluster worker processes (default: one per core).")]
-TrackingUri = Annotated[str | None, typer.Option(envvar="MLFLOW_TRACKING_URI",
-                                                 help="MLflow tracking store (default sqlite:///mlflow.db).")]
+TrackingUri = Annotated[
+    str | None, typer.Option(envvar="MLFLOW_TRACKING_URI", help="MLflow tracking store (default sqlite:///mlflow.db).")
+]
 
 
 @app.command()
@@ -104,8 +109,13 @@ def train(
     engine: EngineOption = Engine.local,
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
-    reasons: Annotated[str, typer.Option(help="Reason attribution: path (Saabas) or shap (exact TreeSHAP, "
-                                              "~45x dearer: a 1M worklist takes minutes, not seconds).")] = "path",
+    reasons: Annotated[
+        str,
+        typer.Option(
+            help="Reason attribution: path (Saabas) or shap (exact TreeSHAP, "
+            "~45x dearer: a 1M worklist takes minutes, not seconds)."
+        ),
+    ] = "path",
 ) -> None:
     """Train the outcome models on a history, report metrics beside the baselines, log to MLflow."""
     from functools import partial
@@ -118,8 +128,13 @@ def train(
         from training.fit_dask import fit_outcome_models_dask
 
         with dask_client(scheduler, workers) as client:
-            result = train_pipeline(source, seed=seed, tracking_uri=tracking_uri, register=register,
-                                    fit=partial(fit_outcome_models_dask, client=client))
+            result = train_pipeline(
+                source,
+                seed=seed,
+                tracking_uri=tracking_uri,
+                register=register,
+                fit=partial(fit_outcome_models_dask, client=client),
+            )
     else:
         result = train_pipeline(source, seed=seed, tracking_uri=tracking_uri, register=register)
     typer.echo(result.summary())
@@ -135,15 +150,26 @@ def score(
     scheduler: SchedulerOption = None,
     workers: WorkersOption = None,
     model_uri: Annotated[str, typer.Option(envvar="RECOUP_MODEL_URI", help="Model to score with.")] = (
-        "models:/recoup@champion"),
+        "models:/recoup@champion"
+    ),
     tracking_uri: TrackingUri = None,
-    jobs: Annotated[int, typer.Option(min=1, help="Worker processes for the local engine, about 0.7 GB each "
-                                                  "(default: one per CPU this process may use).")] = (
-        len(os.sched_getaffinity(0))),
-    compile_trees: Annotated[bool, typer.Option(
-        "--compile/--no-compile", envvar="RECOUP_COMPILE_TREES",
-        help="Score with compiled trees (same numbers, several times faster; compiled once per model "
-             "version and cached in $RECOUP_COMPILED_TREES_DIR, else ~/.cache/recoup/trees).")] = True,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes for the local engine, about 0.7 GB each "
+            "(default: one per CPU this process may use).",
+        ),
+    ] = (len(os.sched_getaffinity(0))),
+    compile_trees: Annotated[
+        bool,
+        typer.Option(
+            "--compile/--no-compile",
+            envvar="RECOUP_COMPILE_TREES",
+            help="Score with compiled trees (same numbers, several times faster; compiled once per model "
+            "version and cached in $RECOUP_COMPILED_TREES_DIR, else ~/.cache/recoup/trees).",
+        ),
+    ] = True,
 ) -> None:
     """Rank a worklist by expected net recovery; rejected rows go to a rejects file."""
     import mlflow
@@ -161,15 +187,16 @@ def score(
         try:
             bundle.models.compile()
         except Exception as error:  # no compiler, an unwritable cache: LightGBM gives the same numbers
-            typer.echo(f"warning: compiled trees unavailable ({type(error).__name__}: {error}); "
-                       "scoring with LightGBM", err=True)
+            typer.echo(
+                f"warning: compiled trees unavailable ({type(error).__name__}: {error}); scoring with LightGBM",
+                err=True,
+            )
     try:
         if engine is Engine.dask:
             from service.dask_scoring import dask_client, score_worklist_dask
 
             with dask_client(scheduler, workers) as client:
-                summary = score_worklist_dask(source, output, bundle, client, rejects=rejects,
-                                              chunk_rows=chunk_rows)
+                summary = score_worklist_dask(source, output, bundle, client, rejects=rejects, chunk_rows=chunk_rows)
         else:
             summary = score_worklist(source, output, bundle, rejects=rejects, chunk_rows=chunk_rows, jobs=jobs)
     except (TableReadError, ValueError) as error:  # unreadable input; CSV given to the dask engine
@@ -235,8 +262,9 @@ def bootstrap(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    model_uri: Annotated[str | None, typer.Option(envvar="RECOUP_MODEL_URI",
-                                                  help="Model to serve (default models:/recoup@champion).")] = None,
+    model_uri: Annotated[
+        str | None, typer.Option(envvar="RECOUP_MODEL_URI", help="Model to serve (default models:/recoup@champion).")
+    ] = None,
 ) -> None:
     """Serve the scoring API (FastAPI under uvicorn); other settings come from RECOUP_* variables."""
     from service.server import serve as run_server
@@ -250,8 +278,9 @@ def serve(
 def ingest_idr(
     files: Annotated[list[Path], typer.Argument(exists=True, help="CMS Federal IDR public use file(s).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="IDR dataset to write (.parquet).")],
-    quarter: Annotated[str | None, typer.Option(help="YYYYQn when neither a Quarter column nor the file "
-                                                     "name gives it.")] = None,
+    quarter: Annotated[
+        str | None, typer.Option(help="YYYYQn when neither a Quarter column nor the file name gives it.")
+    ] = None,
 ) -> None:
     """Map CMS Federal IDR dispute line items to an IDR dataset, reporting every dropped row."""
     from training.idr import format_idr_ingest_report, write_idr_dataset
@@ -273,8 +302,7 @@ def train_idr(
     """Train the IDR outcome and offer models on earlier quarters; report the latest beside baselines."""
     from training.idr import format_idr_train_report, read_idr_dataset, train_idr_model
 
-    result = train_idr_model(read_idr_dataset(dataset), seed=seed, tracking_uri=tracking_uri,
-                             experiment=experiment)
+    result = train_idr_model(read_idr_dataset(dataset), seed=seed, tracking_uri=tracking_uri, experiment=experiment)
     typer.echo(format_idr_train_report(result))
 
 

@@ -96,10 +96,10 @@ def scored_partitions(pieces: list[ParquetPiece], bundle, policy: LadderPolicy |
 def _meta(empty_input: pd.DataFrame) -> pd.DataFrame:
     """The columns ``score_chunk`` returns for this input, as an empty frame."""
     inputs = [name for name in empty_input.columns if name not in RESERVED_COLUMNS]
-    return pd.DataFrame({name: empty_input[name] for name in inputs}
-                        | {name: pd.Series(dtype=object) for name in output_columns()},
-                        columns=[ROW_COLUMN, *inputs, *output_columns(), ERROR_COLUMN]).astype(
-        {ROW_COLUMN: "int64", ERROR_COLUMN: object})
+    return pd.DataFrame(
+        {name: empty_input[name] for name in inputs} | {name: pd.Series(dtype=object) for name in output_columns()},
+        columns=[ROW_COLUMN, *inputs, *output_columns(), ERROR_COLUMN],
+    ).astype({ROW_COLUMN: "int64", ERROR_COLUMN: object})
 
 
 @contextmanager
@@ -112,14 +112,24 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         with Client(scheduler) as client:
             yield client
         return
-    with (LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                       dashboard_address=None) as cluster, Client(cluster) as client):
+    with (
+        LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
-def score_worklist_dask(source: Path, output: Path, bundle: RecoupBundle, client: Client, *,
-                        rejects: Path | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                        progress: bool = True, policy: LadderPolicy | None = None) -> WorklistSummary:
+def score_worklist_dask(
+    source: Path,
+    output: Path,
+    bundle: RecoupBundle,
+    client: Client,
+    *,
+    rejects: Path | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: bool = True,
+    policy: LadderPolicy | None = None,
+) -> WorklistSummary:
     """``service.batch.score_worklist`` with the scoring done by the workers of ``client``."""
     pieces = parquet_pieces(Path(source), chunk_rows)
     if not pieces:
@@ -127,12 +137,28 @@ def score_worklist_dask(source: Path, output: Path, bundle: RecoupBundle, client
     shared_bundle = client.scatter(bundle, broadcast=True, hash=False)
     if bundle.models.compiled_dir is not None:  # compiled trees do not pickle: each worker compiles its copy
         workers = list(client.scheduler_info()["workers"])
-        client.gather([client.submit(_compile, shared_bundle, bundle.models.compiled_dir, workers=[worker],
-                                     allow_other_workers=False, pure=False) for worker in workers])
+        client.gather(
+            [
+                client.submit(
+                    _compile,
+                    shared_bundle,
+                    bundle.models.compiled_dir,
+                    workers=[worker],
+                    allow_other_workers=False,
+                    pure=False,
+                )
+                for worker in workers
+            ]
+        )
     partitions = scored_partitions(pieces, shared_bundle, policy).to_delayed()
     window = IN_FLIGHT_PER_WORKER * max(1, len(client.nthreads()))
-    return write_worklist(_in_order(client, partitions, window), output, rejects=rejects,
-                          total_rows=sum(piece.rows for piece in pieces), progress=progress)
+    return write_worklist(
+        _in_order(client, partitions, window),
+        output,
+        rejects=rejects,
+        total_rows=sum(piece.rows for piece in pieces),
+        progress=progress,
+    )
 
 
 def _compile(bundle: RecoupBundle, cache_dir: Path) -> None:
@@ -144,8 +170,10 @@ def _compile(bundle: RecoupBundle, cache_dir: Path) -> None:
     try:
         bundle.models.compile(cache_dir)
     except Exception as error:
-        logger.warning("compiled trees unavailable on a worker; it scores with LightGBM",
-                       extra={"error": f"{type(error).__name__}: {error}"})
+        logger.warning(
+            "compiled trees unavailable on a worker; it scores with LightGBM",
+            extra={"error": f"{type(error).__name__}: {error}"},
+        )
 
 
 def _in_order(client: Client, partitions: list, window: int) -> Iterator[pd.DataFrame]:

@@ -22,8 +22,9 @@ MISSING_KEY = "missing API key"
 INVALID_KEY = "invalid API key"
 NO_MODEL = "no model is loaded"
 
-_api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
-                               description="An API key from the service's RECOUP_API_KEYS.")
+_api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="An API key from the service's RECOUP_API_KEYS."
+)
 
 
 async def get_settings(request: Request) -> Settings:
@@ -50,8 +51,9 @@ async def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Load
     return model
 
 
-async def require_api_key(settings: Annotated[Settings, Depends(get_settings)],
-                    key: Annotated[str | None, Security(_api_key_header)]) -> None:
+async def require_api_key(
+    settings: Annotated[Settings, Depends(get_settings)], key: Annotated[str | None, Security(_api_key_header)]
+) -> None:
     """401 without a key, 403 with a wrong one; keys are compared in constant time."""
     if not settings.auth_enabled:
         return

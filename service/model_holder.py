@@ -118,8 +118,9 @@ class LoadedModel:
 class ModelHolder:
     """Holds the served model; loads, checks and swaps in new versions."""
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None,
-                 loader: Callable[[str], RecoupBundle] = load_bundle) -> None:
+    def __init__(
+        self, settings: Settings, metrics: Metrics | None = None, loader: Callable[[str], RecoupBundle] = load_bundle
+    ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.loader = loader
@@ -169,8 +170,14 @@ class ModelHolder:
             previous, self._current = self._current, loaded  # the swap: one reference assignment
             self.last_error = self.last_error_at = None
             self.metrics.model_swapped(loaded.name, loaded.version, loaded.loaded_at.timestamp())
-            logger.info("model loaded", extra={"model_name": loaded.name, "model_version": loaded.version,
-                                               "previous_version": previous.version if previous else None})
+            logger.info(
+                "model loaded",
+                extra={
+                    "model_name": loaded.name,
+                    "model_version": loaded.version,
+                    "previous_version": previous.version if previous else None,
+                },
+            )
             return True
 
     async def _poll(self) -> None:
@@ -182,8 +189,7 @@ class ModelHolder:
         uri = self.settings.model_uri
         if match := _ALIAS_URI.fullmatch(uri):
             found = self._registry().get_model_version_by_alias(match["name"], match["alias"])
-            return Target(f"models:/{match['name']}/{found.version}", match["name"], str(found.version),
-                          found.run_id)
+            return Target(f"models:/{match['name']}/{found.version}", match["name"], str(found.version), found.run_id)
         if match := _VERSION_URI.fullmatch(uri):
             found = self._registry().get_model_version(match["name"], match["version"])
             return Target(uri, match["name"], match["version"], found.run_id)
@@ -191,8 +197,9 @@ class ModelHolder:
 
     def _registry(self) -> MlflowClient:
         if self._client is None:
-            self._client = MlflowClient(tracking_uri=self.settings.tracking_uri,
-                                        registry_uri=self.settings.tracking_uri)
+            self._client = MlflowClient(
+                tracking_uri=self.settings.tracking_uri, registry_uri=self.settings.tracking_uri
+            )
         return self._client
 
     def _load(self, target: Target) -> LoadedModel:
@@ -205,8 +212,10 @@ class ModelHolder:
         policy = self.settings.apply_policy(bundle.policy)
         loaded = LoadedModel(target, bundle, policy, datetime.now(UTC), PayerIndex.build(bundle.profiles))
         self._smoke_test(loaded)
-        logger.info("model checked", extra={"model_version": target.version,
-                                             "load_seconds": round(time.perf_counter() - started, 3)})
+        logger.info(
+            "model checked",
+            extra={"model_version": target.version, "load_seconds": round(time.perf_counter() - started, 3)},
+        )
         return loaded
 
     def _compile(self, bundle: RecoupBundle, target: Target) -> None:
@@ -215,11 +224,15 @@ class ModelHolder:
         try:
             bundle.models.compile(self.settings.compiled_trees_dir)
         except Exception as error:
-            logger.warning("compiled trees unavailable; scoring with LightGBM",
-                           extra={"model_version": target.version, "error": f"{type(error).__name__}: {error}"})
+            logger.warning(
+                "compiled trees unavailable; scoring with LightGBM",
+                extra={"model_version": target.version, "error": f"{type(error).__name__}: {error}"},
+            )
             return
-        logger.info("trees compiled", extra={"model_version": target.version,
-                                             "compile_seconds": round(time.perf_counter() - started, 3)})
+        logger.info(
+            "trees compiled",
+            extra={"model_version": target.version, "compile_seconds": round(time.perf_counter() - started, 3)},
+        )
 
     @staticmethod
     def _smoke_test(loaded: LoadedModel) -> None:
@@ -243,6 +256,7 @@ class ModelHolder:
         self.last_error = message
         self.last_error_at = datetime.now(UTC)
         self.metrics.reloads.labels(result="failed").inc()
-        logger.error("model load failed; the previous model keeps serving" if self._current else
-                     "model load failed; not ready", extra={"model_uri": self.settings.model_uri,
-                                                            "error": self.last_error})
+        logger.error(
+            "model load failed; the previous model keeps serving" if self._current else "model load failed; not ready",
+            extra={"model_uri": self.settings.model_uri, "error": self.last_error},
+        )

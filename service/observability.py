@@ -30,8 +30,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 logger = logging.getLogger("service.access")
 error_logger = logging.getLogger("service.errors")
 
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5,
-                   5.0, 10.0)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 RECOVERY_BUCKETS = (0.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 25000.0, 100000.0)
 PROBABILITY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
@@ -84,8 +83,7 @@ def configure_logging(level: str = "INFO") -> None:
 def describe_exception(error: BaseException) -> dict[str, str]:
     """An exception's type and innermost code location: enough to find it, no values from the request."""
     frames = traceback.extract_tb(error.__traceback__)
-    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno} in {frames[-1].name}" if frames \
-        else ""
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
     return {"error_type": type(error).__name__, "error_where": where}
 
 
@@ -98,27 +96,49 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("recoup_http_requests", "HTTP requests by route and status.",
-                                ["method", "route", "status"], registry=r)
-        self.latency = Histogram("recoup_http_request_duration_seconds", "HTTP request latency.",
-                                 ["method", "route"], buckets=LATENCY_BUCKETS, registry=r)
-        self.scoring_latency = Histogram("recoup_scoring_duration_seconds", "Validation and scoring time "
-                                         "in worker threads.", ["endpoint"], buckets=LATENCY_BUCKETS,
-                                         registry=r)
-        self.claims = Counter("recoup_claims", "Claims received, by outcome (scored, rejected, failed).",
-                              ["outcome"], registry=r)
+        self.requests = Counter(
+            "recoup_http_requests", "HTTP requests by route and status.", ["method", "route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "recoup_http_request_duration_seconds",
+            "HTTP request latency.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.scoring_latency = Histogram(
+            "recoup_scoring_duration_seconds",
+            "Validation and scoring time in worker threads.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.claims = Counter(
+            "recoup_claims", "Claims received, by outcome (scored, rejected, failed).", ["outcome"], registry=r
+        )
         self.actions = Counter("recoup_recommendations", "Recommended actions.", ["action"], registry=r)
-        self.net_recovery = Histogram("recoup_expected_net_recovery_dollars", "Expected net recovery of the "
-                                      "recommended path.", buckets=RECOVERY_BUCKETS, registry=r)
-        self.p_success = Histogram("recoup_recommended_p_success", "Success probability of the recommended "
-                                   "step.", buckets=PROBABILITY_BUCKETS, registry=r)
-        self.model_info = Gauge("recoup_model_info", "The model version being served (value 1).",
-                                ["name", "version"], registry=r)
+        self.net_recovery = Histogram(
+            "recoup_expected_net_recovery_dollars",
+            "Expected net recovery of the recommended path.",
+            buckets=RECOVERY_BUCKETS,
+            registry=r,
+        )
+        self.p_success = Histogram(
+            "recoup_recommended_p_success",
+            "Success probability of the recommended step.",
+            buckets=PROBABILITY_BUCKETS,
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "recoup_model_info", "The model version being served (value 1).", ["name", "version"], registry=r
+        )
         self.model_ready = Gauge("recoup_model_ready", "1 when a model is loaded.", registry=r)
-        self.model_loaded_at = Gauge("recoup_model_loaded_timestamp_seconds", "When the served model was "
-                                     "loaded.", registry=r)
-        self.reloads = Counter("recoup_model_reloads", "Model loads by result (loaded, failed).", ["result"],
-                               registry=r)
+        self.model_loaded_at = Gauge(
+            "recoup_model_loaded_timestamp_seconds", "When the served model was loaded.", registry=r
+        )
+        self.reloads = Counter(
+            "recoup_model_reloads", "Model loads by result (loaded, failed).", ["result"], registry=r
+        )
 
     def model_swapped(self, name: str, version: str | None, loaded_at: float) -> None:
         self.model_info.clear()
@@ -184,8 +204,7 @@ class ObservabilityMiddleware:
         except HTTPException:
             raise  # an HTTP error, answered further out
         except Exception as error:  # the last line of defence: log the bug's location, answer a plain 500
-            error_logger.error("unhandled error",
-                               extra={**describe_exception(error), "request_id": request_id})
+            error_logger.error("unhandled error", extra={**describe_exception(error), "request_id": request_id})
             status = 500
             if not started:
                 body = {"detail": INTERNAL_ERROR, "request_id": request_id}
@@ -197,8 +216,16 @@ class ObservabilityMiddleware:
             method = scope.get("method", "")
             self.metrics.requests.labels(method=method, route=route, status=str(status)).inc()
             self.metrics.latency.labels(method=method, route=route).observe(elapsed)
-            logger.info("request", extra={"method": method, "route": route, "status": status,
-                                          "duration_ms": round(elapsed * 1000, 3), "request_id": request_id})
+            logger.info(
+                "request",
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "request_id": request_id,
+                },
+            )
             request_id_var.reset(token)
 
     @staticmethod

@@ -18,7 +18,7 @@ class FieldError(BaseModel):
     """One field-level problem, in FastAPI's validation error shape."""
 
     type: str = Field(description="Error kind, e.g. missing, value_error, literal_error.")
-    loc: list[str | int] = Field(description="Where the problem is, e.g. [\"body\", \"billed_amount\"].")
+    loc: list[str | int] = Field(description='Where the problem is, e.g. ["body", "billed_amount"].')
     msg: str = Field(description="The rule the value breaks, in the data contract's words.")
 
 
@@ -51,25 +51,27 @@ class LadderStep(BaseModel):
     level: LevelName
     eligible: bool
     ineligible_reason: str | None = Field(None, description="Why the level cannot be attempted now.")
-    p_success: float | None = Field(None, ge=0, le=1, description="Probability the attempt raises the "
-                                    "allowed amount.")
+    p_success: float | None = Field(None, ge=0, le=1, description="Probability the attempt raises the allowed amount.")
     expected_allowed: float | None = Field(None, description="Expected total allowed amount given success.")
     allowed_p10: float | None = Field(None, description="Allowed amount given success: 10th percentile.")
     allowed_p90: float | None = Field(None, description="Allowed amount given success: 90th percentile.")
     expected_days: float | None = Field(None, description="Expected days to resolution.")
-    expected_recovery: float | None = Field(None, description="p_success x (expected_allowed - current "
-                                            "allowed), before costs.")
+    expected_recovery: float | None = Field(
+        None, description="p_success x (expected_allowed - current allowed), before costs."
+    )
     cost: float | None = Field(None, description="Cost to the provider of attempting the level.")
-    net_value: float | None = Field(None, description="Discounted expected value of attempting the level "
-                                    "now, after costs and the best follow-up on failure.")
+    net_value: float | None = Field(
+        None,
+        description="Discounted expected value of attempting the level "
+        "now, after costs and the best follow-up on failure.",
+    )
 
 
 class Recommendation(BaseModel):
     """The best next step and the path it starts."""
 
     action: ActionName = Field(description="The level to attempt next, or accept.")
-    expected_net_recovery: float = Field(description="Expected net dollars of following the path (0 when "
-                                         "accepting).")
+    expected_net_recovery: float = Field(description="Expected net dollars of following the path (0 when accepting).")
     path: list[LevelName] = Field(description="The recommended step, then the best step after each failure.")
 
 
@@ -89,7 +91,8 @@ class BatchScoreRequest(BaseModel):
 
     # items are validated one by one in the route, so that one bad claim does not fail the batch
     claims: list[SkipValidation[ClaimRequest]] = Field(
-        min_length=1, description="The claims (at most the server's configured batch size).")
+        min_length=1, description="The claims (at most the server's configured batch size)."
+    )
 
 
 class BatchItem(BaseModel):
@@ -146,12 +149,14 @@ class PayerIdrRecord(BaseModel):
 
     payer_group: str
     disputes: int | None = None
-    provider_win_rate: float | None = Field(None, description="Share of determinations the provider won, "
-                                            "shrunk toward the market.")
+    provider_win_rate: float | None = Field(
+        None, description="Share of determinations the provider won, shrunk toward the market."
+    )
     provider_win_rate_raw: float | None = None
     default_decision_rate: float | None = None
-    median_prevailing_offer_ratio: float | None = Field(None, description="Median prevailing offer as a "
-                                                        "multiple of the QPA.")
+    median_prevailing_offer_ratio: float | None = Field(
+        None, description="Median prevailing offer as a multiple of the QPA."
+    )
     median_days: float | None = None
     median_idre_fee: float | None = None
     first_quarter: str | None = None
@@ -163,8 +168,9 @@ class PayerProfileResponse(PayerSummary):
 
     model: ModelRef
     levels: list[PayerLevelProfile]
-    federal_idr: PayerIdrRecord | None = Field(None, description="None when the payer matches no IDR payer "
-                                               "group (features/data/idr_payer_groups.csv).")
+    federal_idr: PayerIdrRecord | None = Field(
+        None, description="None when the payer matches no IDR payer group (features/data/idr_payer_groups.csv)."
+    )
 
 
 class ModelInfo(BaseModel):
@@ -189,6 +195,7 @@ class ReadinessResponse(BaseModel):
     status: Literal["ready", "not_ready"]
     model: ModelRef | None = None
     loaded_at: datetime | None = None
-    last_reload_error: str | None = Field(None, description="The last failed model load, if any (the "
-                                          "previous model keeps serving).")
+    last_reload_error: str | None = Field(
+        None, description="The last failed model load, if any (the previous model keeps serving)."
+    )
     last_reload_error_at: datetime | None = None

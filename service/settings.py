@@ -27,35 +27,48 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RECOUP_", extra="ignore", protected_namespaces=())
 
-    model_uri: str = Field("models:/recoup@champion", description="MLflow model URI to serve; an alias "
-                           "(models:/name@alias) is polled and followed.")
-    tracking_uri: str = Field("", description="MLflow tracking/registry store; default MLFLOW_TRACKING_URI, "
-                              f"else {DEFAULT_TRACKING_URI}.")
+    model_uri: str = Field(
+        "models:/recoup@champion",
+        description="MLflow model URI to serve; an alias (models:/name@alias) is polled and followed.",
+    )
+    tracking_uri: str = Field(
+        "", description=f"MLflow tracking/registry store; default MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI}."
+    )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list, description="Comma-separated API keys; empty disables authentication.")
+        default_factory=list, description="Comma-separated API keys; empty disables authentication."
+    )
     max_batch_claims: int = Field(1000, ge=1, description="Most claims one batch request may carry.")
     max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest JSON request body.")
-    max_worklist_bytes: int = Field(512 * 1024 * 1024, ge=1024, description="Largest worklist upload "
-                                    "(POST /v1/worklists).")
-    reload_interval_seconds: float = Field(30.0, ge=0, description="How often the model alias is polled "
-                                           "(0 = never).")
-    scoring_threads: int = Field(1, ge=1, description="Scoring calls running at once in worker threads; "
-                                 "single claims arriving meanwhile are scored together in the next call.")
+    max_worklist_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, description="Largest worklist upload (POST /v1/worklists)."
+    )
+    reload_interval_seconds: float = Field(30.0, ge=0, description="How often the model alias is polled (0 = never).")
+    scoring_threads: int = Field(
+        1,
+        ge=1,
+        description="Scoring calls running at once in worker threads; "
+        "single claims arriving meanwhile are scored together in the next call.",
+    )
     log_level: str = Field("INFO", description="Log level of the service's JSON logs.")
-    compile_trees: bool = Field(True, description="Score with compiled trees (same numbers, several times "
-                                "faster); compiled once per model version on load, then cached.")
-    compiled_trees_dir: Path | None = Field(None, description="Cache of compiled trees; default "
-                                            "~/.cache/recoup/trees.")
+    compile_trees: bool = Field(
+        True,
+        description="Score with compiled trees (same numbers, several times "
+        "faster); compiled once per model version on load, then cached.",
+    )
+    compiled_trees_dir: Path | None = Field(None, description="Cache of compiled trees; default ~/.cache/recoup/trees.")
 
     cost_overrides: dict[str, float] = Field(
-        default_factory=dict, description='Per-level cost overrides as JSON, e.g. {"legal": 4000}.')
+        default_factory=dict, description='Per-level cost overrides as JSON, e.g. {"legal": 4000}.'
+    )
     idr_entity_fee: float | None = Field(None, ge=0, description="Certified IDR entity fee (paid on a loss).")
     annual_discount_rate: float | None = Field(None, ge=0, description="Time value of money per year.")
-    internal_appeal_days: int | None = Field(None, ge=0, description="Days after the initial payment "
-                                             "within which internal levels must start.")
+    internal_appeal_days: int | None = Field(
+        None, ge=0, description="Days after the initial payment within which internal levels must start."
+    )
     open_negotiation_business_days: int | None = Field(None, ge=0, description="NSA open negotiation window.")
-    idr_start_business_days: int | None = Field(None, ge=0, description="Business days after open "
-                                                "negotiation to start Federal IDR.")
+    idr_start_business_days: int | None = Field(
+        None, ge=0, description="Business days after open negotiation to start Federal IDR."
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -86,10 +99,14 @@ class Settings(BaseSettings):
 
     def policy_overrides(self) -> dict[str, Any]:
         """The ``LadderPolicy`` fields these settings replace (costs are merged level by level)."""
-        names = ("idr_entity_fee", "annual_discount_rate", "internal_appeal_days",
-                 "open_negotiation_business_days", "idr_start_business_days")
-        overrides: dict[str, Any] = {name: getattr(self, name) for name in names
-                                     if getattr(self, name) is not None}
+        names = (
+            "idr_entity_fee",
+            "annual_discount_rate",
+            "internal_appeal_days",
+            "open_negotiation_business_days",
+            "idr_start_business_days",
+        )
+        overrides: dict[str, Any] = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
         if self.cost_overrides:
             overrides["cost"] = dict(self.cost_overrides)
         return overrides

@@ -18,7 +18,7 @@ GOOD_ROWS = (
     "C1,aetna,PPO,self_funded,TX,23,99285,,1,emergency_medicine,true,true,false,2025-01-02,2025-02-01,"
     "2400,310,350,CO-45,false,true,false,external_review,2025-03-20,2025-05-01,settled,1100",
     "C2,CIGNA,HMO,fully_insured,FL,22,74177,26,1,radiology,false,,false,2025-03-05,2025-04-01,"
-    "900,0,,\"CO-50,PR-2\",true,false,false,written_appeal,2025-04-15,,pending,",
+    '900,0,,"CO-50,PR-2",true,false,false,written_appeal,2025-04-15,,pending,',
 )
 
 

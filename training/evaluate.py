@@ -31,8 +31,12 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = CALIBRA
 def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     y = np.asarray(y, dtype=float)
     p = np.clip(np.asarray(p, dtype=float), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
-    metrics = {"log_loss": log_loss(y, p, labels=[0, 1]), "brier": brier_score_loss(y, p),
-               "ece": expected_calibration_error(y, p), "n": float(len(y))}
+    metrics = {
+        "log_loss": log_loss(y, p, labels=[0, 1]),
+        "brier": brier_score_loss(y, p),
+        "ece": expected_calibration_error(y, p),
+        "n": float(len(y)),
+    }
     metrics["roc_auc"] = roc_auc_score(y, p) if 0 < y.sum() < len(y) else float("nan")
     return metrics
 
@@ -58,11 +62,12 @@ def logistic_baseline(train_features: pd.DataFrame, y: pd.Series, seed: int = 0)
     """Baseline: a one-hot logistic regression over the same features."""
     categorical = [c for c in train_features.columns if isinstance(train_features[c].dtype, pd.CategoricalDtype)]
     numeric = [c for c in train_features.columns if c not in categorical]
-    encoder = ColumnTransformer([
-        ("categorical", OneHotEncoder(handle_unknown="ignore", min_frequency=30), categorical),
-        ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
-         numeric),
-    ])
+    encoder = ColumnTransformer(
+        [
+            ("categorical", OneHotEncoder(handle_unknown="ignore", min_frequency=30), categorical),
+            ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), numeric),
+        ]
+    )
     model = make_pipeline(encoder, LogisticRegression(max_iter=300, C=1.0, random_state=seed))
     return model.fit(train_features, y)
 
@@ -90,7 +95,8 @@ def settlement_metrics(test: pd.DataFrame, predicted: pd.DataFrame) -> dict[str,
     return {
         "settlement_mae_dollars": mean_absolute_error(actual, predicted["expected_allowed"].to_numpy()[won]),
         "settlement_mae_share_of_billed": mean_absolute_error(
-            actual / billed, predicted["expected_allowed"].to_numpy()[won] / billed),
+            actual / billed, predicted["expected_allowed"].to_numpy()[won] / billed
+        ),
         "settlement_p10_p90_coverage": float(np.mean((actual >= p10) & (actual <= p90))),
         "days_mae": mean_absolute_error(test["days_to_resolution"], predicted["expected_days"]),
     }

@@ -22,16 +22,32 @@ ISOTONIC_MIN_ROWS = 20_000
 
 
 def booster_params(seed: int, **overrides) -> dict:
-    params = dict(n_estimators=2000, learning_rate=0.1, num_leaves=31, min_child_samples=100, max_bin=127,
-                  subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
-                  random_state=seed, n_jobs=-1, verbose=-1)
+    params = dict(
+        n_estimators=2000,
+        learning_rate=0.1,
+        num_leaves=31,
+        min_child_samples=100,
+        max_bin=127,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        reg_lambda=1.0,
+        random_state=seed,
+        n_jobs=-1,
+        verbose=-1,
+    )
     params.update(overrides)
     return params
 
 
 def _fit_early_stopped(model, train_x, train_y, valid_x, valid_y):
-    model.fit(train_x, train_y, eval_X=(valid_x,), eval_y=(valid_y,),
-              callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
+    model.fit(
+        train_x,
+        train_y,
+        eval_X=(valid_x,),
+        eval_y=(valid_y,),
+        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
+    )
     return model
 
 
@@ -53,8 +69,9 @@ def sample_rows(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def fit_outcome_models(split: Split, transformer: ClaimFeatures, seed: int = 0) -> OutcomeModels:
     """Fit every outcome model on ``split.train``, stopping early and calibrating on ``split.valid``."""
     train_x, valid_x = transformer.transform(split.train), transformer.transform(split.valid)
-    success = _fit_early_stopped(lgb.LGBMClassifier(**booster_params(seed)), train_x,
-                                 split.train["success"], valid_x, split.valid["success"])
+    success = _fit_early_stopped(
+        lgb.LGBMClassifier(**booster_params(seed)), train_x, split.train["success"], valid_x, split.valid["success"]
+    )
     calibrator = calibrator_for(len(split.valid))
     calibrator.fit(success.predict_proba(valid_x)[:, 1], split.valid["success"].astype(float))
 
@@ -67,15 +84,25 @@ def fit_outcome_models(split: Split, transformer: ClaimFeatures, seed: int = 0) 
 
     def fit_settlement(**objective) -> lgb.LGBMRegressor:
         model = lgb.LGBMRegressor(**booster_params(seed, **objective))
-        return _fit_early_stopped(model, train_x.iloc[won_train], settlement_share(split.train.iloc[won_train]),
-                                  valid_x.iloc[won_valid], settlement_share(split.valid.iloc[won_valid]))
+        return _fit_early_stopped(
+            model,
+            train_x.iloc[won_train],
+            settlement_share(split.train.iloc[won_train]),
+            valid_x.iloc[won_valid],
+            settlement_share(split.valid.iloc[won_valid]),
+        )
 
     settlement_mean = fit_settlement(objective="regression")
-    quantiles = {name: fit_settlement(objective="quantile", alpha=alpha)
-                 for name, alpha in SETTLEMENT_QUANTILES.items()}
+    quantiles = {
+        name: fit_settlement(objective="quantile", alpha=alpha) for name, alpha in SETTLEMENT_QUANTILES.items()
+    }
     days_train = sample_rows(np.ones(len(train_x), bool), rng)
     days_valid = sample_rows(np.ones(len(valid_x), bool), rng)
-    days = _fit_early_stopped(lgb.LGBMRegressor(**booster_params(seed, objective="poisson")),
-                              train_x.iloc[days_train], split.train["days_to_resolution"].iloc[days_train],
-                              valid_x.iloc[days_valid], split.valid["days_to_resolution"].iloc[days_valid])
+    days = _fit_early_stopped(
+        lgb.LGBMRegressor(**booster_params(seed, objective="poisson")),
+        train_x.iloc[days_train],
+        split.train["days_to_resolution"].iloc[days_train],
+        valid_x.iloc[days_valid],
+        split.valid["days_to_resolution"].iloc[days_valid],
+    )
     return OutcomeModels(success, calibrator, settlement_mean, quantiles, days)

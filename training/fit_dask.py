@@ -65,8 +65,9 @@ class ValidationStopper:
 
     order = 30  # LightGBM's own early stopping runs at this point of a round
 
-    def __init__(self, valid_x: pd.DataFrame, valid_y: np.ndarray, loss: Loss,
-                 rounds: int = EARLY_STOPPING_ROUNDS) -> None:
+    def __init__(
+        self, valid_x: pd.DataFrame, valid_y: np.ndarray, loss: Loss, rounds: int = EARLY_STOPPING_ROUNDS
+    ) -> None:
         self.valid_x, self.valid_y = valid_x, np.asarray(valid_y, dtype="float64")
         self.loss, self.rounds = loss, rounds
         self.before_iteration = False
@@ -76,15 +77,14 @@ class ValidationStopper:
             self._matrix = model_matrix(self.valid_x, env.model)
             self._raw = np.zeros(len(self.valid_y))
             self._best_score, self._best_iteration = np.inf, env.iteration
-        self._raw += env.model.predict(self._matrix, start_iteration=env.iteration, num_iteration=1,
-                                       raw_score=True)
+        self._raw += env.model.predict(self._matrix, start_iteration=env.iteration, num_iteration=1, raw_score=True)
         score = self.loss(self._raw, self.valid_y)
         if score < self._best_score:
             self._best_score, self._best_iteration = score, env.iteration
-        if (env.iteration - self._best_iteration >= self.rounds
-                or env.iteration == env.end_iteration - 1):
+        if env.iteration - self._best_iteration >= self.rounds or env.iteration == env.end_iteration - 1:
             raise lgb.callback.EarlyStopException(
-                self._best_iteration, [("valid", "whole_slice_loss", self._best_score, False)])
+                self._best_iteration, [("valid", "whole_slice_loss", self._best_score, False)]
+            )
 
 
 def _distributed(frame: pd.DataFrame | pd.Series, client: Client) -> dd.DataFrame | dd.Series:
@@ -95,14 +95,12 @@ def _distributed(frame: pd.DataFrame | pd.Series, client: Client) -> dd.DataFram
     return collection
 
 
-def fit_outcome_models_dask(split: Split, transformer: ClaimFeatures, client: Client,
-                            seed: int = 0) -> OutcomeModels:
+def fit_outcome_models_dask(split: Split, transformer: ClaimFeatures, client: Client, seed: int = 0) -> OutcomeModels:
     """``training.fit.fit_outcome_models`` on the workers of ``client``: the same rows (and row samples
     for the regressors), parameters and calibration."""
     train_x, valid_x = transformer.transform(split.train), transformer.transform(split.valid)
 
-    def fit(estimator, rows: np.ndarray, label: pd.Series, valid_rows: np.ndarray, valid_label: pd.Series,
-            loss: Loss):
+    def fit(estimator, rows: np.ndarray, label: pd.Series, valid_rows: np.ndarray, valid_label: pd.Series, loss: Loss):
         """Fit on the training rows at positions ``rows``, stopping on the validation rows ``valid_rows``."""
         stopper = ValidationStopper(valid_x.iloc[valid_rows], valid_label.iloc[valid_rows].to_numpy(), loss)
         # one fresh index for both, so that the features' and labels' partitions line up
@@ -114,8 +112,14 @@ def fit_outcome_models_dask(split: Split, transformer: ClaimFeatures, client: Cl
         return booster_params(seed, **overrides)  # lightgbm.dask replaces n_jobs by each worker's threads
 
     every_train, every_valid = np.arange(len(train_x)), np.arange(len(valid_x))
-    success = fit(DaskLGBMClassifier(client=client, **params()), every_train, split.train["success"],
-                  every_valid, split.valid["success"].astype(float), binary_logloss)
+    success = fit(
+        DaskLGBMClassifier(client=client, **params()),
+        every_train,
+        split.train["success"],
+        every_valid,
+        split.valid["success"].astype(float),
+        binary_logloss,
+    )
     calibrator = calibrator_for(len(split.valid))
     calibrator.fit(success.predict_proba(valid_x)[:, 1], split.valid["success"].astype(float))
 
@@ -127,14 +131,28 @@ def fit_outcome_models_dask(split: Split, transformer: ClaimFeatures, client: Cl
         return frame["final_allowed_amount"] / frame["billed_amount"]
 
     def fit_settlement(loss: Loss, **objective) -> lgb.LGBMRegressor:
-        return fit(DaskLGBMRegressor(client=client, **params(**objective)), won_train,
-                   settlement_share(split.train), won_valid, settlement_share(split.valid), loss)
+        return fit(
+            DaskLGBMRegressor(client=client, **params(**objective)),
+            won_train,
+            settlement_share(split.train),
+            won_valid,
+            settlement_share(split.valid),
+            loss,
+        )
 
     settlement_mean = fit_settlement(l2, objective="regression")
-    quantiles = {name: fit_settlement(quantile_loss(alpha), objective="quantile", alpha=alpha)
-                 for name, alpha in SETTLEMENT_QUANTILES.items()}
+    quantiles = {
+        name: fit_settlement(quantile_loss(alpha), objective="quantile", alpha=alpha)
+        for name, alpha in SETTLEMENT_QUANTILES.items()
+    }
     days_train = sample_rows(np.ones(len(train_x), bool), rng)
     days_valid = sample_rows(np.ones(len(valid_x), bool), rng)
-    days = fit(DaskLGBMRegressor(client=client, **params(objective="poisson")), days_train,
-               split.train["days_to_resolution"], days_valid, split.valid["days_to_resolution"], poisson_loss)
+    days = fit(
+        DaskLGBMRegressor(client=client, **params(objective="poisson")),
+        days_train,
+        split.train["days_to_resolution"],
+        days_valid,
+        split.valid["days_to_resolution"],
+        poisson_loss,
+    )
     return OutcomeModels(success, calibrator, settlement_mean, quantiles, days)

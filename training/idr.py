@@ -70,42 +70,68 @@ SOURCE_FIELDS: tuple[SourceField, ...] = (
     SourceField("dispute_number", ("Dispute Number",), "CMS dispute id"),
     SourceField("dli_number", ("DLI Number", "Dispute Line Item Number"), "CMS dispute line item id"),
     SourceField("quarter", ("Quarter",), "quarter of the release, YYYYQn (from the file name when absent)"),
-    SourceField("outcome", ("Payment Determination Outcome",),
-                "provider or plan: whose offer prevailed ('In Favor of Provider/Facility...', "
-                "'In Favor of Plan/Issuer')"),
-    SourceField("offer_selected", ("Offer Selected from Provider or Issuer",),
-                "whose offer was selected; only checked against the outcome, never kept"),
+    SourceField(
+        "outcome",
+        ("Payment Determination Outcome",),
+        "provider or plan: whose offer prevailed ('In Favor of Provider/Facility...', 'In Favor of Plan/Issuer')",
+    ),
+    SourceField(
+        "offer_selected",
+        ("Offer Selected from Provider or Issuer",),
+        "whose offer was selected; only checked against the outcome, never kept",
+    ),
     SourceField("default_decision", ("Default Decision",), "true when one party failed to submit an offer"),
     SourceField("batched", ("Type of Dispute",), "true for a batched dispute"),
     SourceField("line_item_type", ("Dispute Line Item Type",), "single, batched, bundled or component"),
-    SourceField("plan_type", ("Health Plan Type",),
-                "self_funded_group, fully_insured_group, individual, fehb, public_sector, church, "
-                "no_plan_response, other"),
+    SourceField(
+        "plan_type",
+        ("Health Plan Type",),
+        "self_funded_group, fully_insured_group, individual, fehb, public_sector, church, no_plan_response, other",
+    ),
     SourceField("issuer_name", ("Health Plan/Issuer Name",), "plan or issuer as the dispute names it"),
-    SourceField("issuer_email_domain", ("Health Plan/Issuer Email Domain",),
-                "domain of the organisation that answered for the plan (lower-case)"),
-    SourceField("carrier_group", ("Carrier_Group",),
-                "payer group of the public processing; derived from the matching table when absent"),
+    SourceField(
+        "issuer_email_domain",
+        ("Health Plan/Issuer Email Domain",),
+        "domain of the organisation that answered for the plan (lower-case)",
+    ),
+    SourceField(
+        "carrier_group",
+        ("Carrier_Group",),
+        "payer group of the public processing; derived from the matching table when absent",
+    ),
     SourceField("provider_group", ("Provider Email Domain",), "provider's e-mail domain (lower-case)"),
     SourceField("state", ("Location of Service", "State"), "USPS state of the service (unknown blanked)"),
     SourceField("service_code", ("Service Code",), "CPT/HCPCS/DRG code, upper-case"),
     SourceField("service_code_type", ("Type of Service Code",), "HCPCS, CPT or DRG"),
     SourceField("place_of_service", ("Place of Service Code",), "two-digit CMS place of service"),
-    SourceField("vehicle_type", ("Air Ambulance Vehicle Type", "Ambulance Vehicle Type"),
-                "rotary_wing, fixed_wing or other, read from the free text (2023 and 2024 names)"),
-    SourceField("vehicle_capacity", ("Air Ambulance Vehicle Clinical Capacity Level",
-                                     "Ambulance Vehicle Clinical Capacity Level"),
-                "critical_care, advanced, standard, see_attachment or other, read from the free text"),
+    SourceField(
+        "vehicle_type",
+        ("Air Ambulance Vehicle Type", "Ambulance Vehicle Type"),
+        "rotary_wing, fixed_wing or other, read from the free text (2023 and 2024 names)",
+    ),
+    SourceField(
+        "vehicle_capacity",
+        ("Air Ambulance Vehicle Clinical Capacity Level", "Ambulance Vehicle Clinical Capacity Level"),
+        "critical_care, advanced, standard, see_attachment or other, read from the free text",
+    ),
     SourceField("specialty", ("Practice/Facility Specialty or Type",), "emergency/non-emergency file only"),
     SourceField("practice_size", ("Practice/Facility Size",), "emergency/non-emergency file only"),
-    SourceField("provider_offer_ratio", ("Provider/Facility Offer as % of QPA",),
-                "provider's offer / QPA (a ratio: 2.29 = 229%)"),
+    SourceField(
+        "provider_offer_ratio",
+        ("Provider/Facility Offer as % of QPA",),
+        "provider's offer / QPA (a ratio: 2.29 = 229%)",
+    ),
     SourceField("plan_offer_ratio", ("Health Plan/Issuer Offer as % of QPA",), "plan's offer / QPA"),
-    SourceField("prevailing_offer_ratio",
-                ("Prevailing Party Offer as % of QPA", "Prevailing Offer as % of QPA"),
-                "prevailing offer / QPA"),
-    SourceField("days_to_determination", ("Length of Time to Make Determination",),
-                "days from the IDR entity's selection to the determination"),
+    SourceField(
+        "prevailing_offer_ratio",
+        ("Prevailing Party Offer as % of QPA", "Prevailing Offer as % of QPA"),
+        "prevailing offer / QPA",
+    ),
+    SourceField(
+        "days_to_determination",
+        ("Length of Time to Make Determination",),
+        "days from the IDR entity's selection to the determination",
+    ),
     SourceField("idre_fee", ("IDRE Compensation",), "IDR entity fee in dollars (0 on default decisions)"),
     SourceField("initiating_party", ("Initiating Party",), "who initiated (recorded from 2024Q3)"),
 )
@@ -115,16 +141,24 @@ SOURCE_FIELD_BY_TARGET = {field.target: field for field in SOURCE_FIELDS}
 IGNORED_COLUMNS: dict[str, str] = {
     normalise_column_name(name): reason
     for names, reason in (
-        (("Provider/Facility Group Name", "Provider/Facility Name", "Provider/Facility NPI Number"),
-         "provider identity; the provider e-mail domain is kept as provider_group"),
+        (
+            ("Provider/Facility Group Name", "Provider/Facility Name", "Provider/Facility NPI Number"),
+            "provider identity; the provider e-mail domain is kept as provider_group",
+        ),
         (("Item or Service Description",), "free text; the service code carries it"),
-        (("QPA as Percent of Median QPA",
-          "Provider/Facility Offer as Percent of Median Provider/Facility Offer Amount",
-          "Health Plan/Issuer Offer as Percent of Median Health Plan/Issuer Offer Amount",
-          "Prevailing Offer as Percent of Median Prevailing Offer Amount"),
-         "relative to a median the file does not give; the ratios to QPA are kept"),
-        (("Provider_Group", "Provider_Category", "Anthem_Flag", "Outcome_Bucket"),
-         "helper column of the public processing, not CMS; recomputed or not needed"),
+        (
+            (
+                "QPA as Percent of Median QPA",
+                "Provider/Facility Offer as Percent of Median Provider/Facility Offer Amount",
+                "Health Plan/Issuer Offer as Percent of Median Health Plan/Issuer Offer Amount",
+                "Prevailing Offer as Percent of Median Prevailing Offer Amount",
+            ),
+            "relative to a median the file does not give; the ratios to QPA are kept",
+        ),
+        (
+            ("Provider_Group", "Provider_Category", "Anthem_Flag", "Outcome_Bucket"),
+            "helper column of the public processing, not CMS; recomputed or not needed",
+        ),
         (("Service Code Modifier(s)", "Geographical Region"), "suppressed or too coarse to use"),
     )
     for name in names
@@ -144,15 +178,26 @@ PLAN_TYPE_RULES: tuple[tuple[str, str], ...] = (
 )
 #: recoup's ``funding`` (features.schema.FUNDING_TYPES) of each plan type, so IDR rows can meet claim rows.
 FUNDING_BY_PLAN_TYPE = {
-    "self_funded_group": "self_funded", "fully_insured_group": "fully_insured", "individual": "fully_insured",
-    "fehb": "government", "public_sector": "government", "church": "unknown", "no_plan_response": "unknown",
+    "self_funded_group": "self_funded",
+    "fully_insured_group": "fully_insured",
+    "individual": "fully_insured",
+    "fehb": "government",
+    "public_sector": "government",
+    "church": "unknown",
+    "no_plan_response": "unknown",
     "other": "unknown",
 }
 VEHICLE_TYPE_RULES: tuple[tuple[str, str], ...] = (
-    (r"\brw\b|rotor|rotary|helicopter|\bbell\b|airbus|eurocopter|\bec ?-?1\d\d|\bh1[2-4]5|\bas ?350|bk ?117"
-     r"|\baw ?1\d\d|\ba-?119|sikorsky|\bs-?76|agusta|augusta|leonardo", "rotary_wing"),
-    (r"\bfw\b|fixed|learjet|\blear\b|king ?air|pilatus|\bpc.?12|beech|citation|\bjet\b|turbo ?prop"
-     r"|commander|challenger|hawker", "fixed_wing"),
+    (
+        r"\brw\b|rotor|rotary|helicopter|\bbell\b|airbus|eurocopter|\bec ?-?1\d\d|\bh1[2-4]5|\bas ?350|bk ?117"
+        r"|\baw ?1\d\d|\ba-?119|sikorsky|\bs-?76|agusta|augusta|leonardo",
+        "rotary_wing",
+    ),
+    (
+        r"\bfw\b|fixed|learjet|\blear\b|king ?air|pilatus|\bpc.?12|beech|citation|\bjet\b|turbo ?prop"
+        r"|commander|challenger|hawker",
+        "fixed_wing",
+    ),
 )
 VEHICLE_CAPACITY_RULES: tuple[tuple[str, str], ...] = (
     (r"critical|\bicu\b|\bsct\b|\bcct\b|trauma|\bccns?\b", "critical_care"),
@@ -174,11 +219,33 @@ DROP_REASONS: dict[str, str] = {
 }
 
 DATASET_COLUMNS = (
-    "dispute_number", "dli_number", "quarter", "outcome", "default_decision", "batched", "line_item_type",
-    "plan_type", "funding", "payer_group", "payer_id", "issuer_name", "issuer_email_domain", "provider_group",
-    "state", "service_code", "service_code_type", "place_of_service", "vehicle_type", "vehicle_capacity",
-    "specialty", "practice_size", *OFFER_RATIO_COLUMNS, "days_to_determination", "idre_fee",
-    "initiating_party", "source_file",
+    "dispute_number",
+    "dli_number",
+    "quarter",
+    "outcome",
+    "default_decision",
+    "batched",
+    "line_item_type",
+    "plan_type",
+    "funding",
+    "payer_group",
+    "payer_id",
+    "issuer_name",
+    "issuer_email_domain",
+    "provider_group",
+    "state",
+    "service_code",
+    "service_code_type",
+    "place_of_service",
+    "vehicle_type",
+    "vehicle_capacity",
+    "specialty",
+    "practice_size",
+    *OFFER_RATIO_COLUMNS,
+    "days_to_determination",
+    "idre_fee",
+    "initiating_party",
+    "source_file",
 )
 
 # ----------------------------------------------------------------------------------------------------------
@@ -225,15 +292,19 @@ class IdrIngestResult:
             "rows_read": self.rows_read,
             "rows_kept": len(self.dataset),
             "rows_dropped": len(self.dropped),
-            "dropped_by_reason": {reason: {"rows": rows, "meaning": DROP_REASONS[reason]}
-                                  for reason, rows in self.dropped_by_reason.items()},
+            "dropped_by_reason": {
+                reason: {"rows": rows, "meaning": DROP_REASONS[reason]}
+                for reason, rows in self.dropped_by_reason.items()
+            },
             "files": [vars(file) for file in self.files],
             "quarters": {quarter: int(rows) for quarter, rows in quarters.items()},
             "kept_without_prevailing_offer_ratio": {
-                quarter: int(rows) for quarter, rows in self.dataset.loc[no_ratio, "quarter"].value_counts()
-                .sort_index().items()},
-            "implausible_offer_ratios_kept": {column: int((self.dataset[column] > IMPLAUSIBLE_RATIO).sum())
-                                              for column in OFFER_RATIO_COLUMNS},
+                quarter: int(rows)
+                for quarter, rows in self.dataset.loc[no_ratio, "quarter"].value_counts().sort_index().items()
+            },
+            "implausible_offer_ratios_kept": {
+                column: int((self.dataset[column] > IMPLAUSIBLE_RATIO).sum()) for column in OFFER_RATIO_COLUMNS
+            },
             "column_sources": {target: list(sources) for target, sources in self.column_sources.items()},
             "column_meanings": {field.target: field.meaning for field in SOURCE_FIELDS},
             "missing_columns": list(self.missing_columns),
@@ -316,11 +387,15 @@ def resolve_columns(columns: Iterable[str]) -> tuple[dict[str, list[str]], dict[
     first_by_key: dict[str, str] = {}
     for column in columns:
         first_by_key.setdefault(normalise_column_name(column), column)
-    sources = {field.target: [first_by_key[key] for key in field.keys if key in first_by_key]
-               for field in SOURCE_FIELDS}
+    sources = {
+        field.target: [first_by_key[key] for key in field.keys if key in first_by_key] for field in SOURCE_FIELDS
+    }
     used = {column for chosen in sources.values() for column in chosen}
-    ignored = {column: IGNORED_COLUMNS[normalise_column_name(column)] for column in columns
-               if normalise_column_name(column) in IGNORED_COLUMNS}
+    ignored = {
+        column: IGNORED_COLUMNS[normalise_column_name(column)]
+        for column in columns
+        if normalise_column_name(column) in IGNORED_COLUMNS
+    }
     unknown = [column for column in columns if column not in used and column not in ignored]
     return sources, ignored, unknown
 
@@ -346,8 +421,7 @@ def _file_quarter(path: Path, sources: dict[str, list[str]], quarter: str | None
         return "argument", parsed
     parsed = parse_quarter(path.name)
     if parsed is None:
-        raise ValueError(f"{path}: no Quarter column and no quarter in the file name; "
-                         "give the quarter (YYYYQn)")
+        raise ValueError(f"{path}: no Quarter column and no quarter in the file name; give the quarter (YYYYQn)")
     return "file name", parsed
 
 
@@ -376,17 +450,19 @@ def _ratio(text: pd.Series) -> tuple[pd.Series, int]:
 
 def _categorise(text: pd.Series, rules: tuple[tuple[str, str], ...], other: str) -> tuple[pd.Series, Counter]:
     """First rule whose pattern matches each value; ``other`` (and a count of the value) when none does."""
-    lookup = {value: next((label for pattern, label in rules if re.search(pattern, value, re.IGNORECASE)),
-                          other)
-              for value in text.dropna().unique()}
+    lookup = {
+        value: next((label for pattern, label in rules if re.search(pattern, value, re.IGNORECASE)), other)
+        for value in text.dropna().unique()
+    }
     labels = text.map(lookup).astype("str")
     return labels, Counter(text[labels.eq(other)].value_counts().to_dict())
 
 
 def _yes_no(text: pd.Series) -> tuple[pd.Series, int]:
     lowered = text.str.lower()
-    values = lowered.map({"yes": True, "y": True, "true": True, "1": True,
-                          "no": False, "n": False, "false": False, "0": False}).astype("boolean")
+    values = lowered.map(
+        {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False, "0": False}
+    ).astype("boolean")
     return values, int((text.notna() & values.isna()).sum())
 
 
@@ -401,21 +477,33 @@ def _outcome(text: pd.Series) -> pd.Series:
     return outcome
 
 
-def map_source_frame(raw: pd.DataFrame, sources: dict[str, list[str]],
-                     file_quarter: str | None) -> tuple[pd.DataFrame, Counter, dict[str, Counter]]:
+def map_source_frame(
+    raw: pd.DataFrame, sources: dict[str, list[str]], file_quarter: str | None
+) -> tuple[pd.DataFrame, Counter, dict[str, Counter]]:
     """One file's rows in dataset columns (before rows are dropped), with the values it could not read."""
     text = {target: _text(raw, columns) for target, columns in sources.items()}
     unparseable: Counter[str] = Counter()
     unrecognised: dict[str, Counter] = {}
     frame = pd.DataFrame(index=raw.index)
-    for target in ("dispute_number", "dli_number", "issuer_name", "carrier_group", "service_code_type",
-                   "specialty", "practice_size", "initiating_party"):
+    for target in (
+        "dispute_number",
+        "dli_number",
+        "issuer_name",
+        "carrier_group",
+        "service_code_type",
+        "specialty",
+        "practice_size",
+        "initiating_party",
+    ):
         frame[target] = text[target]
     frame["service_code"] = text["service_code"].str.upper()
     frame["issuer_email_domain"] = text["issuer_email_domain"].str.lower()
     frame["provider_group"] = text["provider_group"].str.lower()
-    frame["quarter"] = (text["quarter"].map(parse_quarter).astype("str") if file_quarter is None
-                        else pd.Series(file_quarter, index=raw.index, dtype="str"))
+    frame["quarter"] = (
+        text["quarter"].map(parse_quarter).astype("str")
+        if file_quarter is None
+        else pd.Series(file_quarter, index=raw.index, dtype="str")
+    )
     frame["outcome"] = _outcome(text["outcome"])
     frame["offer_selected"] = _outcome(text["offer_selected"])
     for target in ("outcome", "offer_selected"):
@@ -441,8 +529,11 @@ def map_source_frame(raw: pd.DataFrame, sources: dict[str, list[str]],
     days, unparseable["days_to_determination"] = _number(text["days_to_determination"])
     frame["days_to_determination"] = days.round().astype("Int64")
     frame["idre_fee"], unparseable["idre_fee"] = _number(text["idre_fee"])
-    return (frame, +unparseable,  # unary + keeps positive counts only
-            {target: values for target, values in unrecognised.items() if values})
+    return (
+        frame,
+        +unparseable,  # unary + keeps positive counts only
+        {target: values for target, values in unrecognised.items() if values},
+    )
 
 
 def drop_reasons(rows: pd.DataFrame) -> pd.Series:
@@ -453,9 +544,9 @@ def drop_reasons(rows: pd.DataFrame) -> pd.Series:
         "missing_outcome": rows["outcome"].isna(),
         "split_decision": rows["outcome"].eq("split"),
         "unrecognised_outcome": rows["outcome"].eq("unrecognised"),
-        "outcome_conflicts_with_offer_selected":
-            rows["offer_selected"].isin(["provider", "plan"]) & rows["outcome"].isin(["provider", "plan"])
-            & rows["offer_selected"].ne(rows["outcome"]),
+        "outcome_conflicts_with_offer_selected": rows["offer_selected"].isin(["provider", "plan"])
+        & rows["outcome"].isin(["provider", "plan"])
+        & rows["offer_selected"].ne(rows["outcome"]),
     }
     for reason, applies in checks.items():
         reasons[reasons.isna() & applies.fillna(False)] = reason
@@ -501,21 +592,31 @@ def read_idr_dataset(path: Path) -> pd.DataFrame:
 def format_idr_ingest_report(result: IdrIngestResult) -> str:
     """The ingest summary `recoup ingest-idr` prints."""
     report = result.to_report()
-    lines = [f"IDR ingest: {report['rows_read']:,} rows read from {len(result.files)} file(s); "
-             f"{report['rows_kept']:,} kept, {report['rows_dropped']:,} dropped"]
-    lines += [f"  {Path(file.path).name}: {file.rows_read:,} rows, quarter from the {file.quarter_from}"
-              for file in result.files]
+    lines = [
+        f"IDR ingest: {report['rows_read']:,} rows read from {len(result.files)} file(s); "
+        f"{report['rows_kept']:,} kept, {report['rows_dropped']:,} dropped"
+    ]
+    lines += [
+        f"  {Path(file.path).name}: {file.rows_read:,} rows, quarter from the {file.quarter_from}"
+        for file in result.files
+    ]
     lines.append("Dropped rows by reason (each dropped row is listed in the .dropped.csv file):")
-    lines += [f"  {reason:<40}{entry['rows']:>8,}  {entry['meaning']}"
-              for reason, entry in report["dropped_by_reason"].items()] or ["  none"]
+    lines += [
+        f"  {reason:<40}{entry['rows']:>8,}  {entry['meaning']}"
+        for reason, entry in report["dropped_by_reason"].items()
+    ] or ["  none"]
     lines.append("Kept rows by quarter (rows without a prevailing offer ratio serve the outcome model only):")
     without = report["kept_without_prevailing_offer_ratio"]
-    lines += [f"  {quarter}  {rows:>7,} rows  {without.get(quarter, 0):>7,} without offer ratios"
-              for quarter, rows in report["quarters"].items()]
+    lines += [
+        f"  {quarter}  {rows:>7,} rows  {without.get(quarter, 0):>7,} without offer ratios"
+        for quarter, rows in report["quarters"].items()
+    ]
     implausible = {column: rows for column, rows in report["implausible_offer_ratios_kept"].items() if rows}
     if implausible:
-        lines.append(f"Offer ratios above {IMPLAUSIBLE_RATIO:g}x QPA kept as reported: "
-                     + ", ".join(f"{column} {rows:,}" for column, rows in implausible.items()))
+        lines.append(
+            f"Offer ratios above {IMPLAUSIBLE_RATIO:g}x QPA kept as reported: "
+            + ", ".join(f"{column} {rows:,}" for column, rows in implausible.items())
+        )
     lines.append("Columns mapped (dataset column <- source columns):")
     lines += [f"  {target:<24}<- {' | '.join(sources)}" for target, sources in result.column_sources.items()]
     if result.missing_columns:
@@ -527,8 +628,9 @@ def format_idr_ingest_report(result: IdrIngestResult) -> str:
     for target, values in result.unrecognised_values.items():
         shown = ", ".join(f"{value!r} {rows:,}" for value, rows in list(values.items())[:5])
         lines.append(f"Unrecognised {target} values: {shown}" + (" ..." if len(values) > 5 else ""))
-    lines.append("Payer group from: " + ", ".join(f"{source} {rows:,}"
-                                                  for source, rows in result.payer_group_sources.items()))
+    lines.append(
+        "Payer group from: " + ", ".join(f"{source} {rows:,}" for source, rows in result.payer_group_sources.items())
+    )
     return "\n".join(lines)
 
 
@@ -558,39 +660,67 @@ def payer_idr_benchmarks(dataset: pd.DataFrame, prior_strength: float = 50) -> p
         fee=dataset["idre_fee"].where(dataset["idre_fee"] > 0),
     )
     everyone = frame.assign(payer_group=ALL_PAYERS, payer_id=pd.NA)
-    table = pd.concat([everyone, frame]).groupby("payer_group", sort=False, dropna=True).agg(
-        payer_id=("payer_id", "first"),
-        line_items=("won", "size"),
-        disputes=("dispute_number", "nunique"),
-        provider_wins=("won", "sum"),
-        default_known=("default_known", "sum"),
-        default_decisions=("defaulted", "sum"),
-        offer_ratio_line_items=("log_offer", "count"),
-        log_offer_median=("log_offer", "median"),
-        median_days=("days_to_determination", "median"),
-        median_idre_fee=("fee", "median"),
-        first_quarter=("quarter", "min"),
-        last_quarter=("quarter", "max"),
+    table = (
+        pd.concat([everyone, frame])
+        .groupby("payer_group", sort=False, dropna=True)
+        .agg(
+            payer_id=("payer_id", "first"),
+            line_items=("won", "size"),
+            disputes=("dispute_number", "nunique"),
+            provider_wins=("won", "sum"),
+            default_known=("default_known", "sum"),
+            default_decisions=("defaulted", "sum"),
+            offer_ratio_line_items=("log_offer", "count"),
+            log_offer_median=("log_offer", "median"),
+            median_days=("days_to_determination", "median"),
+            median_idre_fee=("fee", "median"),
+            first_quarter=("quarter", "min"),
+            last_quarter=("quarter", "max"),
+        )
     )
     market = table.loc[ALL_PAYERS]
     table["provider_win_rate_raw"] = table["provider_wins"] / table["line_items"]
-    table["provider_win_rate"] = _shrunk(table["provider_wins"], table["line_items"],
-                                         market["provider_wins"] / market["line_items"], prior_strength)
+    table["provider_win_rate"] = _shrunk(
+        table["provider_wins"], table["line_items"], market["provider_wins"] / market["line_items"], prior_strength
+    )
     table["default_decision_rate_raw"] = table["default_decisions"] / table["default_known"]
     market_default_rate = market["default_decisions"] / market["default_known"]
-    table["default_decision_rate"] = _shrunk(table["default_decisions"], table["default_known"],
-                                             market_default_rate, prior_strength)
+    table["default_decision_rate"] = _shrunk(
+        table["default_decisions"], table["default_known"], market_default_rate, prior_strength
+    )
     table["median_prevailing_offer_ratio_raw"] = np.exp(table["log_offer_median"])
     weight = table["offer_ratio_line_items"] / (table["offer_ratio_line_items"] + prior_strength)
     table["median_prevailing_offer_ratio"] = np.exp(
-        weight * table["log_offer_median"].fillna(0) + (1 - weight) * market["log_offer_median"])
-    table = table.astype({"line_items": int, "disputes": int, "provider_wins": int, "default_decisions": int,
-                          "offer_ratio_line_items": int})
+        weight * table["log_offer_median"].fillna(0) + (1 - weight) * market["log_offer_median"]
+    )
+    table = table.astype(
+        {
+            "line_items": int,
+            "disputes": int,
+            "provider_wins": int,
+            "default_decisions": int,
+            "offer_ratio_line_items": int,
+        }
+    )
     ordered = table.drop(index=ALL_PAYERS).sort_values("line_items", ascending=False)
-    columns = ["payer_id", "line_items", "disputes", "provider_wins", "provider_win_rate_raw",
-               "provider_win_rate", "default_decisions", "default_decision_rate_raw", "default_decision_rate",
-               "offer_ratio_line_items", "median_prevailing_offer_ratio_raw", "median_prevailing_offer_ratio",
-               "median_days", "median_idre_fee", "first_quarter", "last_quarter"]
+    columns = [
+        "payer_id",
+        "line_items",
+        "disputes",
+        "provider_wins",
+        "provider_win_rate_raw",
+        "provider_win_rate",
+        "default_decisions",
+        "default_decision_rate_raw",
+        "default_decision_rate",
+        "offer_ratio_line_items",
+        "median_prevailing_offer_ratio_raw",
+        "median_prevailing_offer_ratio",
+        "median_days",
+        "median_idre_fee",
+        "first_quarter",
+        "last_quarter",
+    ]
     result = pd.concat([table.loc[[ALL_PAYERS]], ordered])[columns].reset_index()
     return result.assign(prior_strength=prior_strength)
 
@@ -600,9 +730,19 @@ def payer_idr_benchmarks(dataset: pd.DataFrame, prior_strength: float = 50) -> p
 # ----------------------------------------------------------------------------------------------------------
 
 #: Known when a provider decides to take a claim to IDR.
-CATEGORICAL_FEATURES = ("payer_group", "plan_type", "state", "service_code", "place_of_service",
-                        "vehicle_type", "vehicle_capacity", "line_item_type", "provider_group", "specialty",
-                        "practice_size")
+CATEGORICAL_FEATURES = (
+    "payer_group",
+    "plan_type",
+    "state",
+    "service_code",
+    "place_of_service",
+    "vehicle_type",
+    "vehicle_capacity",
+    "line_item_type",
+    "provider_group",
+    "specialty",
+    "practice_size",
+)
 NUMERIC_FEATURES = ("quarter_time", "batched")
 #: Set by the parties before the decision: usable, but only as associations (see the module docstring).
 OFFER_FEATURES = ("log_provider_offer_ratio", "log_plan_offer_ratio")
@@ -613,11 +753,11 @@ NOT_FEATURES: dict[str, str] = {
     "outcome, offer selected, prevailing_offer_ratio": "these are the outcome",
     "default_decision": "happens during the dispute (a party fails to submit an offer), unknown when filing",
     "plan_type = no_plan_response": "records that the plan never answered the dispute; read as unknown plan "
-                                    "type (94% provider wins there: an unknown plan type reads optimistic)",
+    "type (94% provider wins there: an unknown plan type reads optimistic)",
     "days_to_determination, idre_fee": "known only after the determination (the fee is 0 on defaults)",
     "initiating_party": "recorded only from 2024Q3",
     "offer ratios with a missing side": "a missing offer usually means that party defaulted, so the model "
-                                        "given offers uses only rows where both offers are known",
+    "given offers uses only rows where both offers are known",
 }
 
 #: Offers of 0 exist (a plan offering nothing); the log needs a floor.
@@ -639,14 +779,16 @@ def model_features(rows: pd.DataFrame) -> pd.DataFrame:
     return features
 
 
-def temporal_split(rows: pd.DataFrame, labelled: pd.Series, test_quarters: int = 1,
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def temporal_split(
+    rows: pd.DataFrame,
+    labelled: pd.Series,
+    test_quarters: int = 1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train on the earlier quarters, test on the latest ``test_quarters`` that have the label."""
     subset = rows[labelled.fillna(False).to_numpy()]
     quarters = sorted(subset["quarter"].unique())
     if len(quarters) <= test_quarters:
-        raise ValueError(f"temporal split needs more than {test_quarters} quarter(s) with the label; "
-                         f"found {quarters}")
+        raise ValueError(f"temporal split needs more than {test_quarters} quarter(s) with the label; found {quarters}")
     test_set = set(quarters[-test_quarters:])
     is_test = subset["quarter"].isin(test_set)
     return subset[~is_test], subset[is_test]
@@ -678,11 +820,27 @@ def encode(features: pd.DataFrame, levels: dict[str, list[str]], numeric: Iterab
 
 # Chosen on a validation quarter inside the training quarters (2024Q3 for the outcome, 2024Q1 for the offer),
 # never on the test quarter.
-CLASSIFIER_PARAMS = {"n_estimators": 200, "learning_rate": 0.03, "num_leaves": 15, "min_child_samples": 40,
-                     "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 5.0,
-                     "min_data_per_group": 50, "cat_smooth": 20.0, "max_cat_threshold": 32}
-REGRESSOR_PARAMS = {**CLASSIFIER_PARAMS, "n_estimators": 500, "learning_rate": 0.05, "num_leaves": 31,
-                    "objective": "quantile", "alpha": 0.5}
+CLASSIFIER_PARAMS = {
+    "n_estimators": 200,
+    "learning_rate": 0.03,
+    "num_leaves": 15,
+    "min_child_samples": 40,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.8,
+    "reg_lambda": 5.0,
+    "min_data_per_group": 50,
+    "cat_smooth": 20.0,
+    "max_cat_threshold": 32,
+}
+REGRESSOR_PARAMS = {
+    **CLASSIFIER_PARAMS,
+    "n_estimators": 500,
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "objective": "quantile",
+    "alpha": 0.5,
+}
 LIGHTGBM_FIXED = {"verbose": -1, "deterministic": True, "force_col_wise": True}
 CALIBRATION_BINS = 10
 
@@ -696,8 +854,7 @@ def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS
     """Observed rate against mean prediction in equal-width probability bins (empty bins left out)."""
     bin_index = np.clip((np.asarray(p) * bins).astype(int), 0, bins - 1)
     frame = pd.DataFrame({"bin": bin_index, "y": np.asarray(y, dtype=float), "p": np.asarray(p, dtype=float)})
-    table = frame.groupby("bin").agg(rows=("y", "size"), mean_predicted=("p", "mean"),
-                                     observed_rate=("y", "mean"))
+    table = frame.groupby("bin").agg(rows=("y", "size"), mean_predicted=("p", "mean"), observed_rate=("y", "mean"))
     table.insert(0, "bin_low", table.index / bins)
     return table.reset_index(drop=True)
 
@@ -705,23 +862,29 @@ def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS
 def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     both_classes = len(np.unique(y)) == 2
-    return {"roc_auc": float(roc_auc_score(y, p)) if both_classes else float("nan"),
-            "log_loss": float(log_loss(y, p, labels=[0, 1])),
-            "brier": float(brier_score_loss(y, p)),
-            "ece": expected_calibration_error(y, p)}
+    return {
+        "roc_auc": float(roc_auc_score(y, p)) if both_classes else float("nan"),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "ece": expected_calibration_error(y, p),
+    }
 
 
 def offer_ratio_metrics(actual_ratio: np.ndarray, predicted_ratio: np.ndarray) -> dict[str, float]:
-    return {"mae_log": float(np.mean(np.abs(np.log(predicted_ratio) - np.log(actual_ratio)))),
-            "median_ape": float(np.median(np.abs(predicted_ratio - actual_ratio) / actual_ratio))}
+    return {
+        "mae_log": float(np.mean(np.abs(np.log(predicted_ratio) - np.log(actual_ratio)))),
+        "median_ape": float(np.median(np.abs(predicted_ratio - actual_ratio) / actual_ratio)),
+    }
 
 
 def logistic_baseline(categorical: list[str], numeric: list[str]) -> Pipeline:
     """One-hot logistic regression on the same features (rare levels pooled, as LightGBM does)."""
-    encoder = ColumnTransformer([
-        ("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20), categorical),
-        ("num", StandardScaler(), numeric),
-    ])
+    encoder = ColumnTransformer(
+        [
+            ("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20), categorical),
+            ("num", StandardScaler(), numeric),
+        ]
+    )
     return Pipeline([("encode", encoder), ("model", LogisticRegression(C=1.0, max_iter=5000))])
 
 
@@ -747,10 +910,15 @@ class IdrEvaluation:
     test_label_summary: str
 
 
-MODEL_KEYS = {"overall rate": "overall_rate", "payer rate (shrunk)": "payer_rate",
-              "logistic regression": "logistic_regression", "LightGBM": "lightgbm",
-              "overall median": "overall_median", "payer median (shrunk)": "payer_median",
-              "LightGBM median": "lightgbm"}
+MODEL_KEYS = {
+    "overall rate": "overall_rate",
+    "payer rate (shrunk)": "payer_rate",
+    "logistic regression": "logistic_regression",
+    "LightGBM": "lightgbm",
+    "overall median": "overall_median",
+    "payer median (shrunk)": "payer_median",
+    "LightGBM median": "lightgbm",
+}
 
 
 @dataclass(frozen=True)
@@ -765,9 +933,17 @@ class _OutcomeFit:
     logistic: Pipeline
 
 
-def _fit_outcome(task: str, title: str, train: pd.DataFrame, test: pd.DataFrame, excluded: int,
-                 exclusion: str, numeric_candidates: tuple[str, ...], seed: int,
-                 prior_strength: float) -> _OutcomeFit:
+def _fit_outcome(
+    task: str,
+    title: str,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    excluded: int,
+    exclusion: str,
+    numeric_candidates: tuple[str, ...],
+    seed: int,
+    prior_strength: float,
+) -> _OutcomeFit:
     features_train, features_test = model_features(train), model_features(test)
     categorical = usable_features(features_train, CATEGORICAL_FEATURES)
     numeric = usable_features(features_train, numeric_candidates)
@@ -787,16 +963,23 @@ def _fit_outcome(task: str, title: str, train: pd.DataFrame, test: pd.DataFrame,
     predictions = {
         "overall rate": np.full(len(test), overall),
         "payer rate (shrunk)": payer_p,
-        "logistic regression":
-            logistic.predict_proba(_logistic_inputs(features_test, categorical, numeric))[:, 1],
+        "logistic regression": logistic.predict_proba(_logistic_inputs(features_test, categorical, numeric))[:, 1],
         "LightGBM": test_p,
     }
     metrics = pd.DataFrame({name: classification_metrics(y_test, p) for name, p in predictions.items()}).T
     evaluation = IdrEvaluation(
-        task=task, title=title, train_quarters=tuple(sorted(train["quarter"].unique())),
-        test_quarters=tuple(sorted(test["quarter"].unique())), train_rows=len(train), test_rows=len(test),
-        excluded_rows=excluded, exclusion=exclusion, features=tuple(categorical + numeric), metrics=metrics,
-        test_label_summary=f"provider win rate {y_test.mean():.1%} in test, {overall:.1%} in train")
+        task=task,
+        title=title,
+        train_quarters=tuple(sorted(train["quarter"].unique())),
+        test_quarters=tuple(sorted(test["quarter"].unique())),
+        train_rows=len(train),
+        test_rows=len(test),
+        excluded_rows=excluded,
+        exclusion=exclusion,
+        features=tuple(categorical + numeric),
+        metrics=metrics,
+        test_label_summary=f"provider win rate {y_test.mean():.1%} in test, {overall:.1%} in train",
+    )
     return _OutcomeFit(evaluation, model, levels, numeric, test, test_p, payer_p, logistic)
 
 
@@ -808,8 +991,9 @@ class _OfferFit:
     numeric: list[str]
 
 
-def _fit_offer_ratio(train: pd.DataFrame, test: pd.DataFrame, excluded: int, seed: int,
-                     prior_strength: float) -> _OfferFit:
+def _fit_offer_ratio(
+    train: pd.DataFrame, test: pd.DataFrame, excluded: int, seed: int, prior_strength: float
+) -> _OfferFit:
     features_train, features_test = model_features(train), model_features(test)
     categorical = usable_features(features_train, CATEGORICAL_FEATURES)
     numeric = usable_features(features_train, NUMERIC_FEATURES)
@@ -822,20 +1006,26 @@ def _fit_offer_ratio(train: pd.DataFrame, test: pd.DataFrame, excluded: int, see
     actual = test["prevailing_offer_ratio"].to_numpy(dtype=float)
     predictions = {
         "overall median": np.full(len(test), overall),
-        "payer median (shrunk)": test["payer_group"].map(benchmarks["median_prevailing_offer_ratio"])
-        .fillna(overall).to_numpy(dtype=float),
+        "payer median (shrunk)": test["payer_group"]
+        .map(benchmarks["median_prevailing_offer_ratio"])
+        .fillna(overall)
+        .to_numpy(dtype=float),
         "LightGBM median": np.exp(model.predict(encode(features_test, levels, numeric))),
     }
     metrics = pd.DataFrame({name: offer_ratio_metrics(actual, p) for name, p in predictions.items()}).T
     evaluation = IdrEvaluation(
-        task="offer_ratio", title="Prevailing offer / QPA (median), features known when filing",
+        task="offer_ratio",
+        title="Prevailing offer / QPA (median), features known when filing",
         train_quarters=tuple(sorted(train["quarter"].unique())),
-        test_quarters=tuple(sorted(test["quarter"].unique())), train_rows=len(train), test_rows=len(test),
+        test_quarters=tuple(sorted(test["quarter"].unique())),
+        train_rows=len(train),
+        test_rows=len(test),
         excluded_rows=excluded,
         exclusion="no prevailing offer ratio above 0 (all of 2024Q3-Q4 in the shared file)",
-        features=tuple(categorical + numeric), metrics=metrics,
-        test_label_summary=f"median prevailing offer {np.median(actual):.2f}x QPA in test, "
-                           f"{overall:.2f}x in train")
+        features=tuple(categorical + numeric),
+        metrics=metrics,
+        test_label_summary=f"median prevailing offer {np.median(actual):.2f}x QPA in test, {overall:.2f}x in train",
+    )
     return _OfferFit(evaluation, model, levels, numeric)
 
 
@@ -846,14 +1036,18 @@ def offer_associations(fit: _OutcomeFit) -> pd.DataFrame:
     so these say nothing about what changing an offer would do.
     """
     encoder = fit.logistic.named_steps["encode"]
-    coefficients = dict(zip(encoder.get_feature_names_out(), fit.logistic.named_steps["model"].coef_[0],
-                            strict=True))
+    coefficients = dict(zip(encoder.get_feature_names_out(), fit.logistic.named_steps["model"].coef_[0], strict=True))
     scaler = encoder.named_transformers_["num"]
     scales = dict(zip(scaler.feature_names_in_, scaler.scale_, strict=True))
     # The model saw standardised log offers: divide by the scale for the effect of one unit of log offer.
-    rows = [{"feature": feature, "odds_ratio_per_doubling":
-             math.exp(coefficients[f"num__{feature}"] / scales[feature] * math.log(2))}
-            for feature in OFFER_FEATURES if f"num__{feature}" in coefficients]
+    rows = [
+        {
+            "feature": feature,
+            "odds_ratio_per_doubling": math.exp(coefficients[f"num__{feature}"] / scales[feature] * math.log(2)),
+        }
+        for feature in OFFER_FEATURES
+        if f"num__{feature}" in coefficients
+    ]
     return pd.DataFrame(rows, columns=["feature", "odds_ratio_per_doubling"])
 
 
@@ -870,8 +1064,7 @@ class IdrOutcomeModel(mlflow.pyfunc.PythonModel):
     """
 
     def __init__(self, outcome: _OutcomeFit, offer: _OfferFit) -> None:
-        self.classifier, self.outcome_levels, self.outcome_numeric = (outcome.model, outcome.levels,
-                                                                      outcome.numeric)
+        self.classifier, self.outcome_levels, self.outcome_numeric = (outcome.model, outcome.levels, outcome.numeric)
         self.regressor, self.offer_levels, self.offer_numeric = offer.model, offer.levels, offer.numeric
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
@@ -905,8 +1098,14 @@ def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
-def train_idr_model(dataset: pd.DataFrame, *, seed: int = 0, tracking_uri: str | None = None,
-                    experiment: str = "recoup-idr", prior_strength: float = 50) -> IdrTrainResult:
+def train_idr_model(
+    dataset: pd.DataFrame,
+    *,
+    seed: int = 0,
+    tracking_uri: str | None = None,
+    experiment: str = "recoup-idr",
+    prior_strength: float = 50,
+) -> IdrTrainResult:
     """Fit and evaluate the IDR models on a temporal split, and track the run in MLflow.
 
     Tasks: P(provider prevails) from what is known when filing (test: the latest quarter); the median
@@ -914,42 +1113,86 @@ def train_idr_model(dataset: pd.DataFrame, *, seed: int = 0, tracking_uri: str |
     P(provider prevails) given both offers (associations, not effects).
     """
     outcome_train, outcome_test = temporal_split(dataset, dataset["outcome"].notna())
-    outcome = _fit_outcome("outcome", "P(provider prevails), features known when filing", outcome_train,
-                           outcome_test, excluded=0, exclusion="", numeric_candidates=NUMERIC_FEATURES,
-                           seed=seed, prior_strength=prior_strength)
+    outcome = _fit_outcome(
+        "outcome",
+        "P(provider prevails), features known when filing",
+        outcome_train,
+        outcome_test,
+        excluded=0,
+        exclusion="",
+        numeric_candidates=NUMERIC_FEATURES,
+        seed=seed,
+        prior_strength=prior_strength,
+    )
     has_ratio = dataset["prevailing_offer_ratio"] > 0
-    offer = _fit_offer_ratio(*temporal_split(dataset, has_ratio), excluded=int((~has_ratio).sum()), seed=seed,
-                             prior_strength=prior_strength)
+    offer = _fit_offer_ratio(
+        *temporal_split(dataset, has_ratio), excluded=int((~has_ratio).sum()), seed=seed, prior_strength=prior_strength
+    )
     both_offers = dataset["provider_offer_ratio"].notna() & dataset["plan_offer_ratio"].notna()
     given_offers = _fit_outcome(
-        "outcome_given_offers", "P(provider prevails) given both offers - associations only",
-        *temporal_split(dataset, both_offers), excluded=int((~both_offers).sum()),
+        "outcome_given_offers",
+        "P(provider prevails) given both offers - associations only",
+        *temporal_split(dataset, both_offers),
+        excluded=int((~both_offers).sum()),
         exclusion="a missing offer (usually the defaulting party's); all of 2024Q3-Q4 in the shared file",
-        numeric_candidates=(*NUMERIC_FEATURES, *OFFER_FEATURES), seed=seed, prior_strength=prior_strength)
+        numeric_candidates=(*NUMERIC_FEATURES, *OFFER_FEATURES),
+        seed=seed,
+        prior_strength=prior_strength,
+    )
     evaluations = (outcome.evaluation, offer.evaluation, given_offers.evaluation)
     y_test = outcome_test["outcome"].eq("provider").to_numpy(dtype=int)
     calibration = reliability_table(y_test, outcome.test_p)
     per_payer = _per_payer_test(outcome)
     benchmarks = payer_idr_benchmarks(dataset, prior_strength)
     associations = offer_associations(given_offers)
-    return _track_run(dataset, seed, tracking_uri or default_tracking_uri(), experiment, prior_strength,
-                      outcome, offer, evaluations, associations, calibration, benchmarks, per_payer)
+    return _track_run(
+        dataset,
+        seed,
+        tracking_uri or default_tracking_uri(),
+        experiment,
+        prior_strength,
+        outcome,
+        offer,
+        evaluations,
+        associations,
+        calibration,
+        benchmarks,
+        per_payer,
+    )
 
 
 def _per_payer_test(fit: _OutcomeFit) -> pd.DataFrame:
-    frame = pd.DataFrame({"payer_group": fit.test["payer_group"].to_numpy(),
-                          "won": fit.test["outcome"].eq("provider").to_numpy(dtype=float),
-                          "model": fit.test_p, "payer_baseline": fit.payer_p})
-    table = frame.groupby("payer_group").agg(test_rows=("won", "size"), observed_win_rate=("won", "mean"),
-                                             model_mean_p=("model", "mean"),
-                                             payer_baseline_p=("payer_baseline", "mean"))
+    frame = pd.DataFrame(
+        {
+            "payer_group": fit.test["payer_group"].to_numpy(),
+            "won": fit.test["outcome"].eq("provider").to_numpy(dtype=float),
+            "model": fit.test_p,
+            "payer_baseline": fit.payer_p,
+        }
+    )
+    table = frame.groupby("payer_group").agg(
+        test_rows=("won", "size"),
+        observed_win_rate=("won", "mean"),
+        model_mean_p=("model", "mean"),
+        payer_baseline_p=("payer_baseline", "mean"),
+    )
     return table.sort_values("test_rows", ascending=False).reset_index()
 
 
-def _track_run(dataset: pd.DataFrame, seed: int, tracking_uri: str, experiment: str, prior_strength: float,
-               outcome: _OutcomeFit, offer: _OfferFit, evaluations: tuple[IdrEvaluation, ...],
-               associations: pd.DataFrame, calibration: pd.DataFrame, benchmarks: pd.DataFrame,
-               per_payer: pd.DataFrame) -> IdrTrainResult:
+def _track_run(
+    dataset: pd.DataFrame,
+    seed: int,
+    tracking_uri: str,
+    experiment: str,
+    prior_strength: float,
+    outcome: _OutcomeFit,
+    offer: _OfferFit,
+    evaluations: tuple[IdrEvaluation, ...],
+    associations: pd.DataFrame,
+    calibration: pd.DataFrame,
+    benchmarks: pd.DataFrame,
+    per_payer: pd.DataFrame,
+) -> IdrTrainResult:
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracking_uri)
     try:
@@ -958,31 +1201,58 @@ def _track_run(dataset: pd.DataFrame, seed: int, tracking_uri: str, experiment: 
             log.info("logging run %s to %s", run.info.run_id, tracking_uri)
             source = mlflow.data.from_pandas(dataset, name="idr")
             mlflow.log_input(source, context="training")
-            mlflow.log_params({"seed": seed, "prior_strength": prior_strength, "dataset_rows": len(dataset),
-                               "dataset_digest": source.digest,
-                               **{f"classifier.{key}": value for key, value in CLASSIFIER_PARAMS.items()},
-                               **{f"regressor.{key}": value for key, value in REGRESSOR_PARAMS.items()}})
+            mlflow.log_params(
+                {
+                    "seed": seed,
+                    "prior_strength": prior_strength,
+                    "dataset_rows": len(dataset),
+                    "dataset_digest": source.digest,
+                    **{f"classifier.{key}": value for key, value in CLASSIFIER_PARAMS.items()},
+                    **{f"regressor.{key}": value for key, value in REGRESSOR_PARAMS.items()},
+                }
+            )
             for evaluation in evaluations:
-                mlflow.log_params({f"{evaluation.task}.train_quarters": ",".join(evaluation.train_quarters),
-                                   f"{evaluation.task}.test_quarters": ",".join(evaluation.test_quarters),
-                                   f"{evaluation.task}.train_rows": evaluation.train_rows,
-                                   f"{evaluation.task}.test_rows": evaluation.test_rows,
-                                   f"{evaluation.task}.features": ",".join(evaluation.features)})
-                mlflow.log_metrics({f"{evaluation.task}.{MODEL_KEYS[model]}.{metric}": value
-                                    for model, row in evaluation.metrics.iterrows()
-                                    for metric, value in row.items() if not math.isnan(value)})
-            mlflow.log_metrics({f"outcome_given_offers.odds_ratio_per_doubling.{row.feature}":
-                                row.odds_ratio_per_doubling for row in associations.itertuples()})
+                mlflow.log_params(
+                    {
+                        f"{evaluation.task}.train_quarters": ",".join(evaluation.train_quarters),
+                        f"{evaluation.task}.test_quarters": ",".join(evaluation.test_quarters),
+                        f"{evaluation.task}.train_rows": evaluation.train_rows,
+                        f"{evaluation.task}.test_rows": evaluation.test_rows,
+                        f"{evaluation.task}.features": ",".join(evaluation.features),
+                    }
+                )
+                mlflow.log_metrics(
+                    {
+                        f"{evaluation.task}.{MODEL_KEYS[model]}.{metric}": value
+                        for model, row in evaluation.metrics.iterrows()
+                        for metric, value in row.items()
+                        if not math.isnan(value)
+                    }
+                )
+            mlflow.log_metrics(
+                {
+                    f"outcome_given_offers.odds_ratio_per_doubling.{row.feature}": row.odds_ratio_per_doubling
+                    for row in associations.itertuples()
+                }
+            )
             mlflow.log_text(benchmarks.to_csv(index=False), "idr_payer_benchmarks.csv")
             mlflow.log_text(per_payer.to_csv(index=False), "idr_outcome_by_payer_test.csv")
             mlflow.log_text(calibration.to_csv(index=False), "idr_outcome_calibration.csv")
             mlflow.log_figure(_calibration_figure(calibration), "idr_outcome_calibration.png")
             model_uri = _log_model(outcome, offer)
             result = IdrTrainResult(
-                run_id=run.info.run_id, tracking_uri=tracking_uri, experiment=experiment, model_uri=model_uri,
-                dataset_rows=len(dataset), dataset_digest=source.digest, evaluations=evaluations,
-                offer_associations=associations, calibration=calibration, benchmarks=benchmarks,
-                per_payer_test=per_payer)
+                run_id=run.info.run_id,
+                tracking_uri=tracking_uri,
+                experiment=experiment,
+                model_uri=model_uri,
+                dataset_rows=len(dataset),
+                dataset_digest=source.digest,
+                evaluations=evaluations,
+                offer_associations=associations,
+                calibration=calibration,
+                benchmarks=benchmarks,
+                per_payer_test=per_payer,
+            )
             mlflow.log_text(format_idr_train_report(result), "idr_report.txt")
     finally:
         mlflow.set_tracking_uri(previous_uri)
@@ -994,8 +1264,13 @@ def _calibration_figure(calibration: pd.DataFrame) -> Figure:
     axis = figure.subplots()
     axis.plot([0, 1], [0, 1], color="grey", linewidth=1)
     axis.plot(calibration["mean_predicted"], calibration["observed_rate"], marker="o")
-    axis.set(xlabel="mean predicted P(provider prevails)", ylabel="observed rate", xlim=(0, 1), ylim=(0, 1),
-             title="IDR outcome model, test quarter")
+    axis.set(
+        xlabel="mean predicted P(provider prevails)",
+        ylabel="observed rate",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title="IDR outcome model, test quarter",
+    )
     return figure
 
 
@@ -1004,15 +1279,25 @@ def _log_model(outcome: _OutcomeFit, offer: _OfferFit) -> str:
     used = {*outcome.levels, *outcome.numeric, *offer.levels, *offer.numeric}
     columns = ["quarter", *(column for column in MODEL_INPUT_COLUMNS[1:] if column in used)]
     # Every input but the quarter may be missing: the trees route a missing value like an unseen one.
-    inputs = [ColSpec("boolean" if column == "batched" else "string", column, required=column == "quarter")
-              for column in columns]
+    inputs = [
+        ColSpec("boolean" if column == "batched" else "string", column, required=column == "quarter")
+        for column in columns
+    ]
     outputs = [ColSpec("double", "p_provider_prevails"), ColSpec("double", "prevailing_offer_ratio_median")]
     signature = ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
     example = outcome.test.loc[:, columns].head(5)
     info = mlflow.pyfunc.log_model(
-        name="idr_model", python_model=bundle, signature=signature, input_example=example,
-        pip_requirements=[f"lightgbm=={lgb.__version__}", f"pandas=={pd.__version__}",
-                          f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"])
+        name="idr_model",
+        python_model=bundle,
+        signature=signature,
+        input_example=example,
+        pip_requirements=[
+            f"lightgbm=={lgb.__version__}",
+            f"pandas=={pd.__version__}",
+            f"numpy=={np.__version__}",
+            f"mlflow=={mlflow.__version__}",
+        ],
+    )
     return info.model_uri
 
 
@@ -1021,8 +1306,14 @@ def _log_model(outcome: _OutcomeFit, offer: _OfferFit) -> str:
 # ----------------------------------------------------------------------------------------------------------
 
 
-METRIC_LABELS = {"roc_auc": "ROC AUC", "log_loss": "log loss", "brier": "Brier", "ece": "ECE",
-                 "mae_log": "MAE (log)", "median_ape": "median |% error|"}
+METRIC_LABELS = {
+    "roc_auc": "ROC AUC",
+    "log_loss": "log loss",
+    "brier": "Brier",
+    "ece": "ECE",
+    "mae_log": "MAE (log)",
+    "median_ape": "median |% error|",
+}
 
 
 def _quarter_span(quarters: tuple[str, ...]) -> str:
@@ -1031,30 +1322,50 @@ def _quarter_span(quarters: tuple[str, ...]) -> str:
 
 def format_idr_train_report(result: IdrTrainResult, top_payers: int = 12) -> str:
     """The training summary `recoup train-idr` prints: test metrics beside the baselines, then benchmarks."""
-    lines = [f"IDR models: run {result.run_id} in experiment {result.experiment!r} ({result.tracking_uri})",
-             f"Dataset: {result.dataset_rows:,} line items, digest {result.dataset_digest}; "
-             f"model {result.model_uri}"]
+    lines = [
+        f"IDR models: run {result.run_id} in experiment {result.experiment!r} ({result.tracking_uri})",
+        f"Dataset: {result.dataset_rows:,} line items, digest {result.dataset_digest}; model {result.model_uri}",
+    ]
     for evaluation in result.evaluations:
-        lines += ["", f"{evaluation.title}",
-                  f"  train {_quarter_span(evaluation.train_quarters)} ({evaluation.train_rows:,} rows), "
-                  f"test {_quarter_span(evaluation.test_quarters)} ({evaluation.test_rows:,} rows); "
-                  f"{evaluation.test_label_summary}"]
+        lines += [
+            "",
+            f"{evaluation.title}",
+            f"  train {_quarter_span(evaluation.train_quarters)} ({evaluation.train_rows:,} rows), "
+            f"test {_quarter_span(evaluation.test_quarters)} ({evaluation.test_rows:,} rows); "
+            f"{evaluation.test_label_summary}",
+        ]
         if evaluation.excluded_rows:
             lines.append(f"  excluded {evaluation.excluded_rows:,} rows: {evaluation.exclusion}")
         table = evaluation.metrics.rename(columns=METRIC_LABELS)
         lines += ["  " + line for line in table.to_string(float_format="{:.4f}".format).splitlines()]
-    lines += ["", "Offers are chosen by the parties: the model given offers and these odds ratios are",
-              "associations in observational data, not the effect of asking for more or less."]
-    lines += [f"  {row.feature}: x2 offer goes with x{row.odds_ratio_per_doubling:.2f} odds of the provider "
-              "prevailing (logistic regression, other features held fixed)"
-              for row in result.offer_associations.itertuples()]
+    lines += [
+        "",
+        "Offers are chosen by the parties: the model given offers and these odds ratios are",
+        "associations in observational data, not the effect of asking for more or less.",
+    ]
+    lines += [
+        f"  {row.feature}: x2 offer goes with x{row.odds_ratio_per_doubling:.2f} odds of the provider "
+        "prevailing (logistic regression, other features held fixed)"
+        for row in result.offer_associations.itertuples()
+    ]
     lines += ["", "Not used as features (leakage or availability):"]
     lines += [f"  {name}: {reason}" for name, reason in NOT_FEATURES.items()]
     shown = result.benchmarks.head(top_payers + 1)
-    lines += ["", f"Payer IDR benchmarks, all quarters (win, default and offer/QPA shrunk toward all payers "
-                  f"by {shown['prior_strength'].iloc[0]:g} line items; full table in the run's artifacts):"]
-    columns = ["payer_id", "line_items", "provider_win_rate_raw", "provider_win_rate",
-               "default_decision_rate", "median_prevailing_offer_ratio", "median_days", "median_idre_fee"]
+    lines += [
+        "",
+        f"Payer IDR benchmarks, all quarters (win, default and offer/QPA shrunk toward all payers "
+        f"by {shown['prior_strength'].iloc[0]:g} line items; full table in the run's artifacts):",
+    ]
+    columns = [
+        "payer_id",
+        "line_items",
+        "provider_win_rate_raw",
+        "provider_win_rate",
+        "default_decision_rate",
+        "median_prevailing_offer_ratio",
+        "median_days",
+        "median_idre_fee",
+    ]
     table = shown.set_index("payer_group")[columns].fillna({"payer_id": ""})
     table.columns = ["payer_id", "lines", "win raw", "win", "default", "offer/QPA", "days", "fee $"]
     lines += ["  " + line for line in table.to_string(float_format="{:.2f}".format).splitlines()]

@@ -68,22 +68,43 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        lines = [f"run {self.run_id}  registered model version {self.model_version}", "",
-                 "success model on the test slice (newest attempts):",
-                 self.comparison.to_string(float_format=lambda v: f"{v:.4f}"), "",
-                 "model by level:", self.by_level.to_string(float_format=lambda v: f"{v:.4f}"), ""]
-        for key in ("settlement_mae_dollars", "settlement_p10_p90_coverage", "days_mae",
-                    "truth_log_loss", "model_to_truth_log_loss_ratio", "policy_regret_pct",
-                    "uplift_over_best_fixed_rule_pct"):
+        lines = [
+            f"run {self.run_id}  registered model version {self.model_version}",
+            "",
+            "success model on the test slice (newest attempts):",
+            self.comparison.to_string(float_format=lambda v: f"{v:.4f}"),
+            "",
+            "model by level:",
+            self.by_level.to_string(float_format=lambda v: f"{v:.4f}"),
+            "",
+        ]
+        for key in (
+            "settlement_mae_dollars",
+            "settlement_p10_p90_coverage",
+            "days_mae",
+            "truth_log_loss",
+            "model_to_truth_log_loss_ratio",
+            "policy_regret_pct",
+            "uplift_over_best_fixed_rule_pct",
+        ):
             if key in self.metrics:
                 lines.append(f"{key:<34}{self.metrics[key]:>12.4f}")
         return "\n".join(lines + self.notes)
 
 
-def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | None = None,
-          register: bool = True, policy: LadderPolicy | None = None, min_category_count: int = 30,
-          evaluate_policy: bool = True, idr_priors: bool = True, reason_method: str = "path",
-          fit: Callable[..., OutcomeModels] = fit_outcome_models) -> TrainResult:
+def train(
+    source: Path | pd.DataFrame,
+    *,
+    seed: int = 0,
+    tracking_uri: str | None = None,
+    register: bool = True,
+    policy: LadderPolicy | None = None,
+    min_category_count: int = 30,
+    evaluate_policy: bool = True,
+    idr_priors: bool = True,
+    reason_method: str = "path",
+    fit: Callable[..., OutcomeModels] = fit_outcome_models,
+) -> TrainResult:
     """Validate, split by time, fit, evaluate against baselines (and the truth, on simulated data),
     log everything to MLflow and register the bundle. ``fit`` fits the outcome models (the Dask engine
     passes ``training.fit_dask.fit_outcome_models_dask``)."""
@@ -101,18 +122,21 @@ def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | Non
     bundle = RecoupBundle(transformer, models, policy or LadderPolicy(), profiles, reason_method=reason_method)
 
     test_features = transformer.transform(split.test)
-    predicted = models.predict(test_features, split.test["billed_amount"].to_numpy(),
-                               split.test["allowed_before"].to_numpy())
+    predicted = models.predict(
+        test_features, split.test["billed_amount"].to_numpy(), split.test["allowed_before"].to_numpy()
+    )
     timer.done("predict_test")
     baselines = {
         "payer_level_rates": PayerLevelRates().fit(split.train).predict_proba(split.test),
-        "logistic_regression": logistic_baseline(transformer.transform(split.train), split.train["success"],
-                                                 seed).predict_proba(test_features)[:, 1],
+        "logistic_regression": logistic_baseline(
+            transformer.transform(split.train), split.train["success"], seed
+        ).predict_proba(test_features)[:, 1],
     }
     timer.done("baselines")
-    comparison = pd.DataFrame({"model": classification_metrics(split.test["success"], predicted["p_success"])}
-                              | {name: classification_metrics(split.test["success"], p)
-                                 for name, p in baselines.items()}).T
+    comparison = pd.DataFrame(
+        {"model": classification_metrics(split.test["success"], predicted["p_success"])}
+        | {name: classification_metrics(split.test["success"], p) for name, p in baselines.items()}
+    ).T
     p_model = predicted["p_success"].to_numpy()
     by_level = metrics_by(split.test, "level", p_model).rename(index=level_name)
     by_payer = metrics_by(split.test, "payer_id", p_model)
@@ -126,24 +150,23 @@ def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | Non
     if len(history.truth.columns):
         from training.truth import truth_metrics
 
-        metrics |= truth_metrics(split.test, history.truth.loc[split.test.index], predicted,
-                                 bundle if evaluate_policy else None, seed=seed)
+        metrics |= truth_metrics(
+            split.test, history.truth.loc[split.test.index], predicted, bundle if evaluate_policy else None, seed=seed
+        )
     else:
         notes.append("no truth_ columns: distance to the truth and policy regret need simulated data")
     timer.done("truth")
 
     bundle.metadata = {
         "training_window": [str(split.train["submitted_date"].min().date()), str(split.valid_end.date())],
-        "test_window": [str(split.test["submitted_date"].min().date()),
-                        str(split.test["submitted_date"].max().date())],
+        "test_window": [str(split.test["submitted_date"].min().date()), str(split.test["submitted_date"].max().date())],
         "metrics": {k: float(v) for k, v in metrics.items()},
         "dataset_digest": history.digest,
         "seed": seed,
     }
     tracking.configure(tracking_uri)
     with mlflow.start_run() as run:
-        _log_run(history, split, metrics, comparison, by_level, by_payer, test_features, bundle, predicted,
-                 seed)
+        _log_run(history, split, metrics, comparison, by_level, by_payer, test_features, bundle, predicted, seed)
         timer.done("log_run")
         bundle.metadata["run_id"] = run.info.run_id
         info = tracking.log_bundle(bundle, tracking.request_example(split.test), register=register)
@@ -154,8 +177,9 @@ def train(source: Path | pd.DataFrame, *, seed: int = 0, tracking_uri: str | Non
     return TrainResult(run.info.run_id, version, metrics, comparison, by_level, notes)
 
 
-def thin_history_benchmarks(benchmarks: pd.DataFrame, train: pd.DataFrame,
-                            min_attempts: int = THIN_HISTORY_ATTEMPTS) -> pd.DataFrame:
+def thin_history_benchmarks(
+    benchmarks: pd.DataFrame, train: pd.DataFrame, min_attempts: int = THIN_HISTORY_ATTEMPTS
+) -> pd.DataFrame:
     """The IDR benchmarks of every payer group except those of payers with ample history of their own.
 
     A payer's own history beats the public IDR record; offering the record as well for well-covered
@@ -167,29 +191,43 @@ def thin_history_benchmarks(benchmarks: pd.DataFrame, train: pd.DataFrame,
     return benchmarks[~benchmarks["payer_group"].str.lower().isin(set(covered.str.lower()))]
 
 
-def _log_run(history: History, split, metrics, comparison, by_level, by_payer, test_features, bundle,
-             predicted, seed) -> None:
+def _log_run(
+    history: History, split, metrics, comparison, by_level, by_payer, test_features, bundle, predicted, seed
+) -> None:
     report = history.report
-    mlflow.log_params({
-        "seed": seed, "min_category_count": bundle.transformer.min_category_count,
-        "idr_priors": bundle.transformer.idr_benchmarks is not None, "reason_method": bundle.reason_method,
-        "success_trees": bundle.models.success.best_iteration_,
-        "settlement_trees": bundle.models.settlement_mean.best_iteration_,
-        "days_trees": bundle.models.days.best_iteration_,
-        "train_end": str(split.train_end.date()), "valid_end": str(split.valid_end.date()),
-        **{f"cost_{k}": v for k, v in bundle.policy.cost.items()},
-        "idr_entity_fee": bundle.policy.idr_entity_fee,
-        "annual_discount_rate": bundle.policy.annual_discount_rate,
-    })
+    mlflow.log_params(
+        {
+            "seed": seed,
+            "min_category_count": bundle.transformer.min_category_count,
+            "idr_priors": bundle.transformer.idr_benchmarks is not None,
+            "reason_method": bundle.reason_method,
+            "success_trees": bundle.models.success.best_iteration_,
+            "settlement_trees": bundle.models.settlement_mean.best_iteration_,
+            "days_trees": bundle.models.days.best_iteration_,
+            "train_end": str(split.train_end.date()),
+            "valid_end": str(split.valid_end.date()),
+            **{f"cost_{k}": v for k, v in bundle.policy.cost.items()},
+            "idr_entity_fee": bundle.policy.idr_entity_fee,
+            "annual_discount_rate": bundle.policy.annual_discount_rate,
+        }
+    )
     mlflow.set_tags({"dataset_digest": history.digest})
-    mlflow.log_dict(report.to_dict() | {
-        "attempts": len(history.attempts), "resolved": len(history.resolved),
-        "train_rows": len(split.train), "valid_rows": len(split.valid), "test_rows": len(split.test),
-        "success_rate": float(history.resolved["success"].mean()),
-        "attempts_by_level": {level_name(k): int(v) for k, v in
-                              history.attempts["level"].value_counts().sort_index().items()},
-        "payers": int(history.attempts["payer_id"].nunique()),
-    }, "data_profile.json")
+    mlflow.log_dict(
+        report.to_dict()
+        | {
+            "attempts": len(history.attempts),
+            "resolved": len(history.resolved),
+            "train_rows": len(split.train),
+            "valid_rows": len(split.valid),
+            "test_rows": len(split.test),
+            "success_rate": float(history.resolved["success"].mean()),
+            "attempts_by_level": {
+                level_name(k): int(v) for k, v in history.attempts["level"].value_counts().sort_index().items()
+            },
+            "payers": int(history.attempts["payer_id"].nunique()),
+        },
+        "data_profile.json",
+    )
     mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
     tracking.log_table(comparison, "model_vs_baselines")
     tracking.log_table(by_level, "metrics_by_level")
@@ -216,8 +254,11 @@ def _calibration_plot(test: pd.DataFrame, predicted: pd.DataFrame):
         frame = pd.DataFrame({"bin": bins, "p": p[mask], "y": y[mask]}).groupby("bin").mean()
         axis.plot(frame["p"], frame["y"], marker="o", label=Level(int(level)).name)
     axis.plot([0, 1], [0, 1], color="grey", linestyle="--")
-    axis.set(xlabel="predicted probability of success", ylabel="observed success rate",
-             title="Calibration by level (test slice)")
+    axis.set(
+        xlabel="predicted probability of success",
+        ylabel="observed success rate",
+        title="Calibration by level (test slice)",
+    )
     axis.legend()
     return figure
 
@@ -234,8 +275,10 @@ def _importance_plot(bundle: RecoupBundle, features: pd.DataFrame):
 
 def _coverage_plot(test: pd.DataFrame, predicted: pd.DataFrame):
     won = test["success"].to_numpy()
-    inside = ((test["final_allowed_amount"] >= predicted["allowed_p10"])
-              & (test["final_allowed_amount"] <= predicted["allowed_p90"]))[won]
+    inside = (
+        (test["final_allowed_amount"] >= predicted["allowed_p10"])
+        & (test["final_allowed_amount"] <= predicted["allowed_p90"])
+    )[won]
     coverage = inside.groupby(test["level"][won].map(level_name)).mean()
     figure, axis = plt.subplots(figsize=(6, 4))
     axis.bar(coverage.index, coverage.to_numpy())

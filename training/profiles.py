@@ -15,11 +15,14 @@ SHRINKAGE_ATTEMPTS = 20
 def build_payer_profiles(attempts: pd.DataFrame) -> PayerProfiles:
     """Per payer: volume and initial pay levels; per payer and level: counts, shrunk rates, medians."""
     claims = attempts.drop_duplicates("claim_id")
-    medicare = medicare_amount(claims["cpt_code"], claims["modifier"], claims["place_of_service"],
-                               claims["state"], claims["units"])
-    claims = claims.assign(initial_pct_billed=claims["initial_allowed_amount"] / claims["billed_amount"],
-                           initial_pct_medicare=claims["initial_allowed_amount"] / medicare.where(medicare > 0),
-                           denied=claims["initial_allowed_amount"] <= 0)
+    medicare = medicare_amount(
+        claims["cpt_code"], claims["modifier"], claims["place_of_service"], claims["state"], claims["units"]
+    )
+    claims = claims.assign(
+        initial_pct_billed=claims["initial_allowed_amount"] / claims["billed_amount"],
+        initial_pct_medicare=claims["initial_allowed_amount"] / medicare.where(medicare > 0),
+        denied=claims["initial_allowed_amount"] <= 0,
+    )
     summary = claims.groupby("payer_id").agg(
         claims=("claim_id", "size"),
         denial_rate=("denied", "mean"),
@@ -31,19 +34,26 @@ def build_payer_profiles(attempts: pd.DataFrame) -> PayerProfiles:
     summary["last_service_date"] = claims.groupby("payer_id")["service_date"].max()
 
     resolved = attempts[attempts["resolved"]].assign(
-        settlement_pct_of_billed=lambda f: np.where(f["success"], f["final_allowed_amount"] / f["billed_amount"],
-                                                    np.nan))
+        settlement_pct_of_billed=lambda f: np.where(
+            f["success"], f["final_allowed_amount"] / f["billed_amount"], np.nan
+        )
+    )
     market = resolved.groupby("level")["success"].mean()
-    by_level = resolved.groupby(["payer_id", "level"]).agg(
-        attempts=("success", "size"),
-        successes=("success", "sum"),
-        median_settlement_pct_of_billed=("settlement_pct_of_billed", "median"),
-        median_days=("days_to_resolution", "median"),
-    ).reset_index()
+    by_level = (
+        resolved.groupby(["payer_id", "level"])
+        .agg(
+            attempts=("success", "size"),
+            successes=("success", "sum"),
+            median_settlement_pct_of_billed=("settlement_pct_of_billed", "median"),
+            median_days=("days_to_resolution", "median"),
+        )
+        .reset_index()
+    )
     prior = market.reindex(by_level["level"]).to_numpy()
     by_level["success_rate"] = by_level["successes"] / by_level["attempts"]
     by_level["success_rate_shrunk"] = (by_level["successes"] + SHRINKAGE_ATTEMPTS * prior) / (
-        by_level["attempts"] + SHRINKAGE_ATTEMPTS)
+        by_level["attempts"] + SHRINKAGE_ATTEMPTS
+    )
     by_level["market_success_rate"] = prior
     by_level["level"] = by_level["level"].map(lambda level: Level(int(level)).name)
     return PayerProfiles(summary.reset_index(), by_level)

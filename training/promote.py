@@ -34,8 +34,10 @@ class Comparison:
     reason: str
 
     def summary(self) -> str:
-        head = (f"challenger v{self.challenger_version} vs champion "
-                f"{'v' + self.champion_version if self.champion_version else '(none)'}")
+        head = (
+            f"challenger v{self.challenger_version} vs champion "
+            f"{'v' + self.champion_version if self.champion_version else '(none)'}"
+        )
         return "\n".join([head, self.table.to_string(float_format=lambda v: f"{v:.4f}"), self.reason])
 
 
@@ -51,8 +53,9 @@ def holdout_of(client: MlflowClient, version: str) -> pd.DataFrame:
 
 def holdout_metrics(bundle: RecoupBundle, holdout: pd.DataFrame) -> dict[str, float]:
     features = bundle.transformer.transform(holdout)
-    predicted = bundle.models.predict(features, holdout["billed_amount"].to_numpy(),
-                                      holdout["allowed_before"].to_numpy())
+    predicted = bundle.models.predict(
+        features, holdout["billed_amount"].to_numpy(), holdout["allowed_before"].to_numpy()
+    )
     metrics = classification_metrics(holdout["success"], predicted["p_success"])
     return metrics | settlement_metrics(holdout, predicted)
 
@@ -75,8 +78,10 @@ def compare(challenger: str | None = None, tracking_uri: str | None = None) -> t
         return Comparison(challenger, champion, table, True, "no other champion: the challenger wins"), client
     new, old = table.at["log_loss", "challenger"], table.at["log_loss", "champion"]
     not_worse = bool(new <= old * (1 + LOG_LOSS_TOLERANCE))
-    reason = (f"success log loss {new:.4f} vs {old:.4f} "
-              f"({'not worse' if not_worse else 'worse'} within {LOG_LOSS_TOLERANCE:.1%})")
+    reason = (
+        f"success log loss {new:.4f} vs {old:.4f} "
+        f"({'not worse' if not_worse else 'worse'} within {LOG_LOSS_TOLERANCE:.1%})"
+    )
     return Comparison(challenger, champion, table, not_worse, reason), client
 
 
@@ -88,16 +93,18 @@ def promote(challenger: str | None = None, force: bool = False, tracking_uri: st
         comparison.reason += "; promoted anyway (--force)"
     tags = {
         "promotion.compared_with": comparison.champion_version or "none",
-        "promotion.metrics": json.dumps({k: {m: _finite(v) for m, v in col.items()}
-                                         for k, col in comparison.table.to_dict().items()}),
+        "promotion.metrics": json.dumps(
+            {k: {m: _finite(v) for m, v in col.items()} for k, col in comparison.table.to_dict().items()}
+        ),
         "promotion.decision": "promoted" if promoted else "refused",
         "promotion.reason": comparison.reason,
     }
     for key, value in tags.items():
         client.set_model_version_tag(tracking.REGISTERED_MODEL, comparison.challenger_version, key, value)
     if promoted:
-        client.set_registered_model_alias(tracking.REGISTERED_MODEL, tracking.CHAMPION_ALIAS,
-                                          comparison.challenger_version)
+        client.set_registered_model_alias(
+            tracking.REGISTERED_MODEL, tracking.CHAMPION_ALIAS, comparison.challenger_version
+        )
     comparison.promoted = promoted
     return comparison
 

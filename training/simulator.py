@@ -52,8 +52,7 @@ from training.world import (
     sigmoid,
 )
 
-HISTORY_COLUMNS = ("level", "submitted_date", "resolved_date", "outcome", "final_allowed_amount",
-                   "prior_level")
+HISTORY_COLUMNS = ("level", "submitted_date", "resolved_date", "outcome", "final_allowed_amount", "prior_level")
 TRUTH_COLUMNS = ("truth_p_success", "truth_expected_allowed", "truth_expected_days", "truth_ineligible")
 
 # --- How claims look -----------------------------------------------------------------------------------
@@ -136,8 +135,10 @@ def _next_level_weights(current: np.ndarray, facts: ClaimFacts, allowed: np.ndar
     # below the charge; denials need an appeal (or review) first, and IDR after internal appeals is late
     markup = np.clip(facts.billed / np.maximum(allowed, 1.0) / IDR_TYPICAL_MARKUP, 0.3, 3.0)
     weights[:, EXTERNAL_REVIEW - 1] = np.where(
-        after_reconsideration, facts.nsa * np.where(paid, 1.6 * markup, 0.1),
-        np.where(facts.nsa, 0.4, 0.8 + 0.4 * ~paid) + 1.0 * (current == PEER_TO_PEER))
+        after_reconsideration,
+        facts.nsa * np.where(paid, 1.6 * markup, 0.1),
+        np.where(facts.nsa, 0.4, 0.8 + 0.4 * ~paid) + 1.0 * (current == PEER_TO_PEER),
+    )
     weights[:, LEGAL - 1] = 0.03 + 0.08 * big + 0.1 * (current >= PEER_TO_PEER)
     levels = np.arange(1, 6)
     eligible = levels[None, :] > current[:, None]
@@ -200,24 +201,27 @@ def _draw_claims(world: World, service_dates: np.ndarray, rng: np.random.Generat
     cpt = catalogue["cpt_code"].to_numpy()[service]
     modifier = catalogue["modifier"].to_numpy()[service]
     group_names = np.asarray(GROUPS, dtype=object)[world.service_groups(pd.Series(cpt))]
-    emergency = (np.isin(place, ("23", "41", "42"))
-                 | (rng.random(count) < catalogue["emergency_share"].to_numpy()[service]))
+    emergency = np.isin(place, ("23", "41", "42")) | (
+        rng.random(count) < catalogue["emergency_share"].to_numpy()[service]
+    )
 
     kinds = payers.kind[payer]
     plan = np.empty(count, dtype=object)
     funding = np.empty(count, dtype=object)
     for kind in np.unique(kinds):
         rows = np.flatnonzero(kinds == kind)
-        plan[rows] = np.asarray(PLAN_TYPES, dtype=object)[rng.choice(len(PLAN_TYPES), len(rows),
-                                                                      p=PLAN_MIX[kind])]
-        funding[rows] = np.asarray(FUNDINGS, dtype=object)[rng.choice(len(FUNDINGS), len(rows),
-                                                                      p=FUNDING_MIX[kind])]
+        plan[rows] = np.asarray(PLAN_TYPES, dtype=object)[rng.choice(len(PLAN_TYPES), len(rows), p=PLAN_MIX[kind])]
+        funding[rows] = np.asarray(FUNDINGS, dtype=object)[rng.choice(len(FUNDINGS), len(rows), p=FUNDING_MIX[kind])]
     funding[plan == "INDIVIDUAL"] = "fully_insured"
 
-    facility_nsa_rate = np.where(np.isin(group_names, list(ANCILLARY_GROUPS)), ANCILLARY_NSA_RATE,
-                                 OTHER_FACILITY_NSA_RATE)
-    nsa = np.where(emergency, group_names != "ground_ambulance",
-                   np.isin(place, list(FACILITY_PLACES)) & (rng.random(count) < facility_nsa_rate))
+    facility_nsa_rate = np.where(
+        np.isin(group_names, list(ANCILLARY_GROUPS)), ANCILLARY_NSA_RATE, OTHER_FACILITY_NSA_RATE
+    )
+    nsa = np.where(
+        emergency,
+        group_names != "ground_ambulance",
+        np.isin(place, list(FACILITY_PLACES)) & (rng.random(count) < facility_nsa_rate),
+    )
     nsa &= funding != "government"  # Medicaid managed care is outside the NSA's IDR
 
     category = (rng.random(count)[:, None] >= payers.category_mix[payer].cumsum(axis=1)).sum(axis=1)
@@ -228,54 +232,63 @@ def _draw_claims(world: World, service_dates: np.ndarray, rng: np.random.Generat
     # authorization denial usually means there was none)
     letter = rng.random(count) < 0.06 + 0.4 * (category == MEDICAL_NECESSITY) + 0.15 * surgical
     notes = rng.random(count) < 0.45 + 0.2 * surgical + 0.15 * np.isin(category, (BUNDLING, LEVEL_OF_SERVICE))
-    prior_authorization = rng.random(count) < np.where(
-        emergency, 0.03, np.where(category == AUTHORIZATION, 0.3, 0.65))
-    network_gap = rng.random(count) < np.where(np.isin(specialty, list(SCARCE_SPECIALTIES)),
-                                               SCARCE_NETWORK_GAP_RATE, NETWORK_GAP_RATE)
+    prior_authorization = rng.random(count) < np.where(emergency, 0.03, np.where(category == AUTHORIZATION, 0.3, 0.65))
+    network_gap = rng.random(count) < np.where(
+        np.isin(specialty, list(SCARCE_SPECIALTIES)), SCARCE_NETWORK_GAP_RATE, NETWORK_GAP_RATE
+    )
 
-    medicare = reference.medicare_amount(pd.Series(cpt), pd.Series(modifier), pd.Series(place),
-                                         pd.Series(states[state]), pd.Series(units)).to_numpy()
+    medicare = reference.medicare_amount(
+        pd.Series(cpt), pd.Series(modifier), pd.Series(place), pd.Series(states[state]), pd.Series(units)
+    ).to_numpy()
     multiple = np.array([BILLED_MULTIPLE.get(name, ALL_PHYSICIAN_BILLED_MULTIPLE) for name in specialty])
-    billed = np.maximum(1.0, np.round(medicare * multiple * rng.lognormal(-BILLED_NOISE_SIGMA ** 2 / 2,
-                                                                          BILLED_NOISE_SIGMA, count)))
+    billed = np.maximum(
+        1.0, np.round(medicare * multiple * rng.lognormal(-(BILLED_NOISE_SIGMA**2) / 2, BILLED_NOISE_SIGMA, count))
+    )
     group = world.service_groups(pd.Series(cpt))
-    qpa = medicare * QPA_MULTIPLE[group] * payers.qpa_factor[payer] * rng.lognormal(
-        -QPA_NOISE_SIGMA ** 2 / 2, QPA_NOISE_SIGMA, count)
+    qpa = (
+        medicare
+        * QPA_MULTIPLE[group]
+        * payers.qpa_factor[payer]
+        * rng.lognormal(-(QPA_NOISE_SIGMA**2) / 2, QPA_NOISE_SIGMA, count)
+    )
     disclosed = rng.random(count) < np.where(nsa, payers.qpa_disclosure[payer], NON_NSA_QPA_DISCLOSURE)
     paid = world.standard_rate(payer, group, nsa, medicare, qpa, billed)
     # NSA initial payments sit on the QPA; other payers' pricing tools vary more
     noise_sigma = np.where(nsa, NSA_INITIAL_PAY_NOISE_SIGMA, INITIAL_PAY_NOISE_SIGMA)
-    paid = paid * rng.lognormal(-noise_sigma ** 2 / 2, noise_sigma)
+    paid = paid * rng.lognormal(-(noise_sigma**2) / 2, noise_sigma)
     paid = np.where(category == LEVEL_OF_SERVICE, DOWNCODED_PAY_SHARE * paid, paid)
     denied = ~np.isin(category, (PRICING, LEVEL_OF_SERVICE))
     initial = np.where(denied, 0.0, np.round(np.minimum(paid, MAX_INITIAL_TO_BILLED * billed), 2))
 
-    payment_lag = np.clip(np.rint(rng.gamma(4.0, DAYS_TO_INITIAL_PAYMENT / 4.0, count)), 5,
-                          MAX_DAYS_TO_INITIAL_PAYMENT).astype(int)
-    return pd.DataFrame({
-        "claim_id": _claim_ids(count, rng),
-        "payer_id": payers.ids.to_numpy()[payer],
-        "plan_type": plan,
-        "funding": funding,
-        "state": states[state],
-        "place_of_service": place,
-        "cpt_code": cpt,
-        "modifier": modifier,
-        "units": units,
-        "specialty": specialty,
-        "emergency": emergency,
-        "nsa_eligible": nsa,
-        "network_gap": network_gap,
-        "service_date": service_dates,
-        "initial_payment_date": service_dates + payment_lag.astype("timedelta64[D]"),
-        "billed_amount": billed,
-        "initial_allowed_amount": initial,
-        "qpa_amount": np.where(disclosed, np.round(qpa, 2), np.nan),
-        "carc_codes": _carc_codes(category, initial > 0, rng),
-        "has_medical_necessity_letter": letter,
-        "has_clinical_notes": notes,
-        "prior_authorization": prior_authorization,
-    })
+    payment_lag = np.clip(
+        np.rint(rng.gamma(4.0, DAYS_TO_INITIAL_PAYMENT / 4.0, count)), 5, MAX_DAYS_TO_INITIAL_PAYMENT
+    ).astype(int)
+    return pd.DataFrame(
+        {
+            "claim_id": _claim_ids(count, rng),
+            "payer_id": payers.ids.to_numpy()[payer],
+            "plan_type": plan,
+            "funding": funding,
+            "state": states[state],
+            "place_of_service": place,
+            "cpt_code": cpt,
+            "modifier": modifier,
+            "units": units,
+            "specialty": specialty,
+            "emergency": emergency,
+            "nsa_eligible": nsa,
+            "network_gap": network_gap,
+            "service_date": service_dates,
+            "initial_payment_date": service_dates + payment_lag.astype("timedelta64[D]"),
+            "billed_amount": billed,
+            "initial_allowed_amount": initial,
+            "qpa_amount": np.where(disclosed, np.round(qpa, 2), np.nan),
+            "carc_codes": _carc_codes(category, initial > 0, rng),
+            "has_medical_necessity_letter": letter,
+            "has_clinical_notes": notes,
+            "prior_authorization": prior_authorization,
+        }
+    )
 
 
 def _carc_codes(category: np.ndarray, paid: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -298,8 +311,13 @@ def _carc_codes(category: np.ndarray, paid: np.ndarray, rng: np.random.Generator
 RECENT_SERVICE_DAYS = 120
 
 
-def simulate_history(n_claims: int, seed: int = 0, world: World | None = None, start: date = date(2023, 1, 1),
-                     end: date = date(2025, 12, 31)) -> pd.DataFrame:
+def simulate_history(
+    n_claims: int,
+    seed: int = 0,
+    world: World | None = None,
+    start: date = date(2023, 1, 1),
+    end: date = date(2025, 12, 31),
+) -> pd.DataFrame:
     """A negotiation history as of ``end``: one row per escalation attempt of ``n_claims`` disputed claims
     serviced from ``start``, in the contract's columns plus ``prior_level`` and the ``truth_`` columns.
 
@@ -323,14 +341,19 @@ def simulate_history(n_claims: int, seed: int = 0, world: World | None = None, s
 def _first_submission_delay(facts: ClaimFacts, rng: np.random.Generator) -> np.ndarray:
     count = len(facts.billed)
     nsa_delay = rng.integers(2, NSA_NEGOTIATION_START_DAYS + 1, count)
-    other_delay = np.minimum(np.rint(rng.gamma(2.0, FIRST_SUBMISSION_DAYS / 2.0, count)),
-                             INTERNAL_DEADLINE_DAYS)
+    other_delay = np.minimum(np.rint(rng.gamma(2.0, FIRST_SUBMISSION_DAYS / 2.0, count)), INTERNAL_DEADLINE_DAYS)
     return np.where(facts.nsa, nsa_delay, other_delay).astype("timedelta64[D]")
 
 
-def _walk_the_ladder(world: World, facts: ClaimFacts, initial_allowed: np.ndarray, first_level: np.ndarray,
-                     first_submitted: np.ndarray, last_day: np.datetime64,
-                     rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _walk_the_ladder(
+    world: World,
+    facts: ClaimFacts,
+    initial_allowed: np.ndarray,
+    first_level: np.ndarray,
+    first_submitted: np.ndarray,
+    last_day: np.datetime64,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
     """Every claim's attempts, one escalation round at a time; the arrays of all rounds concatenated."""
     count = len(facts.billed)
     persistence = rng.normal(0.0, PERSISTENCE_SIGMA, count)
@@ -348,27 +371,29 @@ def _walk_the_ladder(world: World, facts: ClaimFacts, initial_allowed: np.ndarra
         result = world.draw(truth, claim_facts, attempt, rng)
         resolved = submitted + result["days"].astype("timedelta64[D]")
         withdrawn = rng.random(len(claim)) < WITHDRAW_RATE
-        resolved = np.where(withdrawn, submitted + rng.integers(3, 40, len(claim)).astype("timedelta64[D]"),
-                            resolved)
+        resolved = np.where(withdrawn, submitted + rng.integers(3, 40, len(claim)).astype("timedelta64[D]"), resolved)
         pending = resolved > last_day
         withdrawn &= ~pending
         success = result["success"] & ~withdrawn & ~pending
         final = np.where(success, result["final_allowed_amount"], allowed)
-        rounds.append({
-            "claim": claim,
-            "level": level,
-            "prior_level": prior,
-            "submitted_date": submitted,
-            "resolved_date": np.where(pending, np.datetime64("NaT"), resolved),
-            "outcome": np.where(pending, "pending", np.where(withdrawn, "withdrawn", result["outcome"])),
-            "final_allowed_amount": np.where(pending, np.nan, final),
-            "truth_p_success": truth.p_success,
-            "truth_expected_allowed": truth.expected_allowed,
-            "truth_expected_days": truth.expected_days,
-            "truth_ineligible": result["ineligible"] & (level == EXTERNAL_REVIEW) & ~withdrawn & ~pending,
-        })
-        next_level = _choose_next(level, claim_facts, final, success, attempt_number, persistence[claim],
-                                  withdrawn | pending, rng)
+        rounds.append(
+            {
+                "claim": claim,
+                "level": level,
+                "prior_level": prior,
+                "submitted_date": submitted,
+                "resolved_date": np.where(pending, np.datetime64("NaT"), resolved),
+                "outcome": np.where(pending, "pending", np.where(withdrawn, "withdrawn", result["outcome"])),
+                "final_allowed_amount": np.where(pending, np.nan, final),
+                "truth_p_success": truth.p_success,
+                "truth_expected_allowed": truth.expected_allowed,
+                "truth_expected_days": truth.expected_days,
+                "truth_ineligible": result["ineligible"] & (level == EXTERNAL_REVIEW) & ~withdrawn & ~pending,
+            }
+        )
+        next_level = _choose_next(
+            level, claim_facts, final, success, attempt_number, persistence[claim], withdrawn | pending, rng
+        )
         goes_on = next_level > 0
         next_submitted = _next_submission(resolved, level, next_level, claim_facts, rng)
         goes_on &= next_submitted <= last_day
@@ -377,33 +402,43 @@ def _walk_the_ladder(world: World, facts: ClaimFacts, initial_allowed: np.ndarra
     return {name: np.concatenate([one[name] for one in rounds]) for name in rounds[0]}
 
 
-def _choose_next(level: np.ndarray, facts: ClaimFacts, allowed: np.ndarray, success: np.ndarray,
-                 attempt_number: int, persistence: np.ndarray, stopped: np.ndarray,
-                 rng: np.random.Generator) -> np.ndarray:
+def _choose_next(
+    level: np.ndarray,
+    facts: ClaimFacts,
+    allowed: np.ndarray,
+    success: np.ndarray,
+    attempt_number: int,
+    persistence: np.ndarray,
+    stopped: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """The next level each claim's team attempts, or 0 when it stops (gives up, is paid enough, or ran out
     of levels)."""
     weights = _next_level_weights(level, facts, allowed)
     can_go_on = ~stopped & (weights.sum(axis=1) > 0)
     next_level = np.where(can_go_on, _choose(np.where(can_go_on[:, None], weights, 1.0), rng), 0)
     dollars = np.maximum(facts.billed - allowed, 1.0)
-    logit = (CONTINUE_INTERCEPT
-             + CONTINUE_PER_LOG_DOLLAR * np.log(dollars / 1000.0)
-             + CONTINUE_PER_UNPAID_SHARE * (dollars / facts.billed - 0.5)
-             + CONTINUE_PER_ATTEMPT * attempt_number
-             + CONTINUE_AFTER_WIN * success
-             + CONTINUE_TO_LEGAL * (next_level == LEGAL)
-             + persistence)
+    logit = (
+        CONTINUE_INTERCEPT
+        + CONTINUE_PER_LOG_DOLLAR * np.log(dollars / 1000.0)
+        + CONTINUE_PER_UNPAID_SHARE * (dollars / facts.billed - 0.5)
+        + CONTINUE_PER_ATTEMPT * attempt_number
+        + CONTINUE_AFTER_WIN * success
+        + CONTINUE_TO_LEGAL * (next_level == LEGAL)
+        + persistence
+    )
     return np.where(can_go_on & (rng.random(len(level)) < sigmoid(logit)), next_level, 0)
 
 
-def _next_submission(resolved: np.ndarray, level: np.ndarray, next_level: np.ndarray, facts: ClaimFacts,
-                     rng: np.random.Generator) -> np.ndarray:
+def _next_submission(
+    resolved: np.ndarray, level: np.ndarray, next_level: np.ndarray, facts: ClaimFacts, rng: np.random.Generator
+) -> np.ndarray:
     count = len(level)
-    wait = np.rint(rng.gamma(2.0, np.where(next_level == LEGAL, LEGAL_PREPARATION_DAYS, NEXT_SUBMISSION_DAYS)
-                             / 2.0, count))
+    wait = np.rint(
+        rng.gamma(2.0, np.where(next_level == LEGAL, LEGAL_PREPARATION_DAYS, NEXT_SUBMISSION_DAYS) / 2.0, count)
+    )
     later = resolved + np.maximum(1, wait).astype("timedelta64[D]")
-    idr_window = np.busday_offset(resolved, rng.integers(1, 5, count), roll="forward",
-                                  busdaycal=business_days())
+    idr_window = np.busday_offset(resolved, rng.integers(1, 5, count), roll="forward", busdaycal=business_days())
     after_open_negotiation = facts.nsa & (level == RECONSIDERATION) & (next_level == EXTERNAL_REVIEW)
     return np.where(after_open_negotiation, idr_window, later)
 
@@ -413,14 +448,16 @@ def _history_table(claims: pd.DataFrame, attempts: dict[str, np.ndarray]) -> pd.
     rows = claims.iloc[attempts["claim"][order]].reset_index(drop=True)
     level_names = np.asarray(LEVEL_NAMES, dtype=object)
     table = {name: rows[name] for name in CLAIM_COLUMN_NAMES}
-    table.update({
-        "level": level_names[attempts["level"][order]],
-        "submitted_date": attempts["submitted_date"][order],
-        "resolved_date": attempts["resolved_date"][order],
-        "outcome": attempts["outcome"][order],
-        "final_allowed_amount": attempts["final_allowed_amount"][order],
-        "prior_level": level_names[attempts["prior_level"][order]],
-    })
+    table.update(
+        {
+            "level": level_names[attempts["level"][order]],
+            "submitted_date": attempts["submitted_date"][order],
+            "resolved_date": attempts["resolved_date"][order],
+            "outcome": attempts["outcome"][order],
+            "final_allowed_amount": attempts["final_allowed_amount"][order],
+            "prior_level": level_names[attempts["prior_level"][order]],
+        }
+    )
     table.update({name: attempts[name][order] for name in TRUTH_COLUMNS})
     return _typed(pd.DataFrame(table))
 
@@ -447,8 +484,9 @@ DAYS_SINCE_PAYMENT, DAYS_SINCE_RESOLUTION = (3, 90), (3, 60)
 IDR_WINDOW_SHARE = 0.6
 
 
-def simulate_worklist(n_claims: int, seed: int = 1, world: World | None = None,
-                      as_of: date = date(2026, 1, 15)) -> pd.DataFrame:
+def simulate_worklist(
+    n_claims: int, seed: int = 1, world: World | None = None, as_of: date = date(2026, 1, 15)
+) -> pd.DataFrame:
     """Claims awaiting a decision on ``as_of``: the contract's claim columns plus ``current_level``,
     ``current_allowed_amount``, ``current_level_date`` and ``as_of_date`` (no truth columns)."""
     world = world or World()
@@ -464,16 +502,21 @@ def simulate_worklist(n_claims: int, seed: int = 1, world: World | None = None,
     skipped = (current == WRITTEN_APPEAL) & (rng.random(n_claims) < APPEAL_WITHOUT_RECONSIDERATION)
     path.attempt(np.flatnonzero((current >= RECONSIDERATION) & ~skipped), RECONSIDERATION, first_submission)
     wait = np.maximum(1, rng.poisson(NEXT_SUBMISSION_DAYS, n_claims)).astype("timedelta64[D]")
-    path.attempt(np.flatnonzero(current == WRITTEN_APPEAL), WRITTEN_APPEAL,
-                 np.where(skipped, first_submission, path.last_event + wait))
+    path.attempt(
+        np.flatnonzero(current == WRITTEN_APPEAL),
+        WRITTEN_APPEAL,
+        np.where(skipped, first_submission, path.last_event + wait),
+    )
 
     low, high = np.where((current == 0)[:, None], DAYS_SINCE_PAYMENT, DAYS_SINCE_RESOLUTION).T
     shift = as_of_day - rng.integers(low, high + 1).astype("timedelta64[D]") - path.last_event
     # an open negotiation that just ran out: as_of falls 1-3 business days after its 30 business days
-    in_idr_window = np.flatnonzero(path.failed_open_negotiation & (current == RECONSIDERATION)
-                                   & (rng.random(n_claims) < IDR_WINDOW_SHARE))
-    negotiation_end = np.busday_offset(as_of_day, -rng.integers(1, 4, len(in_idr_window)), roll="backward",
-                                       busdaycal=business_days())
+    in_idr_window = np.flatnonzero(
+        path.failed_open_negotiation & (current == RECONSIDERATION) & (rng.random(n_claims) < IDR_WINDOW_SHARE)
+    )
+    negotiation_end = np.busday_offset(
+        as_of_day, -rng.integers(1, 4, len(in_idr_window)), roll="backward", busdaycal=business_days()
+    )
     started = np.busday_offset(negotiation_end, -OPEN_NEGOTIATION_BUSINESS_DAYS, busdaycal=business_days())
     shift[in_idr_window] = started - path.level_date[in_idr_window]
     for name in ("service_date", "initial_payment_date"):
@@ -501,8 +544,12 @@ class _WorklistPath:
 
     def attempt(self, rows: np.ndarray, level: int, submitted: np.ndarray) -> None:
         facts = self.facts.take(rows)
-        attempt = Attempt(level=np.full(len(rows), level), prior_level=self.level[rows],
-                          allowed_before=self.allowed[rows], date=submitted[rows])
+        attempt = Attempt(
+            level=np.full(len(rows), level),
+            prior_level=self.level[rows],
+            allowed_before=self.allowed[rows],
+            date=submitted[rows],
+        )
         result = self.world.draw(self.world.evaluate(facts, attempt), facts, attempt, self.rng)
         self.allowed[rows] = np.where(result["success"], result["final_allowed_amount"], self.allowed[rows])
         self.level[rows] = level

@@ -81,8 +81,10 @@ def log_bundle(bundle: RecoupBundle, example: pd.DataFrame, register: bool = Tru
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
-    return [f"{name}=={version(name)}" for name in
-            ("recoup", "lightgbm", "pandas", "scikit-learn", "numpy", "mlflow", "holidays", "pyarrow")]
+    return [
+        f"{name}=={version(name)}"
+        for name in ("recoup", "lightgbm", "pandas", "scikit-learn", "numpy", "mlflow", "holidays", "pyarrow")
+    ]
 
 
 def log_figure(figure, name: str) -> None:

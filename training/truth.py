@@ -21,8 +21,9 @@ POLICY_SAMPLE_CLAIMS = 20_000
 PROBABILITY_FLOOR = 1e-6
 
 
-def truth_metrics(test: pd.DataFrame, truth: pd.DataFrame, predicted: pd.DataFrame,
-                  bundle: RecoupBundle | None, seed: int = 0) -> dict[str, float]:
+def truth_metrics(
+    test: pd.DataFrame, truth: pd.DataFrame, predicted: pd.DataFrame, bundle: RecoupBundle | None, seed: int = 0
+) -> dict[str, float]:
     """Distance of the model's estimates to the truth on the test slice (``truth`` aligned with it)."""
     y = test["success"].to_numpy(dtype=float)
     truth_p = np.clip(truth["truth_p_success"].to_numpy(dtype=float), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
@@ -33,10 +34,14 @@ def truth_metrics(test: pd.DataFrame, truth: pd.DataFrame, predicted: pd.DataFra
         "truth_log_loss": truth_loss,
         "model_to_truth_log_loss_ratio": model_loss / truth_loss,
         "p_success_mae_vs_truth": float(np.mean(np.abs(model_p - truth_p))),
-        "expected_allowed_mae_vs_truth": float(np.mean(np.abs(
-            predicted["expected_allowed"].to_numpy()[won] - truth["truth_expected_allowed"].to_numpy()[won]))),
-        "expected_days_mae_vs_truth": float(np.mean(np.abs(
-            predicted["expected_days"].to_numpy() - truth["truth_expected_days"].to_numpy()))),
+        "expected_allowed_mae_vs_truth": float(
+            np.mean(
+                np.abs(predicted["expected_allowed"].to_numpy()[won] - truth["truth_expected_allowed"].to_numpy()[won])
+            )
+        ),
+        "expected_days_mae_vs_truth": float(
+            np.mean(np.abs(predicted["expected_days"].to_numpy() - truth["truth_expected_days"].to_numpy()))
+        ),
     }
     if bundle is not None:
         metrics |= policy_metrics(bundle, decision_points(test, seed=seed), World())
@@ -59,13 +64,16 @@ def decision_points(test: pd.DataFrame, sample: int = POLICY_SAMPLE_CLAIMS, seed
 def true_estimates(claims: pd.DataFrame, world: World) -> dict[tuple[int, Level], StepEstimates]:
     estimates = {}
     for start, target in step_pairs(claims["current_level"].to_numpy()):
-        attempts = claims.assign(level=int(target), prior_level=start,
-                                 allowed_before=claims["current_allowed_amount"],
-                                 submitted_date=claims["as_of_date"])
+        attempts = claims.assign(
+            level=int(target),
+            prior_level=start,
+            allowed_before=claims["current_allowed_amount"],
+            submitted_date=claims["as_of_date"],
+        )
         truth = world.truth(attempts)
-        estimates[(start, target)] = StepEstimates(truth["p_success"].to_numpy(),
-                                                   truth["expected_allowed"].to_numpy(),
-                                                   truth["expected_days"].to_numpy())
+        estimates[(start, target)] = StepEstimates(
+            truth["p_success"].to_numpy(), truth["expected_allowed"].to_numpy(), truth["expected_days"].to_numpy()
+        )
     return estimates
 
 
@@ -117,8 +125,10 @@ def policy_metrics(bundle: RecoupBundle, claims: pd.DataFrame, world: World) -> 
     scored = bundle.score(claims)
     model_paths = [tuple(p.split(" > ")) if p else () for p in scored["path"]]
     model_value = float(path_value(claims, model_paths, estimates, bundle.policy).sum())
-    rules = {name: float(path_value(claims, paths, estimates, bundle.policy).sum())
-             for name, paths in fixed_rule_paths(claims).items()}
+    rules = {
+        name: float(path_value(claims, paths, estimates, bundle.policy).sum())
+        for name, paths in fixed_rule_paths(claims).items()
+    }
     best_rule = max(rules, key=rules.get)
     n = len(claims)
     metrics = {
@@ -129,8 +139,9 @@ def policy_metrics(bundle: RecoupBundle, claims: pd.DataFrame, world: World) -> 
         "policy_regret_pct": 100 * (optimal_value - model_value) / optimal_value,
         "best_fixed_rule_recovery_per_claim": rules[best_rule] / n,
         "uplift_over_best_fixed_rule_pct": 100 * (model_value - rules[best_rule]) / abs(rules[best_rule]),
-        "policy_agreement_with_truth_optimal": float(np.mean(scored["recommended_action"].to_numpy()
-                                                             == optimal.action)),
+        "policy_agreement_with_truth_optimal": float(
+            np.mean(scored["recommended_action"].to_numpy() == optimal.action)
+        ),
     }
     metrics |= {f"fixed_rule_{name}_recovery_per_claim": value / n for name, value in rules.items()}
     return metrics

@@ -32,21 +32,30 @@ from features.schema import Level, parse_level
 #: Why the payer paid less than billed: the CARC categories of ``features.reference`` that a simulated
 #: claim can carry as its primary reason. ``pricing`` is an underpayment (CO-45); ``level_of_service`` a
 #: downcoded payment; the others deny the line outright.
-CATEGORIES = ("pricing", "bundling", "level_of_service", "medical_necessity", "authorization",
-              "administrative")
+CATEGORIES = ("pricing", "bundling", "level_of_service", "medical_necessity", "authorization", "administrative")
 DENIED_CATEGORIES = frozenset({"bundling", "medical_necessity", "authorization", "administrative"})
 PRICING, BUNDLING, LEVEL_OF_SERVICE, MEDICAL_NECESSITY, AUTHORIZATION, ADMINISTRATIVE = range(len(CATEGORIES))
 
 #: Service groups: the code families of ``features.reference.code_family`` with ambulance split in air
 #: and ground (the No Surprises Act covers air ambulances only). They follow the CPT ranges CMS uses for its
 #: IDR tables, so the prevailing-offer ratios below apply to them directly.
-GROUPS = ("em_ed", "critical_care", "anesthesia", "surgery", "radiology", "pathology", "ground_ambulance",
-          "air_ambulance", "other")
+GROUPS = (
+    "em_ed",
+    "critical_care",
+    "anesthesia",
+    "surgery",
+    "radiology",
+    "pathology",
+    "ground_ambulance",
+    "air_ambulance",
+    "other",
+)
 AIR_AMBULANCE_CODES = frozenset({"A0430", "A0431", "A0435", "A0436"})
 
 LEVELS = tuple(level.name for level in Level if level > Level.none)
-RECONSIDERATION, WRITTEN_APPEAL, PEER_TO_PEER, EXTERNAL_REVIEW, LEGAL = (int(level) for level in Level
-                                                                          if level > Level.none)
+RECONSIDERATION, WRITTEN_APPEAL, PEER_TO_PEER, EXTERNAL_REVIEW, LEGAL = (
+    int(level) for level in Level if level > Level.none
+)
 
 # --- The service catalogue ------------------------------------------------------------------------------
 
@@ -146,23 +155,58 @@ def _by_group(**values: float) -> np.ndarray:
 #: QPA (the payer's median in-network rate) as a multiple of Medicare. Assumed: commercial rates run
 #: above Medicare for anesthesia and air ambulance; payers' QPAs for professional readings (radiology,
 #: pathology) sit below Medicare, which is what lifts CMS's <$100 band to ~5.5x.
-QPA_MULTIPLE = _by_group(em_ed=1.25, critical_care=1.2, anesthesia=1.7, surgery=1.1, radiology=0.65,
-                         pathology=0.7, ground_ambulance=1.4, air_ambulance=2.6, other=1.2)
+QPA_MULTIPLE = _by_group(
+    em_ed=1.25,
+    critical_care=1.2,
+    anesthesia=1.7,
+    surgery=1.1,
+    radiology=0.65,
+    pathology=0.7,
+    ground_ambulance=1.4,
+    air_ambulance=2.6,
+    other=1.2,
+)
 #: How a payer's standard OON rate for the group compares with its general multiple of Medicare.
-RATE_FACTOR = _by_group(em_ed=1.0, critical_care=1.0, anesthesia=1.3, surgery=1.0, radiology=1.0,
-                        pathology=1.0, ground_ambulance=1.2, air_ambulance=1.5, other=1.0)
+RATE_FACTOR = _by_group(
+    em_ed=1.0,
+    critical_care=1.0,
+    anesthesia=1.3,
+    surgery=1.0,
+    radiology=1.0,
+    pathology=1.0,
+    ground_ambulance=1.2,
+    air_ambulance=1.5,
+    other=1.0,
+)
 #: Provider offers that prevail at Federal IDR, as multiples of the QPA: CMS Federal IDR supplemental
 #: tables, median prevailing offer by specialty, 2024Q4 (ED 3.07, critical care 3.22, anesthesia 3.31,
 #: radiology 5.11, surgery 13.02, pathology 4.13); air ambulance 2.24 = median of the CMS air ambulance
 #: dispute line items 2023Q1-2024Q2. The award is capped at the billed charge.
-IDR_PREVAILING_RATIO = _by_group(em_ed=3.07, critical_care=3.22, anesthesia=3.31, surgery=13.02,
-                                 radiology=5.11, pathology=4.13, ground_ambulance=2.0, air_ambulance=2.24,
-                                 other=3.0)
+IDR_PREVAILING_RATIO = _by_group(
+    em_ed=3.07,
+    critical_care=3.22,
+    anesthesia=3.31,
+    surgery=13.02,
+    radiology=5.11,
+    pathology=4.13,
+    ground_ambulance=2.0,
+    air_ambulance=2.24,
+    other=3.0,
+)
 #: CMS supplemental tables by QPA band (2024Q4): <$100 5.5x ... >$10k 1.7x. Awards fall with the QPA; the
 #: group ratio above applies at the group's typical QPA and moves by this elasticity around it.
 IDR_RATIO_QPA_ELASTICITY = -0.15
-IDR_TYPICAL_QPA = _by_group(em_ed=150, critical_care=250, anesthesia=500, surgery=700, radiology=50,
-                            pathology=40, ground_ambulance=700, air_ambulance=10_000, other=300)
+IDR_TYPICAL_QPA = _by_group(
+    em_ed=150,
+    critical_care=250,
+    anesthesia=500,
+    surgery=700,
+    radiology=50,
+    pathology=40,
+    ground_ambulance=700,
+    air_ambulance=10_000,
+    other=300,
+)
 
 # --- Success: logits by denial category x level ---------------------------------------------------------
 # Rows follow CATEGORIES, columns the levels reconsideration .. legal. They make success depend on the
@@ -171,34 +215,40 @@ IDR_TYPICAL_QPA = _by_group(em_ed=150, critical_care=250, anesthesia=500, surger
 # pricing disputes are won at IDR (NSA claims; see the external-review terms) and in court. The appeal
 # column is set so that ~44% of simulated written appeals succeed (KFF 2023, ACA marketplace appeals), the
 # external column so that ~32-46% of decided state external reviews do (state IRO reports 2019-23).
-BASE_LOGIT = np.array([
-    # recon  appeal  p2p   external legal
-    [-1.3, -1.2, -2.2, -1.1, -0.3],  # pricing
-    [-0.8, -0.6, -1.0, 0.0, -1.2],  # bundling
-    [-1.0, -0.7, 0.0, 0.1, -1.2],  # level_of_service
-    [-1.8, -1.0, 0.4, 0.3, -1.0],  # medical_necessity
-    [-0.8, -0.4, -0.6, 0.1, -1.0],  # authorization
-    [1.2, 0.2, -1.2, -0.3, -1.4],  # administrative
-])
+BASE_LOGIT = np.array(
+    [
+        # recon  appeal  p2p   external legal
+        [-1.3, -1.2, -2.2, -1.1, -0.3],  # pricing
+        [-0.8, -0.6, -1.0, 0.0, -1.2],  # bundling
+        [-1.0, -0.7, 0.0, 0.1, -1.2],  # level_of_service
+        [-1.8, -1.0, 0.4, 0.3, -1.0],  # medical_necessity
+        [-0.8, -0.4, -0.6, 0.1, -1.0],  # authorization
+        [1.2, 0.2, -1.2, -0.3, -1.4],  # administrative
+    ]
+)
 #: A letter of medical necessity, by category x level: decisive where a clinician or an IRO reads it.
-LETTER_LOGIT = np.array([
-    [0.0, 0.1, 0.0, 0.1, 0.1],
-    [0.0, 0.2, 0.2, 0.2, 0.1],
-    [0.1, 0.3, 0.4, 0.3, 0.1],
-    [0.2, 1.0, 0.9, 1.1, 0.4],
-    [0.1, 0.4, 0.4, 0.3, 0.1],
-    [0.0, 0.0, 0.0, 0.0, 0.0],
-])
+LETTER_LOGIT = np.array(
+    [
+        [0.0, 0.1, 0.0, 0.1, 0.1],
+        [0.0, 0.2, 0.2, 0.2, 0.1],
+        [0.1, 0.3, 0.4, 0.3, 0.1],
+        [0.2, 1.0, 0.9, 1.1, 0.4],
+        [0.1, 0.4, 0.4, 0.3, 0.1],
+        [0.0, 0.0, 0.0, 0.0, 0.0],
+    ]
+)
 #: Clinical notes / operative report: they settle bundling and level-of-service disputes, and they are
 #: the missing information of many administrative denials.
-NOTES_LOGIT = np.array([
-    [0.1, 0.2, 0.0, 0.1, 0.1],
-    [0.6, 1.0, 0.6, 0.5, 0.2],
-    [0.6, 1.0, 0.8, 0.6, 0.2],
-    [0.1, 0.4, 0.3, 0.5, 0.1],
-    [0.1, 0.2, 0.1, 0.2, 0.0],
-    [0.9, 0.5, 0.0, 0.0, 0.0],
-])
+NOTES_LOGIT = np.array(
+    [
+        [0.1, 0.2, 0.0, 0.1, 0.1],
+        [0.6, 1.0, 0.6, 0.5, 0.2],
+        [0.6, 1.0, 0.8, 0.6, 0.2],
+        [0.1, 0.4, 0.3, 0.5, 0.1],
+        [0.1, 0.2, 0.1, 0.2, 0.0],
+        [0.9, 0.5, 0.0, 0.0, 0.0],
+    ]
+)
 #: Authorization denials: an authorization on file, or an emergency (which needs none), wins them.
 AUTH_ON_FILE_LOGIT = 1.6
 AUTH_EMERGENCY_LOGIT = 1.0
@@ -288,10 +338,16 @@ PAYER_SPECS: tuple[PayerSpec, ...] = (
     PayerSpec("MULTIPLAN", "repricer", 9.0, idr_provider_win=0.79),
     PayerSpec("ZELIS", "repricer", 3.5, idr_provider_win=0.89),
     PayerSpec("CLEARHEALTH_STRATEGIES", "repricer", 4.0, idr_provider_win=0.75),
-    PayerSpec("KAISER", "integrated", 12.0, ("CA", "CO", "GA", "MD", "VA", "DC", "WA", "OR", "HI"),
-              idr_provider_win=0.66),
-    PayerSpec("ANTHEM", "blue", 22.0, ("CA", "CO", "CT", "GA", "IN", "KY", "ME", "MO", "NV", "NH", "NY",
-                                       "OH", "VA", "WI"), idr_provider_win=0.84),
+    PayerSpec(
+        "KAISER", "integrated", 12.0, ("CA", "CO", "GA", "MD", "VA", "DC", "WA", "OR", "HI"), idr_provider_win=0.66
+    ),
+    PayerSpec(
+        "ANTHEM",
+        "blue",
+        22.0,
+        ("CA", "CO", "CT", "GA", "IN", "KY", "ME", "MO", "NV", "NH", "NY", "OH", "VA", "WI"),
+        idr_provider_win=0.84,
+    ),
     PayerSpec("BCBS_TX", "blue", 22.0, ("TX",), idr_provider_win=0.89),
     PayerSpec("BCBS_IL", "blue", 30.0, ("IL",), idr_provider_win=0.94),
     PayerSpec("BCBS_TN", "blue", 35.0, ("TN",), idr_provider_win=0.76),
@@ -356,8 +412,13 @@ FUNDING_MIX = {  # for group (employer) plans; individual plans are fully insure
 #: worklist is denied outright (initial allowed 0), the rest underpaid or downcoded.
 MARKET_CATEGORY_MIX = np.array([0.60, 0.06, 0.10, 0.10, 0.06, 0.08])
 #: Initial payment as a multiple of Medicare (before RATE_FACTOR), by payer kind (seed 004: 110-150%).
-PAY_MULTIPLE_RANGE = {"commercial": (1.2, 1.55), "blue": (1.3, 1.75), "repricer": (0.95, 1.25),
-                      "public": (1.0, 1.3), "integrated": (1.25, 1.5)}
+PAY_MULTIPLE_RANGE = {
+    "commercial": (1.2, 1.55),
+    "blue": (1.3, 1.75),
+    "repricer": (0.95, 1.25),
+    "public": (1.0, 1.3),
+    "integrated": (1.25, 1.5),
+}
 #: Market provider-prevails rate at IDR for payers without an observed one: CMS 2023Q1-2024Q4, 80-84%.
 MARKET_IDR_PROVIDER_WIN = 0.82
 #: CMS IDR: payers disclose the QPA on most NSA remittances; recoup's users see it ~85% of the time.
@@ -389,19 +450,22 @@ class PayerBehaviour:
     def frame(self) -> pd.DataFrame:
         """One row per payer (without the market row): the behaviours as a table for reports."""
         named = slice(0, len(self.ids))
-        table = pd.DataFrame({
-            "kind": self.kind[named],
-            "pay_multiple": self.pay_multiple[named],
-            "nsa_pay_ratio": self.nsa_pay_ratio[named],
-            "qpa_factor": self.qpa_factor[named],
-            "qpa_disclosure": self.qpa_disclosure[named],
-            "denial_propensity": self.denial_propensity[named],
-            "generosity": self.generosity[named],
-            "speed": self.speed[named],
-            "doc_sensitivity": self.doc_sensitivity[named],
-            "stubbornness": self.stubbornness[named],
-            "idr_provider_win": sigmoid(self.idr_win_logit[named]),
-        }, index=self.ids)
+        table = pd.DataFrame(
+            {
+                "kind": self.kind[named],
+                "pay_multiple": self.pay_multiple[named],
+                "nsa_pay_ratio": self.nsa_pay_ratio[named],
+                "qpa_factor": self.qpa_factor[named],
+                "qpa_disclosure": self.qpa_disclosure[named],
+                "denial_propensity": self.denial_propensity[named],
+                "generosity": self.generosity[named],
+                "speed": self.speed[named],
+                "doc_sensitivity": self.doc_sensitivity[named],
+                "stubbornness": self.stubbornness[named],
+                "idr_provider_win": sigmoid(self.idr_win_logit[named]),
+            },
+            index=self.ids,
+        )
         for position, level in enumerate(LEVELS):
             table[f"{level}_logit"] = self.level_logit[named, position]
         return table
@@ -440,16 +504,14 @@ def _draw_payers(rng: np.random.Generator) -> PayerBehaviour:
     observed_win = np.array([spec.idr_provider_win or np.nan for spec in PAYER_SPECS])
     drawn_win = rng.beta(MARKET_IDR_PROVIDER_WIN * 30, (1 - MARKET_IDR_PROVIDER_WIN) * 30, count)
     # the observed rates anchor each named payer; the world seed nudges them so worlds differ
-    idr_win_logit = _logit(np.where(np.isnan(observed_win), drawn_win, observed_win)) + rng.normal(0, 0.15,
-                                                                                                   count)
+    idr_win_logit = _logit(np.where(np.isnan(observed_win), drawn_win, observed_win)) + rng.normal(0, 0.15, count)
     return PayerBehaviour(
         ids=pd.Index([spec.payer_id for spec in PAYER_SPECS], dtype="str"),
         kind=np.append(kinds, "market"),
         pay_multiple=_with_market_row(rng.uniform(low, high)),
         nsa_pay_ratio=_with_market_row(rng.uniform(0.85, 1.0, count)),
         qpa_factor=_with_market_row(rng.lognormal(0.0, 0.12, count)),
-        qpa_disclosure=_with_market_row(rng.beta(MARKET_QPA_DISCLOSURE * 40, (1 - MARKET_QPA_DISCLOSURE) * 40,
-                                                 count)),
+        qpa_disclosure=_with_market_row(rng.beta(MARKET_QPA_DISCLOSURE * 40, (1 - MARKET_QPA_DISCLOSURE) * 40, count)),
         denial_propensity=_with_market_row(denial_propensity),
         category_mix=_with_market_row(category_mix),
         level_logit=_with_market_row(rng.normal(0.0, 0.3, (count, 1)) + rng.normal(0.0, 0.4, (count, 5))),
@@ -547,8 +609,7 @@ def _dates(values: pd.Series) -> np.ndarray:
 
 def _levels(values: pd.Series) -> np.ndarray:
     codes, distinct = pd.factorize(values)
-    parsed = np.array([int(parse_level(value)) if parse_level(value) is not None else -1
-                       for value in distinct] + [-1])
+    parsed = np.array([int(parse_level(value)) if parse_level(value) is not None else -1 for value in distinct] + [-1])
     levels = parsed[codes]
     if (levels < 0).any():
         raise ValueError(f"unrecognised level in {values.name!r}: {values[levels < 0].iloc[0]!r}")
@@ -586,19 +647,22 @@ class World:
         payer = self.payers.ids.get_indexer(frame["payer_id"].astype("str").str.strip().str.upper())
         units = frame.get("units")
         modifier = frame["modifier"] if "modifier" in frame else pd.Series(None, index=index, dtype="str")
-        medicare = reference.medicare_amount(frame["cpt_code"], modifier, frame["place_of_service"],
-                                             frame["state"], units).to_numpy()
+        medicare = reference.medicare_amount(
+            frame["cpt_code"], modifier, frame["place_of_service"], frame["state"], units
+        ).to_numpy()
         billed = frame["billed_amount"].to_numpy(dtype="float64")
-        medicare = np.where(np.isfinite(medicare) & (medicare > 0), medicare,
-                            billed / ALL_PHYSICIAN_BILLED_MULTIPLE)
+        medicare = np.where(np.isfinite(medicare) & (medicare > 0), medicare, billed / ALL_PHYSICIAN_BILLED_MULTIPLE)
         group = self.service_groups(frame["cpt_code"])
         emergency = _flag(frame, "emergency", False)
         nsa = _flag(frame, "nsa_eligible", emergency)
         carc = frame["carc_codes"] if "carc_codes" in frame else pd.Series(None, index=index, dtype="str")
         initial = frame["initial_allowed_amount"].to_numpy(dtype="float64")
         category = self._categories(carc, denied=initial <= 0)
-        disclosed = (frame["qpa_amount"].to_numpy(dtype="float64", na_value=np.nan) if "qpa_amount" in frame
-                     else np.full(len(frame), np.nan))
+        disclosed = (
+            frame["qpa_amount"].to_numpy(dtype="float64", na_value=np.nan)
+            if "qpa_amount" in frame
+            else np.full(len(frame), np.nan)
+        )
         payer_qpa = medicare * QPA_MULTIPLE[group] * self.payers.qpa_factor[payer]
         funding = frame["funding"].astype("str") if "funding" in frame else pd.Series("", index=index)
         return ClaimFacts(
@@ -642,8 +706,7 @@ class World:
         return Attempt(
             level=_levels(frame["level"]),
             prior_level=_levels(_first_present(frame, "prior_level", "current_level")),
-            allowed_before=_first_present(frame, "allowed_before", "current_allowed_amount").to_numpy(
-                dtype="float64"),
+            allowed_before=_first_present(frame, "allowed_before", "current_allowed_amount").to_numpy(dtype="float64"),
             date=_dates(_first_present(frame, "attempt_date", "submitted_date", "as_of_date")),
         )
 
@@ -654,11 +717,14 @@ class World:
         (E[days to resolution]) of each attempt row of ``frame``: typed contract rows (as validated) plus
         the attempt columns of ``attempts``."""
         truth = self.evaluate(self.claim_facts(frame), self.attempts(frame))
-        return pd.DataFrame({
-            "p_success": truth.p_success,
-            "expected_allowed": truth.expected_allowed,
-            "expected_days": truth.expected_days,
-        }, index=frame.index)
+        return pd.DataFrame(
+            {
+                "p_success": truth.p_success,
+                "expected_allowed": truth.expected_allowed,
+                "expected_days": truth.expected_days,
+            },
+            index=frame.index,
+        )
 
     def sample_outcomes(self, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         """One draw of each attempt's result: ``success``, ``outcome``, ``final_allowed_amount``, ``days``
@@ -683,14 +749,15 @@ class World:
         open_negotiation = facts.nsa & (attempts.level == RECONSIDERATION)
         cat = facts.category
         documents = payer.doc_sensitivity[facts.payer] * (
-            facts.letter * LETTER_LOGIT[cat, level] + facts.notes * NOTES_LOGIT[cat, level])
+            facts.letter * LETTER_LOGIT[cat, level] + facts.notes * NOTES_LOGIT[cat, level]
+        )
 
         logit = (
             BASE_LOGIT[cat, level]
             + payer.level_logit[facts.payer, level]
             + documents
-            + (cat == AUTHORIZATION) * (AUTH_ON_FILE_LOGIT * facts.prior_authorization
-                                        + AUTH_EMERGENCY_LOGIT * facts.emergency)
+            + (cat == AUTHORIZATION)
+            * (AUTH_ON_FILE_LOGIT * facts.prior_authorization + AUTH_EMERGENCY_LOGIT * facts.emergency)
             + facts.network_gap * NETWORK_GAP_LOGIT[level] * (cat == PRICING)
             + NSA_OPEN_NEGOTIATION_LOGIT * (open_negotiation & (cat == PRICING))
             + SMALL_DISPUTE_LOGIT * small * (attempts.level <= WRITTEN_APPEAL)
@@ -698,17 +765,20 @@ class World:
             + STALE_LOGIT_PER_YEAR * np.clip(years - STALE_AFTER_YEARS, 0, 2) * internal
             # a payer that already refused at an internal level is harder at the next one
             - payer.stubbornness[facts.payer] * np.minimum(attempts.prior_level, PEER_TO_PEER) * internal
-            + legal * (LEGAL_SELF_FUNDED_LOGIT * facts.self_funded
-                       + LEGAL_UNEXHAUSTED_LOGIT * (attempts.prior_level < WRITTEN_APPEAL)
-                       + LEGAL_AFTER_EXTERNAL_LOSS_LOGIT * (attempts.prior_level == EXTERNAL_REVIEW))
+            + legal
+            * (
+                LEGAL_SELF_FUNDED_LOGIT * facts.self_funded
+                + LEGAL_UNEXHAUSTED_LOGIT * (attempts.prior_level < WRITTEN_APPEAL)
+                + LEGAL_AFTER_EXTERNAL_LOSS_LOGIT * (attempts.prior_level == EXTERNAL_REVIEW)
+            )
         )
         # Federal IDR: the arbiter picks one of two offers; the payer's record there is its own.
-        idr_logit = (payer.idr_win_logit[facts.payer] + IDR_NOTES_LOGIT * facts.notes
-                     + IDR_LARGE_DISPUTE_LOGIT * large)
+        idr_logit = payer.idr_win_logit[facts.payer] + IDR_NOTES_LOGIT * facts.notes + IDR_LARGE_DISPUTE_LOGIT * large
         p_win = sigmoid(np.where(idr, idr_logit, logit))
         eligible_logit = np.where(
             facts.nsa,
-            IDR_ELIGIBLE_LOGIT + IDR_DENIAL_LOGIT * (allowed <= 0)
+            IDR_ELIGIBLE_LOGIT
+            + IDR_DENIAL_LOGIT * (allowed <= 0)
             + IDR_LATE_LOGIT * (attempts.prior_level >= WRITTEN_APPEAL),
             STATE_REVIEW_ELIGIBLE_LOGIT + STATE_REVIEW_SELF_FUNDED_LOGIT * facts.self_funded,
         )
@@ -719,22 +789,37 @@ class World:
         days = BASE_DAYS[level] * np.where(idr, IDR_DAYS / BASE_DAYS[EXTERNAL_REVIEW - 1], 1.0)
         days = days * payer.speed[facts.payer] * (1 + LARGE_DISPUTE_EXTRA_DAYS * large)
         days_if_success, days_if_failure = days * DAYS_IF_SUCCESS, days * DAYS_IF_FAILURE
-        negotiation_end = np.busday_offset(attempts.date, OPEN_NEGOTIATION_BUSINESS_DAYS, roll="forward",
-                                           busdaycal=business_days())
+        negotiation_end = np.busday_offset(
+            attempts.date, OPEN_NEGOTIATION_BUSINESS_DAYS, roll="forward", busdaycal=business_days()
+        )
         negotiation_days = (negotiation_end - attempts.date).astype("float64")
         settled_early = OPEN_NEGOTIATION_SETTLED_SHARE * negotiation_days * payer.speed[facts.payer]
         days_if_success = np.where(open_negotiation, settled_early, days_if_success)
         days_if_failure = np.where(open_negotiation, negotiation_days, days_if_failure)
-        return Truth(p_eligible=p_eligible, p_win=p_win, recovered_share=share,
-                     days_if_success=days_if_success, days_if_failure=days_if_failure,
-                     allowed_before=allowed, billed=facts.billed)
+        return Truth(
+            p_eligible=p_eligible,
+            p_win=p_win,
+            recovered_share=share,
+            days_if_success=days_if_success,
+            days_if_failure=days_if_failure,
+            allowed_before=allowed,
+            billed=facts.billed,
+        )
 
-    def standard_rate(self, payer: np.ndarray, group: np.ndarray, nsa: np.ndarray, medicare: np.ndarray,
-                      qpa: np.ndarray, billed: np.ndarray) -> np.ndarray:
+    def standard_rate(
+        self,
+        payer: np.ndarray,
+        group: np.ndarray,
+        nsa: np.ndarray,
+        medicare: np.ndarray,
+        qpa: np.ndarray,
+        billed: np.ndarray,
+    ) -> np.ndarray:
         """What the payer pays a clean claim: near the QPA for NSA claims, its own multiple of Medicare
         otherwise; never more than ``MAX_RATE_TO_BILLED`` of billed."""
-        rate = np.where(nsa, qpa * self.payers.nsa_pay_ratio[payer],
-                        medicare * self.payers.pay_multiple[payer] * RATE_FACTOR[group])
+        rate = np.where(
+            nsa, qpa * self.payers.nsa_pay_ratio[payer], medicare * self.payers.pay_multiple[payer] * RATE_FACTOR[group]
+        )
         return np.minimum(rate, MAX_RATE_TO_BILLED * billed)
 
     def _recovered_share(self, facts: ClaimFacts, attempts: Attempt, at_stake: np.ndarray) -> np.ndarray:
@@ -746,20 +831,21 @@ class World:
         """
         level = attempts.level - 1
         allowed, billed = attempts.allowed_before, facts.billed
-        floor = np.maximum(allowed, self.standard_rate(facts.payer, facts.group, facts.nsa, facts.medicare,
-                                                        facts.qpa, billed))
+        floor = np.maximum(
+            allowed, self.standard_rate(facts.payer, facts.group, facts.nsa, facts.medicare, facts.qpa, billed)
+        )
         share = GAP_SHARE[level] * self.payers.generosity[facts.payer]
         open_negotiation = facts.nsa & (attempts.level == RECONSIDERATION)
         share = np.where(open_negotiation, NSA_OPEN_NEGOTIATION_GAP_SHARE, share)
         target = floor + np.minimum(share, 1.0) * (billed - floor)
-        ratio = IDR_PREVAILING_RATIO[facts.group] * (
-            facts.qpa / IDR_TYPICAL_QPA[facts.group]) ** IDR_RATIO_QPA_ELASTICITY
+        ratio = (
+            IDR_PREVAILING_RATIO[facts.group] * (facts.qpa / IDR_TYPICAL_QPA[facts.group]) ** IDR_RATIO_QPA_ELASTICITY
+        )
         idr_award = np.minimum(billed, np.maximum(facts.qpa * ratio, floor))
         target = np.where((attempts.level == EXTERNAL_REVIEW) & facts.nsa, idr_award, target)
         with np.errstate(divide="ignore", invalid="ignore"):
             recovered = (target - allowed) / at_stake
-        return np.clip(np.nan_to_num(recovered, nan=MIN_RECOVERED_SHARE), MIN_RECOVERED_SHARE,
-                       MAX_RECOVERED_SHARE)
+        return np.clip(np.nan_to_num(recovered, nan=MIN_RECOVERED_SHARE), MIN_RECOVERED_SHARE, MAX_RECOVERED_SHARE)
 
     # -- sampling
 
@@ -798,8 +884,14 @@ class World:
 IDR_SETTLED_SHARE, LEGAL_SETTLED_SHARE = 0.1, 0.8
 
 
-def _outcome_labels(success: np.ndarray, recovered: np.ndarray, mean: np.ndarray, facts: ClaimFacts,
-                    attempts: Attempt, rng: np.random.Generator) -> np.ndarray:
+def _outcome_labels(
+    success: np.ndarray,
+    recovered: np.ndarray,
+    mean: np.ndarray,
+    facts: ClaimFacts,
+    attempts: Attempt,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """How a result is recorded: a win above its expected share is a full overturn, below it partial;
     NSA open negotiations, most lawsuits and some IDR disputes end in settlements."""
     level = attempts.level

@@ -17,8 +17,11 @@ async def healthz() -> HealthResponse:
     return HealthResponse()
 
 
-@router.get("/readyz", response_model=ReadinessResponse,
-            responses={503: {"model": ReadinessResponse, "description": "No model is loaded."}})
+@router.get(
+    "/readyz",
+    response_model=ReadinessResponse,
+    responses={503: {"model": ReadinessResponse, "description": "No model is loaded."}},
+)
 async def readyz(holder: HolderDep, response: Response) -> ReadinessResponse:
     """Report whether a model is loaded, and the last failed reload if any."""
     model = holder.current
@@ -33,8 +36,11 @@ async def readyz(holder: HolderDep, response: Response) -> ReadinessResponse:
     )
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
+)
 async def metrics(registry: MetricsDep) -> Response:
     """Expose Prometheus metrics: requests, latency, model version and score distribution."""
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

@@ -12,6 +12,7 @@ from service.schemas import MODEL_ROUTE_ERRORS, ModelInfo
 
 router = APIRouter(prefix="/v1/model", tags=["model"])
 
+
 def _finite(value: Any) -> float | None:
     try:
         number = float(value)

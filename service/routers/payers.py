@@ -21,8 +21,12 @@ from service.schemas import (
 )
 
 router = APIRouter(prefix="/v1/payers", tags=["payers"])
-PayerId = Annotated[str, Path(max_length=100, description="Payer id as the billing system names it (case "
-                              "and surrounding spaces are ignored).")]
+PayerId = Annotated[
+    str,
+    Path(
+        max_length=100, description="Payer id as the billing system names it (case and surrounding spaces are ignored)."
+    ),
+]
 
 UNKNOWN_PAYER = "unknown payer"
 
@@ -43,13 +47,17 @@ def _summary_fields(record: dict[str, Any]) -> dict[str, Any]:
 @router.get("", response_model=PayerListResponse, responses=MODEL_ROUTE_ERRORS)
 async def list_payers(model: ModelDep) -> PayerListResponse:
     """List every payer in the model's history with its volume and initial pay levels."""
-    payers = [PayerSummary.model_validate(_summary_fields(record))
-              for _, record in sorted(model.payers.summaries.items())]
+    payers = [
+        PayerSummary.model_validate(_summary_fields(record)) for _, record in sorted(model.payers.summaries.items())
+    ]
     return PayerListResponse(model=ModelRef(name=model.name, version=model.version), payers=payers)
 
 
-@router.get("/{payer_id}", response_model=PayerProfileResponse,
-            responses={**MODEL_ROUTE_ERRORS, 404: {"model": ErrorResponse, "description": "Unknown payer."}})
+@router.get(
+    "/{payer_id}",
+    response_model=PayerProfileResponse,
+    responses={**MODEL_ROUTE_ERRORS, 404: {"model": ErrorResponse, "description": "Unknown payer."}},
+)
 async def get_payer(model: ModelDep, payer_id: PayerId) -> PayerProfileResponse:
     """Show one payer's profile: pay levels, win rates, awards and timelines by level, and its IDR record."""
     key = payer_id.strip().upper()
@@ -59,7 +67,13 @@ async def get_payer(model: ModelDep, payer_id: PayerId) -> PayerProfileResponse:
         raise HTTPException(status.HTTP_404_NOT_FOUND, UNKNOWN_PAYER)
     record = record or {"payer_id": key}
     fields = PayerLevelProfile.model_fields
-    levels = [PayerLevelProfile.model_validate({name: row.get(name) for name in fields})
-              for row in model.payers.levels.get(key, [])]
-    return PayerProfileResponse(**_summary_fields(record), levels=levels, federal_idr=idr,
-                                model=ModelRef(name=model.name, version=model.version))
+    levels = [
+        PayerLevelProfile.model_validate({name: row.get(name) for name in fields})
+        for row in model.payers.levels.get(key, [])
+    ]
+    return PayerProfileResponse(
+        **_summary_fields(record),
+        levels=levels,
+        federal_idr=idr,
+        model=ModelRef(name=model.name, version=model.version),
+    )

@@ -91,8 +91,7 @@ def _split(text: Any) -> list[str]:
     return [part for part in str(text).split(SEPARATOR) if part] if isinstance(text, str) else []
 
 
-def _response(row: dict[str, Any], claim_id: str, model: LoadedModel, extra_warnings: list[str]
-              ) -> dict[str, Any]:
+def _response(row: dict[str, Any], claim_id: str, model: LoadedModel, extra_warnings: list[str]) -> dict[str, Any]:
     """One flat scoring row (``models.bundle.output_columns``) as a ``ScoreResponse`` body."""
     ladder = []
     for level in ESCALATION_LEVELS:
@@ -113,17 +112,20 @@ def _response(row: dict[str, Any], claim_id: str, model: LoadedModel, extra_warn
     return {
         "claim_id": claim_id,
         "ladder": ladder,
-        "recommendation": {"action": row["recommended_action"],
-                           "expected_net_recovery": _number(row["expected_net_recovery"]) or 0.0,
-                           "path": path},
+        "recommendation": {
+            "action": row["recommended_action"],
+            "expected_net_recovery": _number(row["expected_net_recovery"]) or 0.0,
+            "path": path,
+        },
         "reasons": _split(row["reasons"]),
         "warnings": [*_split(row["warnings"]), *extra_warnings],
         "model": {"name": model.name, "version": model.version},
     }
 
 
-def _score_valid(model: LoadedModel, claims: list[BaseModel], positions: list[int],
-                 loc: tuple[str | int, ...] | None) -> dict[int, Outcome]:
+def _score_valid(
+    model: LoadedModel, claims: list[BaseModel], positions: list[int], loc: tuple[str | int, ...] | None
+) -> dict[int, Outcome]:
     """Validate request models with the contract's table rules, then score the valid ones together.
 
     ``positions`` are the claims' places in the request; ``loc`` prefixes error locations (the position
@@ -235,8 +237,10 @@ def score_batch_items(model: LoadedModel, items: list[Any]) -> list[Outcome]:
             claim = ClaimRequest.model_validate(item)
         except ValidationError as invalid:
             claim_id = item.get("claim_id") if isinstance(item, dict) else None
-            outcomes[position] = Outcome(printable(claim_id) if isinstance(claim_id, str) else None,
-                                         errors=pydantic_errors(invalid.errors(), (*loc, position)))
+            outcomes[position] = Outcome(
+                printable(claim_id) if isinstance(claim_id, str) else None,
+                errors=pydantic_errors(invalid.errors(), (*loc, position)),
+            )
             continue
         parsed.append(claim)
         positions.append(position)
@@ -318,16 +322,20 @@ def _observe(metrics: Metrics, outcomes: list[Outcome]) -> None:
         if count:
             metrics.claims.labels(outcome=label).inc(count)
     actions = [response["recommendation"]["action"] for response in responses]
-    p_success = [next((step["p_success"] for step in response["ladder"] if step["level"] == action), None)
-                 for response, action in zip(responses, actions, strict=True)]
+    p_success = [
+        next((step["p_success"] for step in response["ladder"] if step["level"] == action), None)
+        for response, action in zip(responses, actions, strict=True)
+    ]
     net = [response["recommendation"]["expected_net_recovery"] for response in responses]
-    metrics.observe_scores(actions, np.array(net, dtype="float64"),
-                           np.array([np.nan if p is None else p for p in p_success], dtype="float64"))
+    metrics.observe_scores(
+        actions,
+        np.array(net, dtype="float64"),
+        np.array([np.nan if p is None else p for p in p_success], dtype="float64"),
+    )
 
 
 @router.post("", response_model=ScoreResponse, responses=ERROR_RESPONSES)
-async def score_claim(claim: ClaimRequest, model: ModelDep, metrics: MetricsDep,
-                      coalescer: CoalescerDep) -> Any:
+async def score_claim(claim: ClaimRequest, model: ModelDep, metrics: MetricsDep, coalescer: CoalescerDep) -> Any:
     """Score one claim: the ladder of next steps, the recommended action, reasons and warnings."""
     outcome = await coalescer.score(model, claim)
     _observe(metrics, [outcome])
@@ -339,8 +347,9 @@ async def score_claim(claim: ClaimRequest, model: ModelDep, metrics: MetricsDep,
 
 
 @router.post("/batch", response_model=BatchScoreResponse, responses=ERROR_RESPONSES)
-async def score_batch(batch: BatchScoreRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep,
-                      limiter: LimiterDep) -> Any:
+async def score_batch(
+    batch: BatchScoreRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep, limiter: LimiterDep
+) -> Any:
     """Score up to the configured number of claims; a bad claim gets its own errors, the rest are scored."""
     if len(batch.claims) > settings.max_batch_claims:
         message = f"must hold at most {settings.max_batch_claims} claims"
@@ -350,10 +359,19 @@ async def score_batch(batch: BatchScoreRequest, model: ModelDep, settings: Setti
     outcomes = await anyio.to_thread.run_sync(score_batch_items, model, list(batch.claims), limiter=limiter)
     metrics.scoring_latency.labels(endpoint="batch").observe(time.perf_counter() - started)
     _observe(metrics, outcomes)
-    results = [BatchItem(index=position, claim_id=outcome.claim_id,
-                         result=ScoreResponse.model_validate(outcome.response) if outcome.response else None,
-                         errors=outcome.errors)
-               for position, outcome in enumerate(outcomes)]
+    results = [
+        BatchItem(
+            index=position,
+            claim_id=outcome.claim_id,
+            result=ScoreResponse.model_validate(outcome.response) if outcome.response else None,
+            errors=outcome.errors,
+        )
+        for position, outcome in enumerate(outcomes)
+    ]
     scored = sum(1 for item in results if item.result is not None)
-    return BatchScoreResponse(model=ModelRef(name=model.name, version=model.version), scored=scored,
-                              failed=len(results) - scored, results=results)
+    return BatchScoreResponse(
+        model=ModelRef(name=model.name, version=model.version),
+        scored=scored,
+        failed=len(results) - scored,
+        results=results,
+    )

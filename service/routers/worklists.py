@@ -42,8 +42,12 @@ STREAM_BLOCK_BYTES = 1024 * 1024
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 MEDIA_TYPES = {".csv": "text/csv", ".parquet": PARQUET_MEDIA_TYPE}
 UPLOAD_SUFFIXES = {".csv": ".csv", ".parquet": ".parquet", ".pq": ".parquet"}
-UPLOAD_MEDIA_TYPES = {"text/csv": ".csv", "application/csv": ".csv", PARQUET_MEDIA_TYPE: ".parquet",
-                      "application/x-parquet": ".parquet"}
+UPLOAD_MEDIA_TYPES = {
+    "text/csv": ".csv",
+    "application/csv": ".csv",
+    PARQUET_MEDIA_TYPE: ".parquet",
+    "application/x-parquet": ".parquet",
+}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     **MODEL_ROUTE_ERRORS,
     400: {"model": ErrorResponse, "description": "The body is not a well-formed multipart upload."},
@@ -70,8 +74,9 @@ def _upload_suffix(upload: UploadFile) -> str:
     media_type = (upload.content_type or "").split(";")[0].strip().lower()
     if media_type in UPLOAD_MEDIA_TYPES:
         return UPLOAD_MEDIA_TYPES[media_type]
-    raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                        "upload a .csv or .parquet file (by name or content type)")
+    raise HTTPException(
+        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "upload a .csv or .parquet file (by name or content type)"
+    )
 
 
 def _output_suffix(output_format: OutputFormat | None, accept: str | None) -> str:
@@ -87,8 +92,7 @@ def _copy_upload(upload: UploadFile, target: Path, limit: int) -> None:
         while block := upload.file.read(STREAM_BLOCK_BYTES):
             copied += len(block)
             if copied > limit:
-                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                                    f"the worklist is larger than {limit:,} bytes")
+                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"the worklist is larger than {limit:,} bytes")
             out.write(block)
 
 
@@ -105,19 +109,35 @@ async def _multipart(parts: list[tuple[str, Path, str]], boundary: str) -> Async
     yield f"--{boundary}--\r\n".encode()
 
 
-@router.post("", responses={**ERROR_RESPONSES, 200: {
-    "description": "multipart/mixed: part `ranked` (the scored rows, ranked) and part `rejects` (the "
-                   "rejected rows with their errors), each a CSV or Parquet file.",
-    "content": {"multipart/mixed": {}}}})
+@router.post(
+    "",
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "description": "multipart/mixed: part `ranked` (the scored rows, ranked) and part `rejects` (the "
+            "rejected rows with their errors), each a CSV or Parquet file.",
+            "content": {"multipart/mixed": {}},
+        },
+    },
+)
 async def score_worklist_upload(
     request: Request,
     model: ModelDep,
     limiter: LimiterDep,
-    file: Annotated[UploadFile, File(description="The worklist: CSV or Parquet, the contract's claim columns "
-                                                 "plus current_level, current_allowed_amount, dates.")],
-    output_format: Annotated[OutputFormat | None, Query(
-        alias="format", description="Format of the returned files (default: CSV, or Parquet when Accept "
-                                    "asks for it).")] = None,
+    file: Annotated[
+        UploadFile,
+        File(
+            description="The worklist: CSV or Parquet, the contract's claim columns "
+            "plus current_level, current_allowed_amount, dates."
+        ),
+    ],
+    output_format: Annotated[
+        OutputFormat | None,
+        Query(
+            alias="format",
+            description="Format of the returned files (default: CSV, or Parquet when Accept asks for it).",
+        ),
+    ] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Score a worklist: every claim ranked by expected net recovery, with its ladder, reasons, warnings."""
@@ -128,8 +148,9 @@ async def score_worklist_upload(
         await anyio.to_thread.run_sync(_copy_upload, file, source, max_worklist_bytes(request))
         suffix = _output_suffix(output_format, accept)
         ranked, rejects = folder / f"ranked{suffix}", folder / f"rejects{suffix}"
-        scoring = partial(score_worklist, source, ranked, model.bundle, rejects=rejects, progress=False,
-                          policy=model.policy)
+        scoring = partial(
+            score_worklist, source, ranked, model.bundle, rejects=rejects, progress=False, policy=model.policy
+        )
         try:
             summary = await anyio.to_thread.run_sync(scoring, limiter=limiter)
         except TableReadError as error:  # named by the upload's name, not the temporary path
@@ -141,11 +162,16 @@ async def score_worklist_upload(
         raise
     boundary = secrets.token_hex(16)
     media_type = MEDIA_TYPES[suffix]
-    headers = {"X-Recoup-Rows-Read": str(summary.rows_read), "X-Recoup-Rows-Scored": str(summary.scored),
-               "X-Recoup-Rows-Rejected": str(summary.rejected),
-               "X-Recoup-Expected-Net-Recovery": f"{summary.total_expected_recovery:.2f}",
-               "X-Recoup-Model-Version": str(model.version)}
-    return StreamingResponse(_multipart([("ranked", ranked, media_type), ("rejects", rejects, media_type)],
-                                        boundary),
-                             media_type=f"multipart/mixed; boundary={boundary}", headers=headers,
-                             background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+    headers = {
+        "X-Recoup-Rows-Read": str(summary.rows_read),
+        "X-Recoup-Rows-Scored": str(summary.scored),
+        "X-Recoup-Rows-Rejected": str(summary.rejected),
+        "X-Recoup-Expected-Net-Recovery": f"{summary.total_expected_recovery:.2f}",
+        "X-Recoup-Model-Version": str(model.version),
+    }
+    return StreamingResponse(
+        _multipart([("ranked", ranked, media_type), ("rejects", rejects, media_type)], boundary),
+        media_type=f"multipart/mixed; boundary={boundary}",
+        headers=headers,
+        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+    )

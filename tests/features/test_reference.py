@@ -199,8 +199,17 @@ def test_code_family_boundaries(code, family):
 def test_one_code_falls_in_the_family_the_column_gives():
     """``code_family_one`` (the single-claim path: priced codes from a table made once) equals ``code_family``."""
     rng = np.random.default_rng(5)
-    codes = [*rng.choice(list(reference._price_table().codes), 2000), " 99285 ", "a0427", "0075t", "G9999",
-             "12", "ABCDE", "99999", ""]
+    codes = [
+        *rng.choice(list(reference._price_table().codes), 2000),
+        " 99285 ",
+        "a0427",
+        "0075t",
+        "G9999",
+        "12",
+        "ABCDE",
+        "99999",
+        "",
+    ]
     assert [reference.code_family_one(code) for code in codes] == code_family(pd.Series(codes)).tolist()
 
 
@@ -270,8 +279,17 @@ def test_denial_category_precedence(carc_codes, category):
 
 
 def test_one_claims_carc_codes_read_as_the_columns_do():
-    texts = ["CO-45, PR-2", " co-197 ,CO-45 ", None, "", "PI-45,CO-999", "CO-45,CO-45", "CO-16,CO-59",
-             "OA-23", "PR-1,PR-3,CO-50"]
+    texts = [
+        "CO-45, PR-2",
+        " co-197 ,CO-45 ",
+        None,
+        "",
+        "PI-45,CO-999",
+        "CO-45,CO-45",
+        "CO-16,CO-59",
+        "OA-23",
+        "PR-1,PR-3,CO-50",
+    ]
     flags, categories = carc_flags(pd.Series(texts)), denial_category(pd.Series(texts))
     for position, text in enumerate(texts):
         one, category = reference.carc_one(text)
@@ -292,9 +310,7 @@ needs_cms_source = pytest.mark.skipif(
 
 
 def load_build_script():
-    spec = importlib.util.spec_from_file_location(
-        "build_reference", REPO_ROOT / "scripts" / "build_reference.py"
-    )
+    spec = importlib.util.spec_from_file_location("build_reference", REPO_ROOT / "scripts" / "build_reference.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -330,16 +346,30 @@ def test_conversion_factors_match_the_source_files():
 def test_one_line_prices_as_the_columns_do(caplog):
     """``medicare_amount_one`` (the single-claim path) equals ``medicare_amount`` on every kind of input."""
     rng = np.random.default_rng(4)
-    codes = [*rng.choice(list(reference._price_table().codes), 400), "99285", " 99285 ", "00790", "A0427",
-             "A0425", "ZZZZZ", None]
-    choices = {"cpt_code": codes, "modifier": [None, "", "26", "tc", "59", " TC "],
-               "place_of_service": [None, "23", "11", "2", "21", "99"], "state": [None, "TX", "ny", "XX", "PR"],
-               "units": [None, 1.0, 2.0, 3.5, math.nan]}
-    lines = pd.DataFrame({name: [values[i] for i in rng.integers(0, len(values), 5000)]
-                          for name, values in choices.items()})
+    codes = [
+        *rng.choice(list(reference._price_table().codes), 400),
+        "99285",
+        " 99285 ",
+        "00790",
+        "A0427",
+        "A0425",
+        "ZZZZZ",
+        None,
+    ]
+    choices = {
+        "cpt_code": codes,
+        "modifier": [None, "", "26", "tc", "59", " TC "],
+        "place_of_service": [None, "23", "11", "2", "21", "99"],
+        "state": [None, "TX", "ny", "XX", "PR"],
+        "units": [None, 1.0, 2.0, 3.5, math.nan],
+    }
+    lines = pd.DataFrame(
+        {name: [values[i] for i in rng.integers(0, len(values), 5000)] for name, values in choices.items()}
+    )
     with caplog.at_level(logging.ERROR):  # unknown codes warn on both paths
-        expected = reference.medicare_amount(lines["cpt_code"], lines["modifier"], lines["place_of_service"],
-                                             lines["state"], lines["units"]).to_numpy()
+        expected = reference.medicare_amount(
+            lines["cpt_code"], lines["modifier"], lines["place_of_service"], lines["state"], lines["units"]
+        ).to_numpy()
         got = np.array([reference.medicare_amount_one(*line) for line in lines.itertuples(index=False)])
     np.testing.assert_array_equal(got, expected)
     assert np.isnan(expected).any() and (~np.isnan(expected)).sum() > 3000

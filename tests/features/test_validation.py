@@ -96,8 +96,9 @@ def test_cross_field_rules(history_csv):
     resolved_without_amount[0], resolved_without_amount[26] = "C8", ""
     resolved_before_submitted = row.copy()
     resolved_before_submitted[0], resolved_before_submitted[24] = "C9", "2025-02-01"
-    result = validate_file(history_csv(*(",".join(r) for r in (
-        allowed_over_billed, resolved_without_amount, resolved_before_submitted))))
+    result = validate_file(
+        history_csv(*(",".join(r) for r in (allowed_over_billed, resolved_without_amount, resolved_before_submitted)))
+    )
     assert only_problem(result, 4).rule == "must not exceed billed_amount"
     assert only_problem(result, 5).rule == "is required when the outcome is resolved"
     assert only_problem(result, 6).rule == "must not be before submitted_date"
@@ -116,7 +117,8 @@ def test_missing_required_column_rejects_every_row(history_csv):
     rows = tuple(",".join(f for i, f in enumerate(r.split(",")) if i != 15) for r in GOOD_ROWS[:2])
     result = validate_file(history_csv(header=header, rows=rows))
     assert [str(p) for p in result.report.file_problems] == [
-        "header, column 'billed_amount', value '': required column is missing"]
+        "header, column 'billed_amount', value '': required column is missing"
+    ]
     assert result.report.rows_rejected == 2 and not result.report.ok
     assert_nothing_lost(result)
 
@@ -183,8 +185,9 @@ def read_table_from_rows():
 
 def test_scoring_requests_default_current_level_and_allowed():
     frame, _ = read_table_from_rows()
-    requests = frame.drop(columns=["level", "submitted_date", "resolved_date", "outcome",
-                                   "final_allowed_amount"]).iloc[[0, 2]]
+    requests = frame.drop(columns=["level", "submitted_date", "resolved_date", "outcome", "final_allowed_amount"]).iloc[
+        [0, 2]
+    ]
     requests.index = pd.RangeIndex(1, 3)
     requests["current_level"] = ["", "legal"]
     result = validate_claims(requests)

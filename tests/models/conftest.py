@@ -23,10 +23,17 @@ def models_and_data() -> tuple[OutcomeModels, np.ndarray, np.ndarray, np.ndarray
     classifier = lgb.LGBMClassifier(**options).fit(x, success)
     raw = classifier.predict_proba(x)[:, 1]
     calibrator = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, success)
-    quantiles = {name: lgb.LGBMRegressor(objective="quantile", alpha=alpha, **options).fit(x, fraction)
-                 for name, alpha in SETTLEMENT_QUANTILES.items()}
-    models = OutcomeModels(classifier, calibrator, lgb.LGBMRegressor(**options).fit(x, fraction), quantiles,
-                           lgb.LGBMRegressor(**options).fit(x, rng.gamma(2.0, 30.0, size=ROWS)))
+    quantiles = {
+        name: lgb.LGBMRegressor(objective="quantile", alpha=alpha, **options).fit(x, fraction)
+        for name, alpha in SETTLEMENT_QUANTILES.items()
+    }
+    models = OutcomeModels(
+        classifier,
+        calibrator,
+        lgb.LGBMRegressor(**options).fit(x, fraction),
+        quantiles,
+        lgb.LGBMRegressor(**options).fit(x, rng.gamma(2.0, 30.0, size=ROWS)),
+    )
     billed = rng.uniform(500, 5000, size=ROWS)
     allowed = billed * rng.uniform(0, 0.6, size=ROWS)
     return models, x, billed, allowed

@@ -11,8 +11,9 @@ from models.bundle import PayerProfiles
 
 
 def test_attempt_counts_by_payer_and_level_and_no_cache_in_a_pickle():
-    by_level = pd.DataFrame({"payer_id": ["A", "A", "B"], "level": ["reconsideration", "legal", "legal"],
-                             "attempts": [5, 2, 40]})
+    by_level = pd.DataFrame(
+        {"payer_id": ["A", "A", "B"], "level": ["reconsideration", "legal", "legal"], "attempts": [5, 2, 40]}
+    )
     profiles = PayerProfiles(pd.DataFrame(), by_level)
     profiles.__dict__["_counts"] = by_level.set_index(["payer_id", "level"])["attempts"]  # an older cache
     payers = np.array(["A", "A", None, "B", "C"], dtype=object)

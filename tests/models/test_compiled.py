@@ -25,8 +25,9 @@ def test_every_model_predicts_what_lightgbm_predicts(models_and_data, compiled):
     copy, _ = compiled
     x = np.vstack([x, np.full((1, x.shape[1]), np.nan)])  # every feature missing at once
     for name, model in models.named().items():
-        np.testing.assert_allclose(copy._predict(name, x), model.booster_.predict(x), rtol=1e-12, atol=1e-12,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            copy._predict(name, x), model.booster_.predict(x), rtol=1e-12, atol=1e-12, err_msg=name
+        )
 
 
 def test_scoring_outputs_agree(models_and_data, compiled):

@@ -16,8 +16,7 @@ from features.schema import ESCALATION_LEVELS, Level
 from models.decision import ACCEPT, StepEstimates, decide, step_pairs
 from models.ladder import LadderPolicy, add_business_days
 
-R, W, P, X, L = (Level.reconsideration, Level.written_appeal, Level.peer_to_peer, Level.external_review,
-                 Level.legal)
+R, W, P, X, L = (Level.reconsideration, Level.written_appeal, Level.peer_to_peer, Level.external_review, Level.legal)
 NO_DISCOUNT = LadderPolicy(annual_discount_rate=0.0)
 
 #: Per target level: (p_success, E[allowed | success]); the same from every starting level.
@@ -25,23 +24,27 @@ NO_DISCOUNT = LadderPolicy(annual_discount_rate=0.0)
 STEPS = {R: (0.3, 800.0), W: (0.4, 1000.0), P: (0.2, 900.0), X: (0.6, 1300.0), L: (0.1, 20300.0)}
 
 
-def claims_frame(*, current_level=0, allowed=300.0, nsa=True, as_of="2025-03-10", paid="2025-03-03",
-                 level_date=None, billed=25000.0) -> pd.DataFrame:
-    return pd.DataFrame({
-        "current_level": [int(current_level)],
-        "current_allowed_amount": [allowed],
-        "billed_amount": [billed],
-        "nsa_eligible": [nsa],
-        "as_of_date": pd.to_datetime([as_of]),
-        "initial_payment_date": pd.to_datetime([paid]),
-        "current_level_date": pd.to_datetime([level_date]),
-    })
+def claims_frame(
+    *, current_level=0, allowed=300.0, nsa=True, as_of="2025-03-10", paid="2025-03-03", level_date=None, billed=25000.0
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "current_level": [int(current_level)],
+            "current_allowed_amount": [allowed],
+            "billed_amount": [billed],
+            "nsa_eligible": [nsa],
+            "as_of_date": pd.to_datetime([as_of]),
+            "initial_payment_date": pd.to_datetime([paid]),
+            "current_level_date": pd.to_datetime([level_date]),
+        }
+    )
 
 
 def estimates_for(claims: pd.DataFrame, steps=STEPS, days: float = 30.0) -> dict:
-    return {(start, target): StepEstimates(np.array([steps[target][0]]), np.array([steps[target][1]]),
-                                           np.array([days]))
-            for start, target in step_pairs(claims["current_level"].to_numpy())}
+    return {
+        (start, target): StepEstimates(np.array([steps[target][0]]), np.array([steps[target][1]]), np.array([days]))
+        for start, target in step_pairs(claims["current_level"].to_numpy())
+    }
 
 
 def path_of(decision) -> list[str]:
@@ -80,11 +83,15 @@ def test_nsa_claim_ladder_by_hand():
     assert recovery["peer_to_peer"] == pytest.approx(120.0)
     assert np.isnan(recovery["external_review"])
     assert recovery["legal"] == pytest.approx(2000.0)
-    assert by_level(decision.cost) == {"reconsideration": 25.0, "written_appeal": 118.0,
-                                       "peer_to_peer": 250.0, "external_review": 415.0, "legal": 5000.0}
+    assert by_level(decision.cost) == {
+        "reconsideration": 25.0,
+        "written_appeal": 118.0,
+        "peer_to_peer": 250.0,
+        "external_review": 415.0,
+        "legal": 5000.0,
+    }
     assert not decision.eligible[X][0]
-    assert decision.ineligible_reason[X][0] == (
-        "Federal IDR needs the open negotiation (reconsideration) first")
+    assert decision.ineligible_reason[X][0] == ("Federal IDR needs the open negotiation (reconsideration) first")
     assert all(decision.eligible[level][0] for level in (R, W, P, L))
 
 
@@ -105,8 +112,7 @@ def test_non_nsa_claim_ladder_by_hand():
     assert path_of(decision) == ["reconsideration", "written_appeal", "external_review"]
 
 
-@pytest.mark.parametrize(("nsa", "expected_q", "action"),
-                         [(True, -15.0, ACCEPT), (False, 185.0, "external_review")])
+@pytest.mark.parametrize(("nsa", "expected_q", "action"), [(True, -15.0, ACCEPT), (False, 185.0, "external_review")])
 def test_the_idr_fee_is_charged_only_for_nsa_claims(nsa, expected_q, action):
     """At peer to peer: Q(X) = -415 + 0.6 * 1000 + 0.4 * (0 - fee), fee = 500 for NSA claims, else 0."""
     claims = claims_frame(current_level=P, nsa=nsa)
@@ -170,7 +176,8 @@ def test_internal_appeals_must_start_within_180_days_of_payment():
     for level in (R, W, P):
         assert not decision.eligible[level][0]
         assert decision.ineligible_reason[level][0] == (
-            "internal appeals must start within 180 days of the initial payment")
+            "internal appeals must start within 180 days of the initial payment"
+        )
         assert np.isnan(decision.net_value[level][0])
     assert decision.eligible[L][0]  # legal has no such deadline
     assert decision.action[0] == ACCEPT  # legal is worth -3000
@@ -186,7 +193,8 @@ def test_nsa_open_negotiation_window_is_30_business_days():
     decision = decide(day_after, estimates_for(day_after), NO_DISCOUNT)
     assert not decision.eligible[R][0]
     assert decision.ineligible_reason[R][0] == (
-        "NSA open negotiation must start within 30 business days of the initial payment")
+        "NSA open negotiation must start within 30 business days of the initial payment"
+    )
     assert decision.eligible[W][0]  # the internal appeal window (180 days) is still open
     # the deadline applies to the next step only: the best plan now starts with the written appeal
     assert decision.action[0] == "written_appeal"
@@ -196,16 +204,15 @@ def test_nsa_open_negotiation_window_is_30_business_days():
 
 def test_idr_must_start_within_4_business_days_after_open_negotiation():
     # open negotiation started Monday 2025-03-03: it ends 2025-04-14 and IDR must start by 2025-04-18
-    in_time = claims_frame(current_level=R, nsa=True, paid="2025-03-01", level_date="2025-03-03",
-                           as_of="2025-04-18")
-    too_late = claims_frame(current_level=R, nsa=True, paid="2025-03-01", level_date="2025-03-03",
-                            as_of="2025-04-21")
+    in_time = claims_frame(current_level=R, nsa=True, paid="2025-03-01", level_date="2025-03-03", as_of="2025-04-18")
+    too_late = claims_frame(current_level=R, nsa=True, paid="2025-03-01", level_date="2025-03-03", as_of="2025-04-21")
     no_date = claims_frame(current_level=R, nsa=True, paid="2025-03-01", level_date=None, as_of="2025-04-21")
     assert decide(in_time, estimates_for(in_time), NO_DISCOUNT).eligible[X][0]
     decision = decide(too_late, estimates_for(too_late), NO_DISCOUNT)
     assert not decision.eligible[X][0]
     assert decision.ineligible_reason[X][0] == (
-        "Federal IDR must start within 4 business days after the open negotiation ends")
+        "Federal IDR must start within 4 business days after the open negotiation ends"
+    )
     assert decide(no_date, estimates_for(no_date), NO_DISCOUNT).eligible[X][0]  # checked only when dated
 
 
@@ -213,8 +220,10 @@ def test_claims_are_decided_independently_in_one_call():
     one = claims_frame(nsa=True)
     two = claims_frame(nsa=False)
     both = pd.concat([one, two], ignore_index=True)
-    estimates = {(start, target): StepEstimates(*(np.repeat(value, 2) for value in (*STEPS[target], 30.0)))
-                 for start, target in step_pairs(both["current_level"].to_numpy())}
+    estimates = {
+        (start, target): StepEstimates(*(np.repeat(value, 2) for value in (*STEPS[target], 30.0)))
+        for start, target in step_pairs(both["current_level"].to_numpy())
+    }
     decision = decide(both, estimates, NO_DISCOUNT)
     assert decision.expected_net_recovery == pytest.approx([238.4, 316.1])
 

@@ -25,8 +25,7 @@ def test_predict_steps_evaluates_the_interval_for_the_first_rows_only(models_and
     models, x, billed, allowed = models_and_data
     head = 100
     full = models.predict(x, billed, allowed)
-    got = models.predict_steps(x, billed, allowed, ("allowed_p10", "allowed_p50", "allowed_p90"),
-                               interval_rows=head)
+    got = models.predict_steps(x, billed, allowed, ("allowed_p10", "allowed_p50", "allowed_p90"), interval_rows=head)
     assert len(got["allowed_p10"]) == head
     for name in ("p_success", "expected_days"):
         np.testing.assert_array_equal(got[name], full[name].to_numpy())
@@ -49,8 +48,9 @@ def test_path_contributions_are_the_same_summed_densely_or_through_the_sparse_pr
 def test_calibration_without_sklearn_checks_is_isotonic_predict(models_and_data):
     models, *_ = models_and_data
     raw = np.concatenate([np.linspace(-0.5, 1.5, 2001), models.calibrator.X_thresholds_])
-    np.testing.assert_allclose(models.calibrated(raw), np.clip(models.calibrator.predict(raw), 0, 1),
-                               rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        models.calibrated(raw), np.clip(models.calibrator.predict(raw), 0, 1), rtol=0, atol=1e-15
+    )
 
 
 @pytest.mark.parametrize("method", ["shap", "path"])
@@ -79,7 +79,7 @@ def test_transformer_categories_are_coded_as_before_and_caches_are_not_pickled()
 def test_platt_calibration_is_the_fitted_logistic_curve():
     rng = np.random.default_rng(1)
     raw = rng.uniform(0, 1, 2000)
-    calibrator = PlattCalibrator().fit(raw, rng.random(2000) < raw ** 1.5)
+    calibrator = PlattCalibrator().fit(raw, rng.random(2000) < raw**1.5)
     edges = np.array([0.0, 1e-9, 0.5, 1 - 1e-9, 1.0])
     for values in (raw, edges):
         expected = calibrator.model_.predict_proba(_logit(values)[:, None])[:, 1]

@@ -59,8 +59,12 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
 
 @pytest.fixture(scope="session")
 def settings(model_store: ModelStore) -> Settings:
-    return Settings(tracking_uri=model_store.tracking_uri, api_keys=f"{API_KEY},{OTHER_KEY}",
-                    reload_interval_seconds=0, compiled_trees_dir=model_store.root / "trees")
+    return Settings(
+        tracking_uri=model_store.tracking_uri,
+        api_keys=f"{API_KEY},{OTHER_KEY}",
+        reload_interval_seconds=0,
+        compiled_trees_dir=model_store.root / "trees",
+    )
 
 
 @pytest.fixture(scope="session")

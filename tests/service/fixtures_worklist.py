@@ -53,10 +53,13 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
 def write_parquet_parts(frame: pd.DataFrame, folder: Path, parts: int = 2, row_group_rows: int = 100) -> Path:
     """``frame`` as a directory of Parquet parts with several row groups each."""
     folder.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(frame.astype({"billed_amount": "float64"}).astype(
-        {column: "string" for column in ("state", "current_level")}), preserve_index=False)
+    table = pa.Table.from_pandas(
+        frame.astype({"billed_amount": "float64"}).astype({column: "string" for column in ("state", "current_level")}),
+        preserve_index=False,
+    )
     size = -(-table.num_rows // parts)
     for part in range(parts):
-        pq.write_table(table.slice(part * size, size), folder / f"part-{part:03d}.parquet",
-                       row_group_size=row_group_rows)
+        pq.write_table(
+            table.slice(part * size, size), folder / f"part-{part:03d}.parquet", row_group_size=row_group_rows
+        )
     return folder

@@ -58,8 +58,7 @@ def test_the_example_nsa_claim_needs_the_open_negotiation_before_idr(client, cla
 
 
 def test_deadline_rules_make_levels_ineligible_with_a_reason(client, claim):
-    late = claim | {"initial_payment_date": "2025-01-02", "service_date": "2025-01-01",
-                    "as_of_date": "2025-12-01"}
+    late = claim | {"initial_payment_date": "2025-01-02", "service_date": "2025-01-01", "as_of_date": "2025-12-01"}
     ladder = {step["level"]: step for step in client.post("/v1/score", json=late).json()["ladder"]}
     for level in ("reconsideration", "written_appeal", "peer_to_peer"):
         assert ladder[level]["eligible"] is False
@@ -68,8 +67,14 @@ def test_deadline_rules_make_levels_ineligible_with_a_reason(client, claim):
 
 
 def test_inputs_are_normalised_like_the_file_reader(client, claim):
-    messy = claim | {"payer_id": "  aetna ", "plan_type": "ppo", "state": "tx", "funding": "SELF_FUNDED",
-                     "current_level": 1, "emergency": "yes"}
+    messy = claim | {
+        "payer_id": "  aetna ",
+        "plan_type": "ppo",
+        "state": "tx",
+        "funding": "SELF_FUNDED",
+        "current_level": 1,
+        "emergency": "yes",
+    }
     first = client.post("/v1/score", json=messy)
     assert first.status_code == 200, first.text
     clean = client.post("/v1/score", json=claim | {"payer_id": "AETNA", "current_level": "reconsideration"})
@@ -77,15 +82,17 @@ def test_inputs_are_normalised_like_the_file_reader(client, claim):
 
 
 def test_unknown_payer_and_fields_are_warned_about(client, claim):
-    body = client.post("/v1/score", json=claim | {"payer_id": "NEVER-SEEN-PAYER", "truth_p_success": 0.9,
-                                                  "favourite_colour": "blue"}).json()
+    body = client.post(
+        "/v1/score", json=claim | {"payer_id": "NEVER-SEEN-PAYER", "truth_p_success": 0.9, "favourite_colour": "blue"}
+    ).json()
     assert any("unknown payer" in warning for warning in body["warnings"])
     assert any("favourite_colour" in w and "truth_p_success" in w for w in body["warnings"])
 
 
 def test_a_claim_at_external_review_can_only_go_to_legal(client, claim):
-    body = client.post("/v1/score", json=claim | {"current_level": "external_review",
-                                                  "current_allowed_amount": 500}).json()
+    body = client.post(
+        "/v1/score", json=claim | {"current_level": "external_review", "current_allowed_amount": 500}
+    ).json()
     ladder = {step["level"]: step for step in body["ladder"]}
     assert [level for level, step in ladder.items() if step["eligible"]] == ["legal"]
     assert "already at or beyond" in ladder["written_appeal"]["ineligible_reason"]
@@ -109,8 +116,7 @@ def test_concurrent_single_claims_are_scored_together(settings, claim, monkeypat
         with ThreadPoolExecutor(len(claims)) as pool:
             responses = list(pool.map(lambda body: client.post("/v1/score", json=body), claims))
     assert [r.status_code for r in responses] == [200] * 5 + [422] + [200] * 2
-    assert [r.json()["claim_id"] for i, r in enumerate(responses) if i != 5] == [
-        f"C-{i}" for i in range(8) if i != 5]
+    assert [r.json()["claim_id"] for i, r in enumerate(responses) if i != 5] == [f"C-{i}" for i in range(8) if i != 5]
     assert len(calls) < 7 and sum(calls) == 7
 
 
@@ -127,8 +133,15 @@ def _errors(response) -> dict[str, list[str]]:
 
 
 def test_field_errors_quote_the_contract_rules(client, claim):
-    bad = claim | {"cpt_code": "9", "units": 0, "state": "XX", "emergency": "maybe", "billed_amount": -5,
-                   "service_date": "03/02/2026", "current_level": "supreme_court"}
+    bad = claim | {
+        "cpt_code": "9",
+        "units": 0,
+        "state": "XX",
+        "emergency": "maybe",
+        "billed_amount": -5,
+        "service_date": "03/02/2026",
+        "current_level": "supreme_court",
+    }
     del bad["claim_id"]
     errors = _errors(client.post("/v1/score", json=bad))
     assert errors == {
@@ -139,24 +152,30 @@ def test_field_errors_quote_the_contract_rules(client, claim):
         "body.emergency": ["must be true or false"],
         "body.billed_amount": ["must be a number > 0"],
         "body.service_date": ["must be an ISO date (YYYY-MM-DD) between 1900 and 2199"],
-        "body.current_level": ["must be one of none, reconsideration, written_appeal, peer_to_peer, "
-                               "external_review, legal"],
+        "body.current_level": [
+            "must be one of none, reconsideration, written_appeal, peer_to_peer, external_review, legal"
+        ],
     }
 
 
 def test_cross_field_rules_come_from_the_table_validator(client, claim):
-    bad = claim | {"billed_amount": 100.0, "initial_allowed_amount": 310.0, "current_allowed_amount": 50.0,
-                   "as_of_date": "2026-01-01", "service_date": "2026-03-02"}
+    bad = claim | {
+        "billed_amount": 100.0,
+        "initial_allowed_amount": 310.0,
+        "current_allowed_amount": 50.0,
+        "as_of_date": "2026-01-01",
+        "service_date": "2026-03-02",
+    }
     assert _errors(client.post("/v1/score", json=bad)) == {
         "body.initial_allowed_amount": ["must not exceed billed_amount"],
         "body.as_of_date": ["must not be before service_date"],
     }
     future = claim | {"service_date": "2100-01-01", "initial_payment_date": None, "as_of_date": None}
-    assert _errors(client.post("/v1/score", json=future)) == {
-        "body.service_date": ["must not be in the future"]}
+    assert _errors(client.post("/v1/score", json=future)) == {"body.service_date": ["must not be in the future"]}
     at_the_top = claim | {"current_level": "legal"}
     assert _errors(client.post("/v1/score", json=at_the_top)) == {
-        "body.current_level": ["legal is the last level: nothing is left to escalate"]}
+        "body.current_level": ["legal is the last level: nothing is left to escalate"]
+    }
 
 
 @pytest.mark.parametrize("body", ["{not json", "[1, 2]", "null", "3"])
@@ -184,9 +203,13 @@ def test_validation_errors_do_not_echo_values(client, claim):
 
 
 def test_batch_scores_good_claims_and_reports_bad_ones_per_item(client, claim):
-    claims = [claim, {"claim_id": "X"}, 7,
-              claim | {"claim_id": "C-2", "billed_amount": 100.0, "current_allowed_amount": None},
-              claim | {"claim_id": "C-3", "payer_id": "cigna"}]
+    claims = [
+        claim,
+        {"claim_id": "X"},
+        7,
+        claim | {"claim_id": "C-2", "billed_amount": 100.0, "current_allowed_amount": None},
+        claim | {"claim_id": "C-3", "payer_id": "cigna"},
+    ]
     response = client.post("/v1/score/batch", json={"claims": claims})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -202,7 +225,8 @@ def test_batch_scores_good_claims_and_reports_bad_ones_per_item(client, claim):
     # the default current allowed amount is the initial one: both break the rule, as in a file
     assert results[3]["errors"] == [
         {"type": "value_error", "loc": ["body", "claims", 3, field], "msg": "must not exceed billed_amount"}
-        for field in ("initial_allowed_amount", "current_allowed_amount")]
+        for field in ("initial_allowed_amount", "current_allowed_amount")
+    ]
     single = client.post("/v1/score", json=claim).json()
     assert results[0]["result"]["ladder"] == single["ladder"]
 
@@ -212,8 +236,9 @@ def test_batch_limits(settings, claim):
     with TestClient(create_app(small), headers={"X-API-Key": API_KEY}) as client:
         too_many = client.post("/v1/score/batch", json={"claims": [claim] * 3})
         assert too_many.status_code == 422
-        assert too_many.json()["detail"] == [{"type": "too_long", "loc": ["body", "claims"],
-                                              "msg": "must hold at most 2 claims"}]
+        assert too_many.json()["detail"] == [
+            {"type": "too_long", "loc": ["body", "claims"], "msg": "must hold at most 2 claims"}
+        ]
         assert client.post("/v1/score/batch", json={"claims": [claim] * 2}).status_code == 200
         assert client.post("/v1/score/batch", json={"claims": []}).status_code == 422
         assert client.post("/v1/score/batch", json=[claim]).status_code == 422
@@ -226,9 +251,8 @@ def test_request_body_size_is_limited(settings, claim):
         response = client.post("/v1/score/batch", json={"claims": [claim] * 20})
         assert response.status_code == 413
         assert response.json() == {"detail": "request body too large"}
-        chunks = (json.dumps({"claims": [claim] * 20}).encode()[i:i + 500] for i in range(0, 20000, 500))
-        streamed = client.post("/v1/score/batch", content=chunks,
-                               headers={"Content-Type": "application/json"})
+        chunks = (json.dumps({"claims": [claim] * 20}).encode()[i : i + 500] for i in range(0, 20000, 500))
+        streamed = client.post("/v1/score/batch", content=chunks, headers={"Content-Type": "application/json"})
         assert streamed.status_code == 413
         assert streamed.json() == {"detail": "request body too large"}
         assert streamed.headers["x-request-id"]
@@ -237,9 +261,16 @@ def test_request_body_size_is_limited(settings, claim):
 # --- authentication -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("method", "path"), [("post", "/v1/score"), ("post", "/v1/score/batch"),
-                                              ("get", "/v1/payers"), ("get", "/v1/payers/AETNA"),
-                                              ("get", "/v1/model")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/v1/score"),
+        ("post", "/v1/score/batch"),
+        ("get", "/v1/payers"),
+        ("get", "/v1/payers/AETNA"),
+        ("get", "/v1/model"),
+    ],
+)
 def test_api_routes_need_a_valid_key(client, method, path):
     kwargs = {"json": {}} if method == "post" else {}
     missing = getattr(client, method)(path, headers={"X-API-Key": ""}, **kwargs)
@@ -407,8 +438,9 @@ def test_a_claim_that_breaks_scoring_does_not_fail_the_rest_of_its_batch(setting
         claims[2] = claim | {"claim_id": "POISON"}
         body = client.post("/v1/score/batch", json={"claims": claims}).json()
     assert (body["scored"], body["failed"]) == (3, 1)
-    assert body["results"][2]["errors"] == [{"type": "scoring_error", "loc": ["body", "claims", 2],
-                                             "msg": "the claim could not be scored"}]
+    assert body["results"][2]["errors"] == [
+        {"type": "scoring_error", "loc": ["body", "claims", 2], "msg": "the claim could not be scored"}
+    ]
 
 
 def test_an_unexpected_error_is_a_plain_500(settings, claim, monkeypatch):

@@ -28,8 +28,10 @@ from tests.service.fixtures_worklist import BAD_ROWS, write_csv, write_parquet_p
 worklist, worklist_bundle = fixtures_worklist.worklist, fixtures_worklist.worklist_bundle  # the fixtures
 
 REQUIRED_COLUMNS = ["recommended_action", "expected_net_recovery", "reasons", "warnings"] + [
-    f"{name}_{level.name}" for level in ESCALATION_LEVELS
-    for name in ("eligible", "p_success", "expected_allowed", "expected_days", "net_value")]
+    f"{name}_{level.name}"
+    for level in ESCALATION_LEVELS
+    for name in ("eligible", "p_success", "expected_allowed", "expected_days", "net_value")
+]
 CHUNK_ROWS = 150
 
 
@@ -38,10 +40,12 @@ def ranked_csv(tmp_path_factory, worklist, worklist_bundle):
     """The worklist as CSV, scored in chunks to a ranked CSV: (summary, output frame, rejects frame)."""
     folder = tmp_path_factory.mktemp("csv")
     source = write_csv(worklist, folder / "worklist.csv")
-    summary = score_worklist(source, folder / "ranked.csv", worklist_bundle, chunk_rows=CHUNK_ROWS,
-                             progress=False)
-    return summary, pd.read_csv(folder / "ranked.csv", dtype={"cpt_code": str, "place_of_service": str}), \
-        pd.read_csv(folder / "ranked.rejects.csv")
+    summary = score_worklist(source, folder / "ranked.csv", worklist_bundle, chunk_rows=CHUNK_ROWS, progress=False)
+    return (
+        summary,
+        pd.read_csv(folder / "ranked.csv", dtype={"cpt_code": str, "place_of_service": str}),
+        pd.read_csv(folder / "ranked.rejects.csv"),
+    )
 
 
 def test_output_holds_the_input_columns_and_every_score_ranked(ranked_csv, worklist):
@@ -66,8 +70,9 @@ def test_scores_equal_scoring_the_whole_table_at_once(ranked_csv, worklist, work
     expected = direct.loc[scored.index]
     for column in output_columns():
         if expected[column].dtype.kind in "fb":
-            np.testing.assert_allclose(scored[column].astype(float), expected[column].astype(float),
-                                       rtol=1e-12, err_msg=column)
+            np.testing.assert_allclose(
+                scored[column].astype(float), expected[column].astype(float), rtol=1e-12, err_msg=column
+            )
         else:
             got, wanted = (values.fillna("").astype(str) for values in (scored[column], expected[column]))
             assert (got == wanted).all(), column
@@ -99,8 +104,9 @@ def test_summary_totals_by_action_and_payer(ranked_csv):
 def test_parquet_parts_give_the_same_output_as_csv(tmp_path, ranked_csv, worklist, worklist_bundle):
     _, from_csv, rejects_csv = ranked_csv
     source = write_parquet_parts(worklist, tmp_path / "parts")
-    summary = score_worklist(source, tmp_path / "ranked.parquet", worklist_bundle, chunk_rows=CHUNK_ROWS,
-                             progress=False)
+    summary = score_worklist(
+        source, tmp_path / "ranked.parquet", worklist_bundle, chunk_rows=CHUNK_ROWS, progress=False
+    )
     ranked = pd.read_parquet(tmp_path / "ranked.parquet")
     assert summary.scored == len(from_csv)
     assert (ranked["row"].to_numpy() == from_csv["row"].to_numpy()).all()
@@ -149,15 +155,17 @@ def compiled_bundle(worklist_bundle, tmp_path_factory):
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_worker_processes_write_the_same_files_as_one_process(tmp_path, worklist, compiled_bundle, suffix):
     source = write_csv(worklist, tmp_path / "worklist.csv")
-    one = score_worklist(source, tmp_path / f"one{suffix}", compiled_bundle, chunk_rows=CHUNK_ROWS,
-                         progress=False)
-    two = score_worklist(source, tmp_path / f"two{suffix}", compiled_bundle, chunk_rows=CHUNK_ROWS,
-                         progress=False, jobs=2)
+    one = score_worklist(source, tmp_path / f"one{suffix}", compiled_bundle, chunk_rows=CHUNK_ROWS, progress=False)
+    two = score_worklist(
+        source, tmp_path / f"two{suffix}", compiled_bundle, chunk_rows=CHUNK_ROWS, progress=False, jobs=2
+    )
     for name in ("", ".rejects"):
         assert (tmp_path / f"one{name}{suffix}").read_bytes() == (tmp_path / f"two{name}{suffix}").read_bytes()
     assert (tmp_path / f"two{suffix}").stat().st_size > 0
-    summaries = [{key: value for key, value in summary.to_dict().items()
-                  if key not in ("output", "rejects", "seconds")} for summary in (one, two)]
+    summaries = [
+        {key: value for key, value in summary.to_dict().items() if key not in ("output", "rejects", "seconds")}
+        for summary in (one, two)
+    ]
     assert summaries[0] == summaries[1]
     assert two.scored == len(worklist) - len(BAD_ROWS)
 
@@ -177,8 +185,13 @@ def test_compiled_trees_rank_and_score_like_lightgbm(tmp_path, ranked_csv, workl
 
 def test_csv_lines_are_the_rows_of_the_csv_file():
     """Per-row CSV lines, found in pyarrow's CSV text, survive quotes, separators and line breaks in fields."""
-    table = pa.table({"amount": [5.0, None, 1.25, 3.0], "text": ['say "hi"\nthen', "a,b", "two\nlines", ""],
-                      "note": ["x", None, "\r\n", '""']})
+    table = pa.table(
+        {
+            "amount": [5.0, None, 1.25, 3.0],
+            "text": ['say "hi"\nthen', "a,b", "two\nlines", ""],
+            "note": ["x", None, "\r\n", '""'],
+        }
+    )
     header, lines = batch.csv_rows(table)
     assert len(lines) == table.num_rows
     written = pa.BufferOutputStream()
@@ -193,8 +206,9 @@ def test_k_way_merge_ranks_like_one_sort(tmp_path):
     rng = np.random.default_rng(0)
     frames, runs, first = [], [], 1
     for index, size in enumerate(rng.integers(0, 400, 9)):
-        frame = pd.DataFrame({"row": np.arange(first, first + size),
-                              "expected_net_recovery": rng.integers(0, 20, size).astype(float)})
+        frame = pd.DataFrame(
+            {"row": np.arange(first, first + size), "expected_net_recovery": rng.integers(0, 20, size).astype(float)}
+        )
         first += size
         frame = frame.iloc[batch.rank_order(frame)]
         runs.append(tmp_path / f"run-{index}.parquet")
@@ -210,8 +224,9 @@ def _leftovers(folder):
     return sorted(path.name for path in folder.iterdir() if path.name.startswith("."))
 
 
-def test_an_interrupted_run_keeps_the_old_output_and_leaves_no_partial_file(tmp_path, monkeypatch, worklist,
-                                                                           worklist_bundle):
+def test_an_interrupted_run_keeps_the_old_output_and_leaves_no_partial_file(
+    tmp_path, monkeypatch, worklist, worklist_bundle
+):
     source = write_csv(worklist, tmp_path / "worklist.csv")
     output = tmp_path / "ranked.csv"
     output.write_text("the previous run's output\n")
@@ -233,15 +248,17 @@ def test_an_interrupted_run_keeps_the_old_output_and_leaves_no_partial_file(tmp_
     assert _leftovers(tmp_path) == []
 
 
-def test_a_killed_run_leaves_no_file_under_the_final_name_and_a_rerun_finishes(tmp_path, worklist,
-                                                                              worklist_bundle):
+def test_a_killed_run_leaves_no_file_under_the_final_name_and_a_rerun_finishes(tmp_path, worklist, worklist_bundle):
     source = write_csv(worklist, tmp_path / "worklist.csv")
     output = tmp_path / "ranked.parquet"
     joblib.dump(worklist_bundle, tmp_path / "bundle.joblib")
-    script = ("import joblib, sys; from service.batch import score_worklist; score_worklist(sys.argv[1], "
-              "sys.argv[2], joblib.load(sys.argv[3]), chunk_rows=20, progress=False)")
-    process = subprocess.Popen([sys.executable, "-c", script, str(source), str(output),
-                                str(tmp_path / "bundle.joblib")], cwd=os.getcwd())
+    script = (
+        "import joblib, sys; from service.batch import score_worklist; score_worklist(sys.argv[1], "
+        "sys.argv[2], joblib.load(sys.argv[3]), chunk_rows=20, progress=False)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, str(source), str(output), str(tmp_path / "bundle.joblib")], cwd=os.getcwd()
+    )
     work = tmp_path / f".{output.name}.work"
     deadline = time.monotonic() + 60
     while not (work.exists() and len(list(work.glob("run-*.parquet"))) >= 2):

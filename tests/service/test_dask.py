@@ -36,8 +36,10 @@ ERROR_TOLERANCE = 0.10
 
 @pytest.fixture(scope="module")
 def client():
-    with (LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
-          Client(cluster) as dask_client):
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as dask_client,
+    ):
         yield dask_client
 
 
@@ -55,10 +57,12 @@ def test_dask_scores_equal_local_scores(tmp_path, client, worklist, bundle):
     options = {"chunk_rows": 150, "progress": False}
     local = score_worklist(source, tmp_path / "local.parquet", bundle, **options)
     distributed = score_worklist_dask(source, tmp_path / "dask.parquet", bundle, client, **options)
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask.parquet"),
-                                  pd.read_parquet(tmp_path / "local.parquet"))
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "dask.rejects.parquet"),
-                                  pd.read_parquet(tmp_path / "local.rejects.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "dask.parquet"), pd.read_parquet(tmp_path / "local.parquet")
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "dask.rejects.parquet"), pd.read_parquet(tmp_path / "local.rejects.parquet")
+    )
     assert (distributed.scored, distributed.rejected) == (local.scored, local.rejected)
     pd.testing.assert_frame_equal(distributed.by_payer.sort_index(), local.by_payer.sort_index())
 
@@ -74,11 +78,14 @@ def _test_metrics(models, split, transformer) -> dict[str, float]:
     features = transformer.transform(test)
     predicted = models.predict(features, test["billed_amount"].to_numpy(), test["allowed_before"].to_numpy())
     won = test["success"].to_numpy()
-    return {"brier": brier_score_loss(test["success"], predicted["p_success"]),
-            "auc": roc_auc_score(test["success"], predicted["p_success"]),
-            "settlement_mae": float(np.mean(np.abs(predicted["expected_allowed"][won]
-                                                   - test["final_allowed_amount"][won]))),
-            "days_mae": float(np.mean(np.abs(predicted["expected_days"] - test["days_to_resolution"])))}
+    return {
+        "brier": brier_score_loss(test["success"], predicted["p_success"]),
+        "auc": roc_auc_score(test["success"], predicted["p_success"]),
+        "settlement_mae": float(
+            np.mean(np.abs(predicted["expected_allowed"][won] - test["final_allowed_amount"][won]))
+        ),
+        "days_mae": float(np.mean(np.abs(predicted["expected_days"] - test["days_to_resolution"]))),
+    }
 
 
 def test_dask_training_agrees_with_local_training(tmp_path, client, worklist, worklist_bundle):

@@ -36,8 +36,7 @@ def _served_version(client: TestClient) -> str | None:
 def test_alias_changes_are_followed_without_downtime(settings, model_store, claim):
     name = "recoup-swap"
     first = register_copy(model_store, name, alias="live")
-    live = settings.model_copy(update={"model_uri": f"models:/{name}@live",
-                                       "reload_interval_seconds": POLL_SECONDS})
+    live = settings.model_copy(update={"model_uri": f"models:/{name}@live", "reload_interval_seconds": POLL_SECONDS})
     registry = MlflowClient(tracking_uri=model_store.tracking_uri, registry_uri=model_store.tracking_uri)
     with TestClient(create_app(live), headers={"X-API-Key": API_KEY}) as client:
         assert _served_version(client) == first
@@ -64,8 +63,9 @@ def test_alias_changes_are_followed_without_downtime(settings, model_store, clai
         assert versions <= {first, second} and second in versions
 
         # a version that cannot be loaded: the old model keeps serving, /readyz and the logs say why
-        broken = registry.create_model_version(name, source=str(model_store.root / "no-such-model"),
-                                               run_id=model_store.run_id).version
+        broken = registry.create_model_version(
+            name, source=str(model_store.root / "no-such-model"), run_id=model_store.run_id
+        ).version
         registry.set_registered_model_alias(name, "live", broken)
         _wait_for(lambda: client.get("/readyz").json()["last_reload_error"] is not None)
         ready = client.get("/readyz")
@@ -83,8 +83,9 @@ async def test_a_new_version_is_loaded_beside_the_old_one(settings, model_store)
     """While the new version loads (slowly), the old one is served; the swap is one assignment."""
     name = "recoup-beside"
     first = register_copy(model_store, name, alias="live")
-    holder = ModelHolder(settings.model_copy(update={"model_uri": f"models:/{name}@live",
-                                                     "reload_interval_seconds": 0}))
+    holder = ModelHolder(
+        settings.model_copy(update={"model_uri": f"models:/{name}@live", "reload_interval_seconds": 0})
+    )
     await holder.start()
     assert holder.current.version == first
     old = holder.current
@@ -111,8 +112,9 @@ async def test_a_new_version_is_loaded_beside_the_old_one(settings, model_store)
 async def test_a_model_that_loads_but_cannot_score_is_never_served(settings, model_store, caplog):
     name = "recoup-unscorable"
     first = register_copy(model_store, name, alias="live")
-    holder = ModelHolder(settings.model_copy(update={"model_uri": f"models:/{name}@live",
-                                                     "reload_interval_seconds": 0}))
+    holder = ModelHolder(
+        settings.model_copy(update={"model_uri": f"models:/{name}@live", "reload_interval_seconds": 0})
+    )
     await holder.start()
 
     def unscorable(uri: str):
@@ -130,8 +132,9 @@ async def test_a_model_that_loads_but_cannot_score_is_never_served(settings, mod
 
 
 def test_a_fixed_version_uri_is_loaded_once(settings, model_store):
-    fixed = settings.model_copy(update={"model_uri": f"models:/recoup/{model_store.version}",
-                                        "reload_interval_seconds": POLL_SECONDS})
+    fixed = settings.model_copy(
+        update={"model_uri": f"models:/recoup/{model_store.version}", "reload_interval_seconds": POLL_SECONDS}
+    )
     app = create_app(fixed)
     with TestClient(app) as client:
         assert _served_version(client) == model_store.version

@@ -21,8 +21,9 @@ def test_json_log_lines_carry_the_request_id_and_extras_but_no_traceback():
             raise ValueError("secret claim value C-999")
         except ValueError:
             extra = {"route": "/v1/score"}
-            record = logging.getLogger("x").makeRecord("x", logging.ERROR, __file__, 1, "failed %s",
-                                                       ("here",), sys.exc_info(), extra=extra)
+            record = logging.getLogger("x").makeRecord(
+                "x", logging.ERROR, __file__, 1, "failed %s", ("here",), sys.exc_info(), extra=extra
+            )
         entry = json.loads(formatter.format(record))
     finally:
         request_id_var.reset(token)
@@ -33,8 +34,12 @@ def test_json_log_lines_carry_the_request_id_and_extras_but_no_traceback():
 
 
 def test_scoring_logs_no_claim_data(client, claim, caplog):
-    distinctive = claim | {"claim_id": "CLAIM-ZZZ-777", "payer_id": "PAYER-QQQ-888",
-                           "billed_amount": 12345.67, "cpt_code": "ZZ999"}
+    distinctive = claim | {
+        "claim_id": "CLAIM-ZZZ-777",
+        "payer_id": "PAYER-QQQ-888",
+        "billed_amount": 12345.67,
+        "cpt_code": "ZZ999",
+    }
     with caplog.at_level(logging.DEBUG):
         assert client.post("/v1/score", json=distinctive).status_code == 200
         assert client.post("/v1/score", json=distinctive | {"units": -1}).status_code == 422
@@ -88,8 +93,10 @@ def test_bad_settings_are_refused(monkeypatch, value):
 
 
 def test_the_service_never_imports_training():
-    code = ("import sys, service.app, service.server, service.routers.score, service.model_holder; "
-            "bad = sorted(m for m in sys.modules if m == 'training' or m.startswith('training.')); "
-            "print(','.join(bad))")
+    code = (
+        "import sys, service.app, service.server, service.routers.score, service.model_holder; "
+        "bad = sorted(m for m in sys.modules if m == 'training' or m.startswith('training.')); "
+        "print(','.join(bad))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""

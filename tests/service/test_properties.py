@@ -12,11 +12,35 @@ from features.schema import FUNDING_TYPES, PLAN_TYPES, US_STATES, Level
 
 TODAY = date.today()
 LEVEL_ORDER = {level.name: int(level) for level in Level}
-CODES = ("99285", "99284", "99283", "99291", "00790", "01996", "27447", "47562", "70450", "74177", "71046",
-         "88305", "A0427", "A0431", "93010", "J3490", "ZZZZ9")
+CODES = (
+    "99285",
+    "99284",
+    "99283",
+    "99291",
+    "00790",
+    "01996",
+    "27447",
+    "47562",
+    "70450",
+    "74177",
+    "71046",
+    "88305",
+    "A0427",
+    "A0431",
+    "93010",
+    "J3490",
+    "ZZZZ9",
+)
 PLACES = ("23", "21", "22", "24", "11", "41", "42", "19")
-SPECIALTIES = ("emergency_medicine", "anesthesiology", "radiology", "pathology", "general_surgery",
-               "ambulance", "cardiology")
+SPECIALTIES = (
+    "emergency_medicine",
+    "anesthesiology",
+    "radiology",
+    "pathology",
+    "general_surgery",
+    "ambulance",
+    "cardiology",
+)
 CARCS = ("CO-45", "CO-50", "CO-197", "CO-97,PR-2", "CO-16", "CO-151", "OA-23", "PR-1,CO-45", "CO-999")
 MONEY = st.floats(min_value=1.0, max_value=250_000.0, allow_nan=False, allow_infinity=False)
 FRACTION = st.floats(min_value=0.0, max_value=1.0)
@@ -33,12 +57,16 @@ def valid_claims(draw, payers: tuple[str, ...]) -> dict:
     billed = round(draw(MONEY), 2)
     initial = round(draw(FRACTION) * billed, 2)
     current_level = draw(st.sampled_from([name for name in LEVEL_ORDER if name != "legal"]))
-    current_allowed = round(initial + draw(FRACTION) * (billed - initial), 2) if current_level != "none" \
+    current_allowed = (
+        round(initial + draw(FRACTION) * (billed - initial), 2)
+        if current_level != "none"
         else draw(st.none() | st.just(initial))
+    )
     level_date = None
     if current_level != "none" and as_of is not None:
-        level_date = draw(st.none() | st.integers(0, max((as_of - start).days, 0)).map(
-            lambda days: start + timedelta(days=days)))
+        level_date = draw(
+            st.none() | st.integers(0, max((as_of - start).days, 0)).map(lambda days: start + timedelta(days=days))
+        )
     emergency = draw(st.booleans())
     return {
         "claim_id": draw(st.text("ABCDEF0123456789-", min_size=1, max_size=12).filter(str.strip)),
@@ -73,8 +101,11 @@ def valid_claims(draw, payers: tuple[str, ...]) -> dict:
 def check_answer(claim: dict, body: dict) -> None:
     """The invariants every answer keeps."""
     current = LEVEL_ORDER[claim["current_level"]]
-    allowed = claim["current_allowed_amount"] if claim["current_allowed_amount"] is not None \
+    allowed = (
+        claim["current_allowed_amount"]
+        if claim["current_allowed_amount"] is not None
         else claim["initial_allowed_amount"]
+    )
     ladder = {step["level"]: step for step in body["ladder"]}
     assert list(ladder) == [name for name in LEVEL_ORDER if name != "none"]
     for name, step in ladder.items():

@@ -68,6 +68,7 @@ def _api_verdict(raw: dict) -> set[tuple[str, str]]:
 
 def _file_verdict(raw: dict) -> set[tuple[str, str]]:
     """(column, rule) of every problem the file validator finds in the same values read from a CSV."""
+
     def text(value):
         if value is None:
             return None
@@ -126,7 +127,8 @@ def test_dates_a_table_cannot_hold_are_rejected_with_the_date_rule():
     too_late = EXAMPLE_CLAIM | {"as_of_date": LAST_DATE.replace(year=LAST_DATE.year + 1).isoformat()}
     assert _api_verdict(too_late) == {("as_of_date", "must be an ISO date (YYYY-MM-DD) between 1900 and 2199")}
     assert _api_verdict(EXAMPLE_CLAIM | {"service_date": "0156-09-23"}) == {
-        ("service_date", "must be an ISO date (YYYY-MM-DD) between 1900 and 2199")}
+        ("service_date", "must be an ISO date (YYYY-MM-DD) between 1900 and 2199")
+    }
 
 
 def test_strings_that_are_not_unicode_are_rejected():
@@ -159,8 +161,9 @@ def accepted_requests(simulated: int, seed: int, *extra: dict) -> list[BaseModel
     from training.simulator import simulate_worklist
 
     frame = simulate_worklist(simulated, seed=seed).astype(object)
-    raws = [{name: (None if pd.isna(value) else value) for name, value in row.items()}
-            for row in frame.to_dict("records")]
+    raws = [
+        {name: (None if pd.isna(value) else value) for name, value in row.items()} for row in frame.to_dict("records")
+    ]
     claims = []
     for raw in [*raws, *(EXAMPLE_CLAIM | change for change in MUTATIONS), *extra]:
         try:

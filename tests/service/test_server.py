@@ -30,14 +30,19 @@ def server(model_store, tmp_path: Path):
     """``service.server.serve`` in its own process on a free loopback port; yields (base URL, log path)."""
     port = _free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("RECOUP_")}
-    env |= {"RECOUP_TRACKING_URI": model_store.tracking_uri, "RECOUP_API_KEYS": API_KEY,
-            "RECOUP_RELOAD_INTERVAL_SECONDS": "0", "PYTHONUNBUFFERED": "1",
-            "RECOUP_COMPILED_TREES_DIR": str(model_store.root / "trees")}
+    env |= {
+        "RECOUP_TRACKING_URI": model_store.tracking_uri,
+        "RECOUP_API_KEYS": API_KEY,
+        "RECOUP_RELOAD_INTERVAL_SECONDS": "0",
+        "PYTHONUNBUFFERED": "1",
+        "RECOUP_COMPILED_TREES_DIR": str(model_store.root / "trees"),
+    }
     log_path = tmp_path / "server.log"
     code = f"from service.server import serve; serve('127.0.0.1', {port})"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-c", code], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_SECONDS

@@ -25,8 +25,11 @@ CLAIMS = 400
 @pytest.fixture(scope="module")
 def requests() -> list:
     """Simulated claims and the contract example under every mutation pydantic accepts."""
-    return accepted_requests(CLAIMS, 21, EXAMPLE_CLAIM | {"as_of_date": None, "current_level_date": "2026-05-30",
-                                                         "current_level": "reconsideration"})
+    return accepted_requests(
+        CLAIMS,
+        21,
+        EXAMPLE_CLAIM | {"as_of_date": None, "current_level_date": "2026-05-30", "current_level": "reconsideration"},
+    )
 
 
 def test_typed_claims_keep_the_table_rules_and_values(requests):
@@ -54,12 +57,25 @@ def test_one_claim_features_equal_the_frame_features_at_every_step(requests, wor
     for start, target in step_pairs(np.zeros(1, dtype="int64")):
         frame = worklist_bundle._attempt_frame(table, start, target)
         expected = models.matrix(transformer.transform(frame))
-        got = np.vstack([models.row(transformer.transform_one(
-            {**rows[row], "level": int(target), "prior_level": start,
-             "allowed_before": rows[row]["current_allowed_amount"], "attempt_date": rows[row]["as_of_date"]}))
-            for row in table.index])
-        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=0, equal_nan=True,
-                                   err_msg=f"step {start} -> {target.name}")
+        got = np.vstack(
+            [
+                models.row(
+                    transformer.transform_one(
+                        {
+                            **rows[row],
+                            "level": int(target),
+                            "prior_level": start,
+                            "allowed_before": rows[row]["current_allowed_amount"],
+                            "attempt_date": rows[row]["as_of_date"],
+                        }
+                    )
+                )
+                for row in table.index
+            ]
+        )
+        np.testing.assert_allclose(
+            got, expected, rtol=1e-12, atol=0, equal_nan=True, err_msg=f"step {start} -> {target.name}"
+        )
 
 
 def test_score_one_answers_as_the_frame_path(requests, worklist_bundle):

@@ -45,8 +45,9 @@ def upload_csv(tmp_path_factory, worklist) -> bytes:
     return write_csv(worklist, tmp_path_factory.mktemp("upload") / "worklist.csv").read_bytes()
 
 
-def test_csv_upload_comes_back_ranked_with_rejects_in_their_own_part(api, upload_csv, worklist,
-                                                                      worklist_bundle, tmp_path):
+def test_csv_upload_comes_back_ranked_with_rejects_in_their_own_part(
+    api, upload_csv, worklist, worklist_bundle, tmp_path
+):
     response = api.post(ROUTE, files={"file": ("worklist.csv", upload_csv, "text/csv")})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("multipart/mixed")
@@ -67,11 +68,18 @@ def test_csv_upload_comes_back_ranked_with_rejects_in_their_own_part(api, upload
 def test_parquet_upload_and_parquet_answer(api, worklist):
     buffer = io.BytesIO()
     worklist.astype({"billed_amount": "float64", "state": "string", "current_level": "string"}).to_parquet(
-        buffer, index=False)
-    by_query = api.post(ROUTE, params={"format": "parquet"},
-                        files={"file": ("claims.parquet", buffer.getvalue(), "application/octet-stream")})
-    by_accept = api.post(ROUTE, headers={"Accept": "application/vnd.apache.parquet"},
-                         files={"file": ("claims", buffer.getvalue(), "application/vnd.apache.parquet")})
+        buffer, index=False
+    )
+    by_query = api.post(
+        ROUTE,
+        params={"format": "parquet"},
+        files={"file": ("claims.parquet", buffer.getvalue(), "application/octet-stream")},
+    )
+    by_accept = api.post(
+        ROUTE,
+        headers={"Accept": "application/vnd.apache.parquet"},
+        files={"file": ("claims", buffer.getvalue(), "application/vnd.apache.parquet")},
+    )
     for response in (by_query, by_accept):
         assert response.status_code == 200, response.text
         parts = parts_of(response)
@@ -98,6 +106,5 @@ def test_upload_over_the_limit_is_refused(api, upload_csv, monkeypatch):
 
 
 def test_needs_an_api_key(api, upload_csv):
-    response = api.post(ROUTE, files={"file": ("worklist.csv", upload_csv, "text/csv")},
-                        headers={"X-API-Key": ""})
+    response = api.post(ROUTE, files={"file": ("worklist.csv", upload_csv, "text/csv")}, headers={"X-API-Key": ""})
     assert response.status_code == 401

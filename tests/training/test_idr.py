@@ -78,8 +78,13 @@ def expected_drops(raw: pd.DataFrame) -> dict[str, int]:
 
 def test_fixture_covers_the_cases_the_mapping_handles(raw):
     assert 200 <= len(raw) <= 600
-    assert set(raw["Outcome_Bucket"]) == {"Contested Provider Win", "Contested Plan Win",
-                                          "Default Provider Win", "Default Plan Win", "Other / Split"}
+    assert set(raw["Outcome_Bucket"]) == {
+        "Contested Provider Win",
+        "Contested Plan Win",
+        "Default Provider Win",
+        "Default Plan Win",
+        "Other / Split",
+    }
     assert {"2024Q3", "2024Q4"} <= set(raw["Quarter"])
     assert raw["Payment Determination Outcome"].isna().any()
     assert raw["DLI Number"].duplicated().any()
@@ -142,8 +147,10 @@ def test_outcome_default_and_dispute_type(joined):
 
 def test_plan_type_and_funding(joined):
     expected = {
-        "Either partially or fully self-insured private (employment-based) group health plan":
-            ("self_funded_group", "self_funded"),
+        "Either partially or fully self-insured private (employment-based) group health plan": (
+            "self_funded_group",
+            "self_funded",
+        ),
         "Fully insured private group health plan": ("fully_insured_group", "fully_insured"),
         "Individual health insurance issuer": ("individual", "fully_insured"),
         "Federal Employees Health Benefits (FEHB) Carrier": ("fehb", "government"),
@@ -179,14 +186,17 @@ def test_vehicle_columns_coalesce_both_release_names(joined):
     early = joined["quarter"] < "2024Q1"  # 2023 releases name it 'Ambulance Vehicle Type'
     assert joined.loc[early, "vehicle_type"].notna().any()
     capacity = joined["Air Ambulance Vehicle Clinical Capacity Level"].fillna(
-        joined["Ambulance Vehicle Clinical Capacity Level"])
+        joined["Ambulance Vehicle Clinical Capacity Level"]
+    )
     assert joined.loc[capacity.eq("STANDARD"), "vehicle_capacity"].eq("standard").all()
 
 
 def test_ratios_days_fee_quarter_and_initiating_party(joined):
-    for column, source in (("provider_offer_ratio", "Provider/Facility Offer as % of QPA"),
-                           ("plan_offer_ratio", "Health Plan/Issuer Offer as % of QPA"),
-                           ("prevailing_offer_ratio", "Prevailing Party Offer as % of QPA")):
+    for column, source in (
+        ("provider_offer_ratio", "Provider/Facility Offer as % of QPA"),
+        ("plan_offer_ratio", "Health Plan/Issuer Offer as % of QPA"),
+        ("prevailing_offer_ratio", "Prevailing Party Offer as % of QPA"),
+    ):
         np.testing.assert_allclose(joined[column].to_numpy(), joined[source].to_numpy(dtype=float))
     assert joined["days_to_determination"].tolist() == joined["Length of Time to Make Determination"].tolist()
     np.testing.assert_allclose(joined["idre_fee"].to_numpy(), joined["IDRE Compensation"].to_numpy())
@@ -198,17 +208,23 @@ def test_ratios_days_fee_quarter_and_initiating_party(joined):
 
 
 def test_column_names_are_compared_loosely():
-    assert normalise_column_name("Provider/Facility Offer as % of QPA") == \
-        normalise_column_name("provider / facility offer AS PERCENT OF qpa ")
+    assert normalise_column_name("Provider/Facility Offer as % of QPA") == normalise_column_name(
+        "provider / facility offer AS PERCENT OF qpa "
+    )
     assert normalise_column_name("Carrier_Group") == "carrier group"
 
 
-@pytest.mark.parametrize(("text", "quarter"), [
-    ("2024Q4", "2024Q4"), ("2024 Q4", "2024Q4"), ("Q3 2025", "2025Q3"),
-    ("federal-idr-puf-for-2024-q3-as-of-may-28-2025.xlsx", "2024Q3"),
-    ("Federal IDR PUF for 2025 Q1 - OON Air Ambulance (As of January 21, 2026).csv", "2025Q1"),
-    ("air_ambulance.csv", None),
-])
+@pytest.mark.parametrize(
+    ("text", "quarter"),
+    [
+        ("2024Q4", "2024Q4"),
+        ("2024 Q4", "2024Q4"),
+        ("Q3 2025", "2025Q3"),
+        ("federal-idr-puf-for-2024-q3-as-of-may-28-2025.xlsx", "2024Q3"),
+        ("Federal IDR PUF for 2025 Q1 - OON Air Ambulance (As of January 21, 2026).csv", "2025Q1"),
+        ("air_ambulance.csv", None),
+    ],
+)
 def test_parse_quarter(text, quarter):
     assert parse_quarter(text) == quarter
 
@@ -216,17 +232,19 @@ def test_parse_quarter(text, quarter):
 def raw_cms_release(raw: pd.DataFrame) -> pd.DataFrame:
     """The fixture as a raw CMS CSV would be: no helper columns or Quarter, other spellings and formats."""
     release = raw.drop(columns=[*HELPER_COLUMNS, "Quarter"])
-    release = release.rename(columns={
-        "Provider/Facility Offer as % of QPA": "Provider/Facility Offer as Percent of QPA",
-        "Health Plan/Issuer Offer as % of QPA": "health plan/issuer offer as percent of qpa",
-        "Payment Determination Outcome": "  PAYMENT DETERMINATION OUTCOME ",
-        "Location of Service": "Location  of Service",
-    })
+    release = release.rename(
+        columns={
+            "Provider/Facility Offer as % of QPA": "Provider/Facility Offer as Percent of QPA",
+            "Health Plan/Issuer Offer as % of QPA": "health plan/issuer offer as percent of qpa",
+            "Payment Determination Outcome": "  PAYMENT DETERMINATION OUTCOME ",
+            "Location of Service": "Location  of Service",
+        }
+    )
     release = release[release.columns[::-1]].astype(object)
     release["Provider/Facility Offer as Percent of QPA"] = [
-        "" if pd.isna(value) else f"{value * 100:g}%" for value in raw["Provider/Facility Offer as % of QPA"]]
-    release["IDRE Compensation"] = [
-        "N/R" if pd.isna(value) else f"${value:,.2f}" for value in raw["IDRE Compensation"]]
+        "" if pd.isna(value) else f"{value * 100:g}%" for value in raw["Provider/Facility Offer as % of QPA"]
+    ]
+    release["IDRE Compensation"] = ["N/R" if pd.isna(value) else f"${value:,.2f}" for value in raw["IDRE Compensation"]]
     return release
 
 
@@ -255,12 +273,21 @@ def test_raw_release_csvs_with_renamed_reordered_columns_map_the_same(raw, inges
 
 
 def test_emergency_file_columns_and_unknown_columns(raw, tmp_path):
-    rows = raw.drop(columns=["Air Ambulance Vehicle Type", "Ambulance Vehicle Type",
-                             "Air Ambulance Vehicle Clinical Capacity Level",
-                             "Ambulance Vehicle Clinical Capacity Level"]).head(40)
-    rows = rows.assign(**{"Practice/Facility Specialty or Type": "Emergency Medicine",
-                          "Practice/Facility Size": "Facility of 500 or more employees",
-                          "Brand New CMS Column": "x"})
+    rows = raw.drop(
+        columns=[
+            "Air Ambulance Vehicle Type",
+            "Ambulance Vehicle Type",
+            "Air Ambulance Vehicle Clinical Capacity Level",
+            "Ambulance Vehicle Clinical Capacity Level",
+        ]
+    ).head(40)
+    rows = rows.assign(
+        **{
+            "Practice/Facility Specialty or Type": "Emergency Medicine",
+            "Practice/Facility Size": "Facility of 500 or more employees",
+            "Brand New CMS Column": "x",
+        }
+    )
     path = tmp_path / "oon_emergency.csv"
     rows.to_csv(path, index=False)
     result = ingest_idr(path)
@@ -283,8 +310,9 @@ def test_write_and_read_the_dataset(ingested, tmp_path):
     out, report_path, dropped_path = write_idr_dataset(ingested, tmp_path / "idr.parquet")
     report = json.loads(report_path.read_text())
     assert report["rows_kept"] == len(ingested.dataset)
-    assert {reason: entry["rows"] for reason, entry in report["dropped_by_reason"].items()} == \
-        ingested.dropped_by_reason
+    assert {
+        reason: entry["rows"] for reason, entry in report["dropped_by_reason"].items()
+    } == ingested.dropped_by_reason
     assert len(pd.read_csv(dropped_path)) == len(ingested.dropped)
     pd.testing.assert_frame_equal(read_idr_dataset(out), ingested.dataset)
     text = format_idr_ingest_report(ingested)
@@ -309,16 +337,26 @@ def test_matching_table_rejects_a_bad_pattern():
 
 
 def test_match_payer_group_by_id_or_by_name():
-    payers = pd.Series(["UNITEDHEALTHCARE", "bcbs tx", "Blue Cross Blue Shield of Texas",
-                        "BCBS OF KANSAS CITY", "Kaiser Permanente", "ACME HEALTH", None])
+    payers = pd.Series(
+        [
+            "UNITEDHEALTHCARE",
+            "bcbs tx",
+            "Blue Cross Blue Shield of Texas",
+            "BCBS OF KANSAS CITY",
+            "Kaiser Permanente",
+            "ACME HEALTH",
+            None,
+        ]
+    )
     groups = match_payer_group(payers)
     assert groups.tolist()[:5] == ["UnitedHealthcare", "BCBS Texas", "BCBS Texas", "bluekc.com", "kp.org"]
     assert groups.iloc[5:].isna().all()
 
 
 def test_derive_payer_group_prefers_the_domain():
-    derived = derive_payer_group(pd.Series(["multiplan.com", "gmail.com", "smalltpa.com", None]),
-                                 pd.Series(["CIGNA", "AETNA", "BCBS TX", None]))
+    derived = derive_payer_group(
+        pd.Series(["multiplan.com", "gmail.com", "smalltpa.com", None]), pd.Series(["CIGNA", "AETNA", "BCBS TX", None])
+    )
     assert derived["payer_group"].tolist()[:3] == ["MultiPlan/Claritev", "Aetna", "smalltpa.com"]
     sources = ["email_domain", "issuer_name", "unlisted_domain", "none"]
     assert derived["payer_group_source"].tolist() == sources
@@ -329,12 +367,19 @@ def test_derive_payer_group_prefers_the_domain():
 
 def benchmark_rows(group: str, wins: int, losses: int, ratio: float) -> pd.DataFrame:
     rows = wins + losses
-    return pd.DataFrame({
-        "dispute_number": [f"{group}-{i // 2}" for i in range(rows)], "quarter": "2024Q1",
-        "outcome": ["provider"] * wins + ["plan"] * losses, "payer_group": group, "payer_id": group.upper(),
-        "default_decision": pd.array([True] + [False] * (rows - 1), dtype="boolean"),
-        "prevailing_offer_ratio": ratio, "days_to_determination": 30,
-        "idre_fee": [0.0] + [400.0] * (rows - 1)})
+    return pd.DataFrame(
+        {
+            "dispute_number": [f"{group}-{i // 2}" for i in range(rows)],
+            "quarter": "2024Q1",
+            "outcome": ["provider"] * wins + ["plan"] * losses,
+            "payer_group": group,
+            "payer_id": group.upper(),
+            "default_decision": pd.array([True] + [False] * (rows - 1), dtype="boolean"),
+            "prevailing_offer_ratio": ratio,
+            "days_to_determination": 30,
+            "idre_fee": [0.0] + [400.0] * (rows - 1),
+        }
+    )
 
 
 def test_benchmarks_shrink_thin_groups_toward_all_payers():
@@ -385,8 +430,14 @@ def test_temporal_split_tests_on_the_latest_labelled_quarter(ingested):
 
 def test_leaky_columns_are_not_features():
     features = set(CATEGORICAL_FEATURES) | set(NUMERIC_FEATURES)
-    assert not features & {"default_decision", "days_to_determination", "idre_fee", "prevailing_offer_ratio",
-                           "outcome", "initiating_party"}
+    assert not features & {
+        "default_decision",
+        "days_to_determination",
+        "idre_fee",
+        "prevailing_offer_ratio",
+        "outcome",
+        "initiating_party",
+    }
 
 
 def test_train_end_to_end_into_a_temporary_mlflow_store(ingested, tmp_path, monkeypatch):
@@ -402,14 +453,14 @@ def test_train_end_to_end_into_a_temporary_mlflow_store(ingested, tmp_path, monk
     baselines = ["overall rate", "payer rate (shrunk)", "logistic regression"]
     assert list(tasks["outcome"].metrics.index) == [*baselines, "LightGBM"]
     assert list(tasks["outcome"].metrics.columns) == ["roc_auc", "log_loss", "brier", "ece"]
-    assert list(tasks["offer_ratio"].metrics.index) == ["overall median", "payer median (shrunk)",
-                                                        "LightGBM median"]
+    assert list(tasks["offer_ratio"].metrics.index) == ["overall median", "payer median (shrunk)", "LightGBM median"]
     assert not {"log_provider_offer_ratio", "log_plan_offer_ratio"} & set(tasks["outcome"].features)
 
     client = mlflow.MlflowClient(tracking_uri=uri)
     logged = client.get_run(result.run_id).data
     assert logged.metrics["outcome.lightgbm.roc_auc"] == pytest.approx(
-        tasks["outcome"].metrics.loc["LightGBM", "roc_auc"])
+        tasks["outcome"].metrics.loc["LightGBM", "roc_auc"]
+    )
     assert {"outcome.payer_rate.brier", "offer_ratio.overall_median.mae_log"} <= set(logged.metrics)
     assert logged.params["dataset_digest"] == result.dataset_digest
     artifacts = {artifact.path for artifact in client.list_artifacts(result.run_id)}
@@ -421,8 +472,9 @@ def test_train_end_to_end_into_a_temporary_mlflow_store(ingested, tmp_path, monk
         model = mlflow.pyfunc.load_model(result.model_uri)
     finally:
         mlflow.set_tracking_uri(previous_uri)
-    predictions = model.predict(ingested.dataset.tail(3)[["quarter", "payer_group", "plan_type", "state",
-                                                         "service_code", "batched"]])
+    predictions = model.predict(
+        ingested.dataset.tail(3)[["quarter", "payer_group", "plan_type", "state", "service_code", "batched"]]
+    )
     assert predictions["p_provider_prevails"].between(0, 1).all()
     assert (predictions["prevailing_offer_ratio_median"] > 0).all()
 

@@ -39,16 +39,30 @@ def test_run_logs_metrics_plots_tables_and_registers_the_bundle(trained):
     uri, result, _ = trained
     client = MlflowClient(uri)
     run = client.get_run(result.run_id)
-    for name in ("test_log_loss", "test_roc_auc", "test_ece", "test_brier", "baseline_payer_level_rates_log_loss",
-                 "baseline_logistic_regression_log_loss", "settlement_p10_p90_coverage", "days_mae",
-                 "truth_log_loss", "model_to_truth_log_loss_ratio", "policy_regret_pct",
-                 "uplift_over_best_fixed_rule_pct", "test_log_loss_reconsideration"):
+    for name in (
+        "test_log_loss",
+        "test_roc_auc",
+        "test_ece",
+        "test_brier",
+        "baseline_payer_level_rates_log_loss",
+        "baseline_logistic_regression_log_loss",
+        "settlement_p10_p90_coverage",
+        "days_mae",
+        "truth_log_loss",
+        "model_to_truth_log_loss_ratio",
+        "policy_regret_pct",
+        "uplift_over_best_fixed_rule_pct",
+        "test_log_loss_reconsideration",
+    ):
         assert name in run.data.metrics, name
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"plots", "tables", "holdout", "data_profile.json"} <= artifacts
     plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
-    assert {"plots/calibration_by_level.png", "plots/feature_importance.png",
-            "plots/settlement_interval_coverage.png"} <= plots
+    assert {
+        "plots/calibration_by_level.png",
+        "plots/feature_importance.png",
+        "plots/settlement_interval_coverage.png",
+    } <= plots
     assert result.model_version == "1"
     registered = client.get_model_version(tracking.REGISTERED_MODEL, result.model_version)
     assert registered.run_id == result.run_id
@@ -69,8 +83,9 @@ def test_registered_pyfunc_scores_raw_claims_with_the_full_output(trained):
     assert model.metadata.get_input_schema() is not None
     worklist = simulate_worklist(50, seed=3)
     worklist.loc[worklist.index[0], "billed_amount"] = -1.0
-    raw = worklist.astype({c: str for c in ("service_date", "initial_payment_date", "current_level_date",
-                                            "as_of_date")})
+    raw = worklist.astype(
+        {c: str for c in ("service_date", "initial_payment_date", "current_level_date", "as_of_date")}
+    )
     output = model.predict(raw)
     assert list(output.columns) == [*output_columns(), "errors"]
     assert len(output) == 50
@@ -124,8 +139,17 @@ def test_promotion_refuses_a_worse_challenger_unless_forced(trained):
 def test_same_seed_same_model(history, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     small = history[history["claim_id"].isin(history["claim_id"].unique()[:2500])]
-    runs = [train(small, seed=3, tracking_uri=f"sqlite:///{tmp_path / f'{i}.db'}", register=False,
-                  evaluate_policy=False, min_category_count=10) for i in range(2)]
+    runs = [
+        train(
+            small,
+            seed=3,
+            tracking_uri=f"sqlite:///{tmp_path / f'{i}.db'}",
+            register=False,
+            evaluate_policy=False,
+            min_category_count=10,
+        )
+        for i in range(2)
+    ]
     assert runs[0].metrics["test_log_loss"] == runs[1].metrics["test_log_loss"]
 
 
@@ -143,8 +167,11 @@ def test_tracking_on_postgresql(postgres_uri, history, tmp_path, monkeypatch):
         result = train(small, seed=0, tracking_uri=uri, evaluate_policy=False, min_category_count=10)
         promote(result.model_version, tracking_uri=uri)
         mlflow.set_tracking_uri(uri)
-        bundle = joblib.load(mlflow.artifacts.download_artifacts(
-            f"models:/{tracking.REGISTERED_MODEL}@{tracking.CHAMPION_ALIAS}/artifacts/bundle.joblib"))
+        bundle = joblib.load(
+            mlflow.artifacts.download_artifacts(
+                f"models:/{tracking.REGISTERED_MODEL}@{tracking.CHAMPION_ALIAS}/artifacts/bundle.joblib"
+            )
+        )
         assert np.isfinite(bundle.metadata["metrics"]["test_log_loss"])
     finally:
         mlflow.set_tracking_uri("sqlite:///:memory:")

@@ -102,8 +102,9 @@ def test_prior_level_is_what_derivation_finds(history, attempts):
 
 def test_external_review_eligibility_is_never_violated(attempts):
     external = attempts[attempts["level"] == Level.external_review]
-    eligible = ((external["nsa_eligible"] & (external["prior_level"] >= Level.reconsideration))
-                | (external["prior_level"] >= Level.written_appeal))
+    eligible = (external["nsa_eligible"] & (external["prior_level"] >= Level.reconsideration)) | (
+        external["prior_level"] >= Level.written_appeal
+    )
     assert len(external) > 0 and eligible.all()
 
 
@@ -195,8 +196,8 @@ def test_sampled_amounts_and_days_match_the_truth(world):
     repeats = 40_000
     claim = simulate_history(50, seed=1, world=world).iloc[[0]]
     frame = claim.loc[claim.index.repeat(repeats)].assign(
-        level="written_appeal", prior_level="reconsideration",
-        allowed_before=claim["initial_allowed_amount"].iloc[0])
+        level="written_appeal", prior_level="reconsideration", allowed_before=claim["initial_allowed_amount"].iloc[0]
+    )
     truth = world.truth(frame.iloc[[0]]).iloc[0]
     drawn = world.sample_outcomes(frame, np.random.default_rng(0))
     p = truth["p_success"]
@@ -208,14 +209,32 @@ def test_sampled_amounts_and_days_match_the_truth(world):
 
 def _one_claim(**overrides) -> pd.DataFrame:
     claim = {
-        "claim_id": "C1", "payer_id": "AETNA", "plan_type": "PPO", "funding": "fully_insured", "state": "TX",
-        "place_of_service": "23", "cpt_code": "99285", "modifier": None, "units": 1,
-        "specialty": "emergency_medicine", "emergency": True, "nsa_eligible": True, "network_gap": False,
-        "service_date": pd.Timestamp("2025-01-10"), "initial_payment_date": pd.Timestamp("2025-02-10"),
-        "billed_amount": 1_400.0, "initial_allowed_amount": 260.0, "qpa_amount": 280.0,
-        "carc_codes": "CO-45", "has_medical_necessity_letter": False, "has_clinical_notes": False,
-        "prior_authorization": False, "level": "reconsideration", "prior_level": "none",
-        "allowed_before": 260.0, "submitted_date": pd.Timestamp("2025-02-20"),
+        "claim_id": "C1",
+        "payer_id": "AETNA",
+        "plan_type": "PPO",
+        "funding": "fully_insured",
+        "state": "TX",
+        "place_of_service": "23",
+        "cpt_code": "99285",
+        "modifier": None,
+        "units": 1,
+        "specialty": "emergency_medicine",
+        "emergency": True,
+        "nsa_eligible": True,
+        "network_gap": False,
+        "service_date": pd.Timestamp("2025-01-10"),
+        "initial_payment_date": pd.Timestamp("2025-02-10"),
+        "billed_amount": 1_400.0,
+        "initial_allowed_amount": 260.0,
+        "qpa_amount": 280.0,
+        "carc_codes": "CO-45",
+        "has_medical_necessity_letter": False,
+        "has_clinical_notes": False,
+        "prior_authorization": False,
+        "level": "reconsideration",
+        "prior_level": "none",
+        "allowed_before": 260.0,
+        "submitted_date": pd.Timestamp("2025-02-20"),
     }
     claim.update(overrides)
     return pd.DataFrame([claim])
@@ -228,8 +247,7 @@ def _p(world: World, **overrides) -> float:
 def test_missing_information_folds_early_and_medical_necessity_turns_at_peer_to_peer(world):
     missing_info = {"carc_codes": "CO-16", "initial_allowed_amount": 0.0, "allowed_before": 0.0}
     assert _p(world, **missing_info) > _p(world, **missing_info, level="peer_to_peer")
-    necessity = {"carc_codes": "CO-50", "initial_allowed_amount": 0.0, "allowed_before": 0.0,
-                 "nsa_eligible": False}
+    necessity = {"carc_codes": "CO-50", "initial_allowed_amount": 0.0, "allowed_before": 0.0, "nsa_eligible": False}
     at_p2p = _p(world, **necessity, level="peer_to_peer")
     assert at_p2p > _p(world, **necessity)
     assert _p(world, **necessity, level="peer_to_peer", has_medical_necessity_letter=True) > at_p2p
@@ -239,13 +257,18 @@ def test_idr_is_strong_only_for_nsa_pricing_disputes(world):
     idr = {"level": "external_review", "prior_level": "reconsideration"}
     assert _p(world, **idr) > 0.6
     assert _p(world, **idr) > 2 * _p(world, **idr, nsa_eligible=False)
-    assert _p(world, **idr) > 2 * _p(world, **idr, initial_allowed_amount=0.0, allowed_before=0.0,
-                                     carc_codes="CO-50")
+    assert _p(world, **idr) > 2 * _p(world, **idr, initial_allowed_amount=0.0, allowed_before=0.0, carc_codes="CO-50")
 
 
 def test_self_funded_plans_are_weaker_at_state_external_review(world):
-    review = {"level": "external_review", "prior_level": "written_appeal", "nsa_eligible": False,
-              "carc_codes": "CO-50", "initial_allowed_amount": 0.0, "allowed_before": 0.0}
+    review = {
+        "level": "external_review",
+        "prior_level": "written_appeal",
+        "nsa_eligible": False,
+        "carc_codes": "CO-50",
+        "initial_allowed_amount": 0.0,
+        "allowed_before": 0.0,
+    }
     assert _p(world, **review, funding="self_funded") < _p(world, **review)
 
 

@@ -74,8 +74,10 @@ def idr_determinations(resolved) -> pd.DataFrame:
     The prevailing offer is the provider's award on a win and the payer's payment on a loss."""
     idr = resolved[(resolved["level"] == "external_review") & resolved["nsa_eligible"]]
     decided = idr[~idr["truth_ineligible"] & (idr["outcome"] != "settled")]
-    return decided.assign(group=np.asarray(GROUPS)[World.service_groups(decided["cpt_code"])],
-                          prevailing_to_qpa=decided["final_allowed_amount"] / decided["qpa_amount"])
+    return decided.assign(
+        group=np.asarray(GROUPS)[World.service_groups(decided["cpt_code"])],
+        prevailing_to_qpa=decided["final_allowed_amount"] / decided["qpa_amount"],
+    )
 
 
 def _idr_table(name: str) -> pd.DataFrame:
@@ -160,13 +162,15 @@ def test_idr_awards_by_qpa_band_are_near_the_cms_medians(idr_determinations):
 
 def test_charges_run_at_the_jama_multiples_of_medicare(history):
     claims = history.drop_duplicates("claim_id")
-    medicare = reference.medicare_amount(claims["cpt_code"], claims["modifier"], claims["place_of_service"],
-                                         claims["state"], claims["units"])
+    medicare = reference.medicare_amount(
+        claims["cpt_code"], claims["modifier"], claims["place_of_service"], claims["state"], claims["units"]
+    )
     totals = claims.assign(medicare=medicare).groupby("specialty")[["billed_amount", "medicare"]].sum()
     multiples = totals["billed_amount"] / totals["medicare"]
     for specialty in ("anesthesiology", "interventional_radiology", "emergency_medicine", "pathology"):
-        assert multiples[specialty] == pytest.approx(BILLED_MULTIPLE[specialty],
-                                                     rel=BILLED_MULTIPLE_TOLERANCE), specialty
+        assert multiples[specialty] == pytest.approx(BILLED_MULTIPLE[specialty], rel=BILLED_MULTIPLE_TOLERANCE), (
+            specialty
+        )
     others = totals.drop(index=list(BILLED_MULTIPLE))
     pooled = others["billed_amount"].sum() / others["medicare"].sum()
     assert pooled == pytest.approx(ALL_PHYSICIAN_BILLED_MULTIPLE, rel=BILLED_MULTIPLE_TOLERANCE)
@@ -174,8 +178,7 @@ def test_charges_run_at_the_jama_multiples_of_medicare(history):
 
 def test_most_employer_plans_are_self_funded(history):
     claims = history.drop_duplicates("claim_id")
-    employer = claims[claims["funding"].isin(["self_funded", "fully_insured"])
-                      & (claims["plan_type"] != "INDIVIDUAL")]
+    employer = claims[claims["funding"].isin(["self_funded", "fully_insured"]) & (claims["plan_type"] != "INDIVIDUAL")]
     low, high = SELF_FUNDED_SHARE_RANGE
     assert low <= (employer["funding"] == "self_funded").mean() <= high
     assert (claims["funding"] == "government").mean() < 0.05
