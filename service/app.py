@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
+import anyio
 from anyio import CapacityLimiter
 from fastapi import Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -22,7 +23,8 @@ from features.requests import pydantic_errors
 from service.dependencies import require_api_key
 from service.model_holder import ModelHolder
 from service.observability import Metrics, ObservabilityMiddleware
-from service.routers import health, model, payers, score, worklists
+from service.recording import PredictionRecorder, StoreHolder
+from service.routers import claims, health, model, monitoring, outcomes, payers, score, worklists
 from service.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -54,11 +56,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     settings.log_startup_warnings(logger)
     holder: ModelHolder = app.state.holder
+    recorder: PredictionRecorder = app.state.recorder
     await holder.start()
+    recorder.start()
     try:
         yield
     finally:
         await holder.stop()
+        await anyio.to_thread.run_sync(recorder.stop)
+        app.state.store.close()
 
 
 class RequestSizeLimit:
@@ -109,6 +115,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.holder = ModelHolder(settings, metrics)
     app.state.scoring_limiter = CapacityLimiter(settings.scoring_threads)
     app.state.coalescer = score.ScoreCoalescer(metrics, workers=settings.scoring_threads)
+    app.state.store = StoreHolder(settings.store_uri)
+    app.state.recorder = PredictionRecorder(
+        app.state.store if settings.record_predictions else None, metrics, settings.record_queue_claims
+    )
     app.add_middleware(
         RequestSizeLimit,
         max_bytes=settings.max_request_bytes,
@@ -119,6 +129,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(health.router)
     secured = [Depends(require_api_key)]
-    for router in (score.router, worklists.router, payers.router, model.router):
+    for router in (
+        score.router,
+        worklists.router,
+        payers.router,
+        model.router,
+        outcomes.router,
+        claims.router,
+        monitoring.router,
+    ):
         app.include_router(router, dependencies=secured)
     return app

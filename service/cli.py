@@ -69,6 +69,20 @@ WorkersOption = Annotated[int | None, typer.Option(help="LocalCluster worker pro
 TrackingUri = Annotated[
     str | None, typer.Option(envvar="MLFLOW_TRACKING_URI", help="MLflow tracking store (default sqlite:///mlflow.db).")
 ]
+StoreUri = Annotated[
+    str | None,
+    typer.Option(
+        envvar="RECOUP_STORE_URI",
+        help="Store of claims, attempts and predictions (default recoup-store.db beside a sqlite tracking store).",
+    ),
+]
+
+
+def _open_store(store_uri: str | None, tracking_uri: str | None):
+    from features.store import Store, default_store_uri
+    from service.settings import DEFAULT_TRACKING_URI
+
+    return Store.open(store_uri or default_store_uri(tracking_uri or DEFAULT_TRACKING_URI))
 
 
 @app.command()
@@ -161,6 +175,10 @@ def score(
             "(default: one per CPU this process may use).",
         ),
     ] = (len(os.sched_getaffinity(0))),
+    record: Annotated[
+        bool, typer.Option("--record", help="Record every scored claim's prediction in the store (source worklist).")
+    ] = False,
+    store_uri: StoreUri = None,
     compile_trees: Annotated[
         bool,
         typer.Option(
@@ -205,6 +223,16 @@ def score(
     typer.echo(summary.to_text())
     if summary.scored == 0:
         raise typer.Exit(1)
+    if record:
+        from mlflow import MlflowClient
+
+        from service.model_holder import resolve_target
+        from service.recording import record_worklist
+
+        target = resolve_target(model_uri, MlflowClient(tracking_uri=uri, registry_uri=uri))
+        store = _open_store(store_uri, uri)
+        recorded = record_worklist(output, store, target.name, target.version)
+        typer.echo(f"recorded {recorded:,} predictions of {target.name} v{target.version} in the store")
 
 
 @app.command()
@@ -272,6 +300,36 @@ def serve(
 
     settings = Settings(model_uri=model_uri) if model_uri else Settings()
     run_server(host, port, settings)
+
+
+outcomes_app = typer.Typer(help="Outcomes of escalation attempts, into the store.", no_args_is_help=True)
+app.add_typer(outcomes_app, name="outcomes")
+
+
+@outcomes_app.command("import")
+def outcomes_import(
+    source: InputPath,
+    store_uri: StoreUri = None,
+    tracking_uri: TrackingUri = None,
+    max_problems: Annotated[int, typer.Option(help="How many problems to list.")] = 20,
+) -> None:
+    """Store history rows (outcomes) from a file: all or nothing, idempotent on (claim_id, level)."""
+    from features.io import TableReadError, read_table
+    from features.outcomes import import_outcomes
+
+    try:
+        table, _ = read_table(source)
+    except TableReadError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    result = import_outcomes(_open_store(store_uri, tracking_uri), table)
+    if result.rejected:
+        typer.echo(f"{source}: nothing stored, rows were rejected", err=True)
+        typer.echo(result.validation.report.to_text(max_problems=max_problems), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{source}: {result.summary()}", err=bool(result.conflicts))
+    if result.conflicts:
+        raise typer.Exit(1)
 
 
 @app.command("ingest-idr")

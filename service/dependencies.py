@@ -7,20 +7,26 @@ and a single-claim request has about a millisecond to spend, not a thread hop pe
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated
 
+import anyio
 from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader
 
+from features.store import Store
 from service.model_holder import LoadedModel, ModelHolder
-from service.observability import Metrics
+from service.observability import Metrics, describe_exception
+from service.recording import PredictionRecorder, StoreHolder
 from service.settings import Settings
 
+logger = logging.getLogger(__name__)
 API_KEY_HEADER = "X-API-Key"
 MISSING_KEY = "missing API key"
 INVALID_KEY = "invalid API key"
 NO_MODEL = "no model is loaded"
+NO_STORE = "the store is unavailable"
 
 _api_key_header = APIKeyHeader(
     name=API_KEY_HEADER, auto_error=False, description="An API key from the service's RECOUP_API_KEYS."
@@ -41,6 +47,20 @@ async def get_metrics(request: Request) -> Metrics:
 
 async def get_limiter(request: Request) -> CapacityLimiter:
     return request.app.state.scoring_limiter
+
+
+async def get_recorder(request: Request) -> PredictionRecorder:
+    return request.app.state.recorder
+
+
+async def get_store(request: Request) -> Store:
+    """The store (opened on first use); 503 while it cannot be reached."""
+    holder: StoreHolder = request.app.state.store
+    try:
+        return await anyio.to_thread.run_sync(holder.get)
+    except Exception as failure:
+        logger.error("the store is unavailable", extra=describe_exception(failure))
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NO_STORE) from None
 
 
 async def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> LoadedModel:
@@ -72,4 +92,6 @@ HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 LimiterDep = Annotated[CapacityLimiter, Depends(get_limiter)]
+RecorderDep = Annotated[PredictionRecorder, Depends(get_recorder)]
+StoreDep = Annotated[Store, Depends(get_store)]
 ApiKeyDep = Annotated[None, Depends(require_api_key)]

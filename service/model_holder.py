@@ -53,6 +53,17 @@ class Target:
     run_id: str | None = None
 
 
+def resolve_target(uri: str, registry: MlflowClient) -> Target:
+    """The concrete version behind ``uri``: an alias is resolved to its version; other URIs stay as given."""
+    if match := _ALIAS_URI.fullmatch(uri):
+        found = registry.get_model_version_by_alias(match["name"], match["alias"])
+        return Target(f"models:/{match['name']}/{found.version}", match["name"], str(found.version), found.run_id)
+    if match := _VERSION_URI.fullmatch(uri):
+        found = registry.get_model_version(match["name"], match["version"])
+        return Target(uri, match["name"], match["version"], found.run_id)
+    return Target(uri, uri.rstrip("/").rsplit("/", 1)[-1] or uri, None)
+
+
 @dataclass
 class PayerIndex:
     """Payer profiles as plain records, ready to serve (built once per model load)."""
@@ -186,14 +197,7 @@ class ModelHolder:
             await self.refresh()
 
     def _resolve(self) -> Target:
-        uri = self.settings.model_uri
-        if match := _ALIAS_URI.fullmatch(uri):
-            found = self._registry().get_model_version_by_alias(match["name"], match["alias"])
-            return Target(f"models:/{match['name']}/{found.version}", match["name"], str(found.version), found.run_id)
-        if match := _VERSION_URI.fullmatch(uri):
-            found = self._registry().get_model_version(match["name"], match["version"])
-            return Target(uri, match["name"], match["version"], found.run_id)
-        return Target(uri, uri.rstrip("/").rsplit("/", 1)[-1] or uri, None)
+        return resolve_target(self.settings.model_uri, self._registry())
 
     def _registry(self) -> MlflowClient:
         if self._client is None:

@@ -140,6 +140,40 @@ class Metrics:
             "recoup_model_reloads", "Model loads by result (loaded, failed).", ["result"], registry=r
         )
 
+        self.predictions_recorded = Counter(
+            "recoup_predictions_recorded",
+            "Scored claims handed to the store, by result (recorded, dropped: queue full, failed: store error).",
+            ["result"],
+            registry=r,
+        )
+        self.prediction_queue = Gauge(
+            "recoup_prediction_queue_claims", "Scored claims waiting to be written to the store.", registry=r
+        )
+        self.monitor_calibration_gap = Gauge(
+            "recoup_monitor_calibration_gap",
+            "Observed minus predicted success rate of matured predictions, by payer (last monitoring run).",
+            ["payer_id"],
+            registry=r,
+        )
+        self.monitor_drift = Gauge(
+            "recoup_monitor_drift_psi",
+            "Population stability index of recent scoring traffic vs the training data, by feature.",
+            ["feature"],
+            registry=r,
+        )
+        self.monitor_unknown_share = Gauge(
+            "recoup_monitor_unknown_share",
+            "Share of recent claims with an unknown payer or code.",
+            ["what"],
+            registry=r,
+        )
+        self.monitor_pending = Gauge(
+            "recoup_monitor_pending_predictions", "Predictions still waiting for an outcome.", registry=r
+        )
+        self.monitor_alerts = Gauge(
+            "recoup_monitor_alerts", "Alerts raised by the last monitoring run, by kind.", ["kind"], registry=r
+        )
+
     def model_swapped(self, name: str, version: str | None, loaded_at: float) -> None:
         self.model_info.clear()
         self.model_info.labels(name=name, version=version or "").set(1)

@@ -191,6 +191,18 @@ class HealthResponse(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class RecordingStatus(BaseModel):
+    """How recording predictions in the store goes; a store outage never fails a score, it shows here."""
+
+    enabled: bool
+    recorded: int = Field(description="Scored claims written to the store since start.")
+    queued: int = Field(description="Scored claims waiting to be written.")
+    dropped: int = Field(description="Scored claims not recorded because the queue was full.")
+    failed: int = Field(description="Scored claims not recorded because a write to the store failed.")
+    last_error: str | None = Field(None, description="The last failed write (type and message, no claim data).")
+    last_error_at: datetime | None = None
+
+
 class ReadinessResponse(BaseModel):
     status: Literal["ready", "not_ready"]
     model: ModelRef | None = None
@@ -199,3 +211,4 @@ class ReadinessResponse(BaseModel):
         None, description="The last failed model load, if any (the previous model keeps serving)."
     )
     last_reload_error_at: datetime | None = None
+    recording: RecordingStatus | None = Field(None, description="Prediction recording (RECOUP_RECORD_PREDICTIONS).")

@@ -12,10 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from features.schema import ESCALATION_LEVELS
+from features.store import default_store_uri
 from models.ladder import LadderPolicy
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -56,6 +57,16 @@ class Settings(BaseSettings):
         "faster); compiled once per model version on load, then cached.",
     )
     compiled_trees_dir: Path | None = Field(None, description="Cache of compiled trees; default ~/.cache/recoup/trees.")
+    store_uri: str = Field(
+        "",
+        description="Store of claims, attempts and predictions (SQLAlchemy URL); default a SQLite file "
+        "recoup-store.db beside a sqlite:/// tracking store, else in the working directory.",
+    )
+    record_predictions: bool = Field(True, description="Record every scored claim's prediction in the store.")
+    record_queue_claims: int = Field(
+        100_000, ge=1, description="Predictions waiting to be written at most; beyond it they are dropped (counted)."
+    )
+    max_outcome_rows: int = Field(10_000, ge=1, description="Most outcome rows one POST /v1/outcomes may carry.")
 
     cost_overrides: dict[str, float] = Field(
         default_factory=dict, description='Per-level cost overrides as JSON, e.g. {"legal": 4000}.'
@@ -81,6 +92,11 @@ class Settings(BaseSettings):
     @classmethod
     def _default_tracking_uri(cls, value: str) -> str:
         return value or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+    @field_validator("store_uri", mode="after")
+    @classmethod
+    def _default_store_uri(cls, value: str, info: ValidationInfo) -> str:
+        return value or default_store_uri(info.data.get("tracking_uri"))
 
     @field_validator("cost_overrides", mode="after")
     @classmethod

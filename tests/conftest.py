@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -47,3 +49,38 @@ def postgres_uri() -> str:
             pytest.fail(f"PostgreSQL is required in CI but {uri} is unreachable: {error}")
         pytest.skip(f"no PostgreSQL server at {uri} ({error.__class__.__name__}); set RECOUP_TEST_POSTGRES_URI")
     return uri
+
+
+@pytest.fixture
+def fresh_postgres_uri(postgres_uri: str) -> Iterator[str]:
+    """A PostgreSQL database created for one test and dropped after it (never tables in a shared one)."""
+    import psycopg
+
+    name = f"recoup_{uuid.uuid4().hex[:12]}"
+    admin = postgres_uri.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres_uri.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_uri(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A store URI of each kind the product supports: an SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return request.getfixturevalue("fresh_postgres_uri")
+
+
+@pytest.fixture
+def store(store_uri: str):
+    from features.store import Store
+
+    opened = Store.open(store_uri)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.dependencies import HolderDep, MetricsDep
-from service.schemas import HealthResponse, ModelRef, ReadinessResponse
+from service.dependencies import HolderDep, MetricsDep, RecorderDep
+from service.schemas import HealthResponse, ModelRef, ReadinessResponse, RecordingStatus
 
 router = APIRouter(tags=["health"])
 
@@ -22,8 +22,8 @@ async def healthz() -> HealthResponse:
     response_model=ReadinessResponse,
     responses={503: {"model": ReadinessResponse, "description": "No model is loaded."}},
 )
-async def readyz(holder: HolderDep, response: Response) -> ReadinessResponse:
-    """Report whether a model is loaded, and the last failed reload if any."""
+async def readyz(holder: HolderDep, recorder: RecorderDep, response: Response) -> ReadinessResponse:
+    """Report whether a model is loaded, the last failed reload if any, and how recording goes."""
     model = holder.current
     if model is None:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
@@ -33,6 +33,7 @@ async def readyz(holder: HolderDep, response: Response) -> ReadinessResponse:
         loaded_at=model.loaded_at if model is not None else None,
         last_reload_error=holder.last_error,
         last_reload_error_at=holder.last_error_at,
+        recording=RecordingStatus(**recorder.status()),
     )
 
 

@@ -34,7 +34,7 @@ from features.requests import (
 )
 from features.schema import ESCALATION_LEVELS
 from models.bundle import LEVEL_FIELDS, SEPARATOR
-from service.dependencies import LimiterDep, MetricsDep, ModelDep, SettingsDep
+from service.dependencies import LimiterDep, MetricsDep, ModelDep, RecorderDep, SettingsDep
 from service.model_holder import LoadedModel
 from service.observability import Metrics, describe_exception
 from service.schemas import (
@@ -335,10 +335,14 @@ def _observe(metrics: Metrics, outcomes: list[Outcome]) -> None:
 
 
 @router.post("", response_model=ScoreResponse, responses=ERROR_RESPONSES)
-async def score_claim(claim: ClaimRequest, model: ModelDep, metrics: MetricsDep, coalescer: CoalescerDep) -> Any:
+async def score_claim(
+    claim: ClaimRequest, model: ModelDep, metrics: MetricsDep, coalescer: CoalescerDep, recorder: RecorderDep
+) -> Any:
     """Score one claim: the ladder of next steps, the recommended action, reasons and warnings."""
     outcome = await coalescer.score(model, claim)
     _observe(metrics, [outcome])
+    if outcome.response is not None:
+        recorder.record(model, [claim], [outcome.response], source="api")
     if outcome.failed:
         return JSONResponse({"detail": SCORING_FAILED}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if outcome.errors is not None:
@@ -348,7 +352,12 @@ async def score_claim(claim: ClaimRequest, model: ModelDep, metrics: MetricsDep,
 
 @router.post("/batch", response_model=BatchScoreResponse, responses=ERROR_RESPONSES)
 async def score_batch(
-    batch: BatchScoreRequest, model: ModelDep, settings: SettingsDep, metrics: MetricsDep, limiter: LimiterDep
+    batch: BatchScoreRequest,
+    model: ModelDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    limiter: LimiterDep,
+    recorder: RecorderDep,
 ) -> Any:
     """Score up to the configured number of claims; a bad claim gets its own errors, the rest are scored."""
     if len(batch.claims) > settings.max_batch_claims:
@@ -359,6 +368,8 @@ async def score_batch(
     outcomes = await anyio.to_thread.run_sync(score_batch_items, model, list(batch.claims), limiter=limiter)
     metrics.scoring_latency.labels(endpoint="batch").observe(time.perf_counter() - started)
     _observe(metrics, outcomes)
+    scored_items = [(item, o.response) for item, o in zip(batch.claims, outcomes, strict=True) if o.response]
+    recorder.record(model, [item for item, _ in scored_items], [r for _, r in scored_items], source="api")
     results = [
         BatchItem(
             index=position,
