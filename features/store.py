@@ -339,15 +339,21 @@ class Store:
                 "predictions": [dict(row) for row in made],
             }
 
-    def read_predictions(self, since: date | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """Predictions (``as_of_date`` on or after ``since``) joined with their claim's columns."""
+    def read_predictions(
+        self,
+        since: date | None = None,
+        columns: Sequence[str] | None = None,
+        claim_columns: Sequence[str] = CLAIM_COLUMN_NAMES,
+    ) -> pd.DataFrame:
+        """Predictions (``as_of_date`` on or after ``since``) in the order they were made, joined with
+        their claim's columns."""
         chosen = [predictions.c[name] for name in (columns or PREDICTION_COLUMNS)]
-        query = sa.select(*chosen, *(claims.c[name] for name in CLAIM_COLUMN_NAMES if name != "claim_id")).join(
+        query = sa.select(*chosen, *(claims.c[name] for name in claim_columns if name != "claim_id")).join(
             claims, claims.c.claim_id == predictions.c.claim_id
         )
         if since is not None:
             query = query.where(predictions.c.as_of_date >= since)
-        return self._frame(query)
+        return self._frame(query.order_by(predictions.c.id))
 
     def read_history(self, since: date | None = None) -> pd.DataFrame:
         """Every stored attempt (submitted on or after ``since``) as a contract history table."""
@@ -362,6 +368,21 @@ class Store:
             lambda level: None if pd.isna(level) else Level(int(level)).name
         )
         return history
+
+    def read_attempts(self) -> pd.DataFrame:
+        """Every stored attempt with its claim's payer and initial allowed amount, levels as numbers, and
+        ``prior_level``, ``allowed_before`` and ``success`` derived (``features.history.derive_attempts``)."""
+        from features.history import derive_attempts
+
+        query = sa.select(
+            *(attempts.c[name] for name in ("claim_id", *ATTEMPT_FIELDS)),
+            claims.c.payer_id,
+            claims.c.initial_allowed_amount,
+        ).join(claims, claims.c.claim_id == attempts.c.claim_id)
+        frame = self._frame(query)
+        frame["level"] = frame["level"].astype("int64")
+        frame["prior_level"] = frame["prior_level"].astype("Float64")
+        return derive_attempts(frame) if len(frame) else frame.assign(success=pd.Series(dtype=bool))
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as connection:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -329,6 +330,92 @@ def outcomes_import(
         raise typer.Exit(1)
     typer.echo(f"{source}: {result.summary()}", err=bool(result.conflicts))
     if result.conflicts:
+        raise typer.Exit(1)
+
+
+@app.command()
+def monitor(
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only predictions with an as_of_date from this day.")
+    ] = None,
+    model_uri: Annotated[
+        str | None, typer.Option(help="Model whose training data drift is measured against (default the champion).")
+    ] = None,
+    store_uri: StoreUri = None,
+    tracking_uri: TrackingUri = None,
+    calibration_gap: Annotated[
+        float, typer.Option(envvar="RECOUP_MONITOR_CALIBRATION_GAP", help="Alert above this payer calibration gap.")
+    ] = 0.10,
+    min_matured: Annotated[
+        int, typer.Option(envvar="RECOUP_MONITOR_MIN_MATURED", help="Matured predictions a payer needs to alert.")
+    ] = 30,
+    z: Annotated[
+        float, typer.Option(envvar="RECOUP_MONITOR_Z", help="A calibration gap must be this many standard errors out.")
+    ] = 3.0,
+    psi: Annotated[float, typer.Option(envvar="RECOUP_MONITOR_PSI", help="Alert above this drift PSI.")] = 0.2,
+    unknown_share: Annotated[
+        float, typer.Option(envvar="RECOUP_MONITOR_UNKNOWN_SHARE", help="Alert above this unknown payer/code share.")
+    ] = 0.05,
+    log_run: Annotated[
+        bool, typer.Option(help="Log the report as a run in MLflow experiment recoup-monitoring.")
+    ] = True,
+    json_output: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
+) -> None:
+    """Calibration of matured predictions by level and payer, labels still awaited, drift, and alerts.
+
+    Exits 3 when an alert is raised (so a scheduler can act on it).
+    """
+    import json
+
+    from models.monitoring import Thresholds
+    from training.monitor import run_monitor
+
+    thresholds = Thresholds(calibration_gap, min_matured, z, psi, unknown_share, min_traffic)
+    report, run_id = run_monitor(
+        _open_store(store_uri, tracking_uri),
+        model_uri=model_uri,
+        thresholds=thresholds,
+        since=since.date() if since else None,
+        tracking_uri=tracking_uri,
+        log_run=log_run,
+    )
+    typer.echo(report.to_text())
+    if run_id:
+        typer.echo(f"logged MLflow run {run_id} (experiment recoup-monitoring)")
+    if json_output is not None:
+        json_output.write_text(json.dumps(report.to_dict(), indent=2))
+    if report.alerts:
+        raise typer.Exit(3)
+
+
+@app.command()
+def retrain(
+    since: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Train on attempts submitted from this day (default: all)."),
+    ] = None,
+    seed: Seed = 0,
+    force: Annotated[bool, typer.Option(help="Promote even when the challenger is worse.")] = False,
+    store_uri: StoreUri = None,
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Train on the store's history, compare with the champion on the newest matured outcomes, promote
+    when not worse, and print what changed by payer."""
+    from training.retrain import retrain as retrain_from_store
+
+    try:
+        result = retrain_from_store(
+            _open_store(store_uri, tracking_uri),
+            since=since.date() if since else None,
+            seed=seed,
+            tracking_uri=tracking_uri,
+            force=force,
+        )
+    except LookupError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(result.summary())
+    if not result.comparison.promoted:
         raise typer.Exit(1)
 
 

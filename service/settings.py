@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from features.schema import ESCALATION_LEVELS
 from features.store import default_store_uri
 from models.ladder import LadderPolicy
+from models.monitoring import Thresholds
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 LEVEL_NAMES = frozenset(level.name for level in ESCALATION_LEVELS)
@@ -66,6 +67,18 @@ class Settings(BaseSettings):
     record_queue_claims: int = Field(
         100_000, ge=1, description="Predictions waiting to be written at most; beyond it they are dropped (counted)."
     )
+    monitor_calibration_gap: float = Field(
+        0.10, gt=0, le=1, description="Alert when a payer's observed success rate is this far from the predicted."
+    )
+    monitor_min_matured: int = Field(30, ge=1, description="Matured predictions a payer needs before it can alert.")
+    monitor_z: float = Field(
+        3.0, ge=0, description="A calibration alert also needs the gap this many standard errors out."
+    )
+    monitor_psi: float = Field(0.2, gt=0, description="Alert when a feature's PSI vs the training data passes this.")
+    monitor_unknown_share: float = Field(
+        0.05, ge=0, le=1, description="Alert when this share of scored claims has an unknown payer or code."
+    )
+    monitor_min_traffic: int = Field(200, ge=1, description="Scored claims drift needs before it can alert.")
     max_outcome_rows: int = Field(10_000, ge=1, description="Most outcome rows one POST /v1/outcomes may carry.")
 
     cost_overrides: dict[str, float] = Field(
@@ -112,6 +125,16 @@ class Settings(BaseSettings):
     @property
     def auth_enabled(self) -> bool:
         return bool(self.api_keys)
+
+    def monitoring_thresholds(self) -> Thresholds:
+        return Thresholds(
+            calibration_gap=self.monitor_calibration_gap,
+            min_matured=self.monitor_min_matured,
+            z=self.monitor_z,
+            psi=self.monitor_psi,
+            unknown_share=self.monitor_unknown_share,
+            min_traffic=self.monitor_min_traffic,
+        )
 
     def policy_overrides(self) -> dict[str, Any]:
         """The ``LadderPolicy`` fields these settings replace (costs are merged level by level)."""

@@ -122,3 +122,64 @@ class ClaimRecordResponse(BaseModel):
     updated_at: datetime = Field(description="When the claim's columns were last written.")
     attempts: list[AttemptRecord]
     predictions: list[PredictionRecord]
+
+
+class CalibrationRow(BaseModel):
+    """Matured predictions of one group: predicted vs realised success and recovery."""
+
+    level: str | None = Field(None, description="The level (calibration by level).")
+    payer_id: str | None = Field(None, description="The payer (calibration by payer).")
+    month: str | None = Field(None, description="The month attempts were submitted, YYYY-MM (over time).")
+    n: float = Field(description="Matured predictions.")
+    predicted: float | None = Field(None, description="Mean predicted success probability.")
+    observed: float | None = Field(None, description="Realised success rate.")
+    gap: float | None = Field(None, description="observed - predicted.")
+    se: float | None = Field(None, description="Standard error of the gap if the predictions were right.")
+    ece: float | None = Field(None, description="Expected calibration error.")
+    predicted_recovery: float | None = Field(None, description="Mean predicted recovery (p x amount over allowed).")
+    realised_recovery: float | None = Field(None, description="Mean realised recovery.")
+
+
+class Calibration(BaseModel):
+    overall: CalibrationRow | None = None
+    by_level: list[CalibrationRow]
+    by_payer: list[CalibrationRow]
+    by_month: list[CalibrationRow]
+
+
+class DriftRow(BaseModel):
+    feature: str = Field(description="payer_id, code_family, denial_category, billed_amount, initial_allowed_amount.")
+    psi: float | None = Field(None, description="Population stability index vs the training data.")
+    claims: int = Field(description="Scored claims compared.")
+
+
+class Drift(BaseModel):
+    features: list[DriftRow]
+    unknown_share: dict[str, float | None] = Field(
+        description="Shares of scored claims whose payer / code the training data never saw."
+    )
+
+
+class Alert(BaseModel):
+    kind: str = Field(description="calibration, drift, unknown_payer or unknown_code.")
+    key: str = Field(description="The payer, the feature, or what is unknown.")
+    value: float = Field(description="The measure that passed its threshold.")
+    threshold: float
+    n: int | None = Field(None, description="Matured predictions or claims behind the measure.")
+    message: str
+
+
+class MonitoringResponse(BaseModel):
+    """Calibration with late labels, drift without labels, and the alerts they raise."""
+
+    model: str | None = Field(None, description="The model version whose training data drift is measured against.")
+    since: date | None = None
+    thresholds: dict[str, float]
+    labels: dict[str, Any] = Field(
+        description="predictions, matured, waiting (no outcome yet), in_flight, median/p90/oldest age in days, "
+        "age_days buckets."
+    )
+    calibration: Calibration
+    drift: Drift
+    alerts: list[Alert]
+    notes: list[str]

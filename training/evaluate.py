@@ -12,20 +12,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from features.schema import Level
+from models.monitoring import expected_calibration_error
 
-CALIBRATION_BINS = 15
 SHRINKAGE_ATTEMPTS = 20  # payer x level rates borrow this many attempts' worth of the market rate
 PROBABILITY_FLOOR = 1e-6
-
-
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
-    """Mean |observed rate - mean prediction| over equal-width probability bins, weighted by count."""
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    observed = np.bincount(which, weights=y, minlength=bins)
-    predicted = np.bincount(which, weights=p, minlength=bins)
-    used = counts > 0
-    return float(np.sum(np.abs(observed[used] - predicted[used])) / len(y))
 
 
 def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:

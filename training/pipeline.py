@@ -21,6 +21,7 @@ from features.transformer import ClaimFeatures
 from models.bundle import REASON_METHODS, RecoupBundle
 from models.estimators import OutcomeModels
 from models.ladder import LadderPolicy
+from models.monitoring import reference_profile
 from training import tracking
 from training.data import History, load_history, time_split
 from training.evaluate import (
@@ -163,6 +164,8 @@ def train(
         "metrics": {k: float(v) for k, v in metrics.items()},
         "dataset_digest": history.digest,
         "seed": seed,
+        # what monitoring measures drift against (models/monitoring.py): the training claims' profile
+        "reference_profile": reference_profile(split.train),
     }
     tracking.configure(tracking_uri)
     with mlflow.start_run() as run:

@@ -1,5 +1,55 @@
-"""``GET /v1/monitoring``: placeholder replaced below."""
+"""``GET /v1/monitoring``: calibration with late labels and drift, as ``recoup monitor`` reports them.
 
-from fastapi import APIRouter
+The numbers come from ``models.monitoring.monitor_store`` (the command calls the same function); drift is
+measured against the training data profile of the model being served. Each call also sets the
+``recoup_monitor_*`` Prometheus gauges, so a scheduled call keeps them current.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Query
+
+from models.monitoring import MonitoringReport, monitor_store
+from service.dependencies import MetricsDep, ModelDep, SettingsDep, StoreDep
+from service.observability import Metrics
+from service.schemas import MODEL_ROUTE_ERRORS
+from service.store_schemas import MonitoringResponse
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
+
+
+def set_gauges(metrics: Metrics, report: MonitoringReport) -> None:
+    """The report as gauges (replacing the previous report's)."""
+    metrics.monitor_calibration_gap.clear()
+    for payer, row in report.by_payer.iterrows():
+        metrics.monitor_calibration_gap.labels(payer_id=str(payer)).set(float(row["gap"]))
+    metrics.monitor_drift.clear()
+    for _, row in report.drift.iterrows():
+        metrics.monitor_drift.labels(feature=str(row["feature"])).set(float(row["psi"]))
+    for what, share in report.unknown.items():
+        metrics.monitor_unknown_share.labels(what=what).set(share)
+    metrics.monitor_pending.set(report.labels["waiting"])
+    metrics.monitor_alerts.clear()
+    for kind in ("calibration", "drift", "unknown_payer", "unknown_code"):
+        metrics.monitor_alerts.labels(kind=kind).set(sum(1 for alert in report.alerts if alert["kind"] == kind))
+
+
+@router.get("", response_model=MonitoringResponse, responses=MODEL_ROUTE_ERRORS)
+async def get_monitoring(
+    store: StoreDep,
+    model: ModelDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    since: Annotated[date | None, Query(description="Only predictions with an as_of_date on or after this.")] = None,
+) -> Any:
+    """Matured predictions' calibration by level, payer and month; labels still awaited; drift; alerts."""
+    profile = (model.bundle.metadata or {}).get("reference_profile")
+    report = await anyio.to_thread.run_sync(
+        lambda: monitor_store(store, profile, thresholds=settings.monitoring_thresholds(), since=since)
+    )
+    set_gauges(metrics, report)
+    return report.to_dict() | {"model": f"{model.name} v{model.version}"}

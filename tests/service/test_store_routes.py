@@ -133,3 +133,36 @@ def test_recording_can_be_turned_off(settings, claim, tmp_path):
         assert client.post("/v1/score", json=claim).status_code == 200
         assert client.get("/readyz").json()["recording"]["enabled"] is False
         assert client.get(f"/v1/claims/{claim['claim_id']}").status_code == 404
+
+
+def test_monitoring_joins_outcomes_to_the_predictions_made_and_sets_gauges(store_client, claim):
+    claims = [claim | {"claim_id": f"M-{i}", "billed_amount": 2000 + 10 * i} for i in range(6)]
+    store_client.post("/v1/score/batch", json={"claims": claims})
+    _flush(store_client)
+    outcomes = [
+        OUTCOME
+        | {key: c[key] for key in ("claim_id", "payer_id", "billed_amount", "service_date", "initial_payment_date")}
+        | {"submitted_date": c["as_of_date"], "resolved_date": "2026-05-20"}
+        | ({"outcome": "settled", "final_allowed_amount": 900} if i % 2 else {"outcome": "upheld", "final_allowed_amount": 310})
+        for i, c in enumerate(claims)
+    ]
+    assert store_client.post("/v1/outcomes", json={"outcomes": outcomes}).status_code == 200
+    response = store_client.get("/v1/monitoring")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["labels"]["predictions"] == 6 and body["labels"]["matured"] == 6 and body["labels"]["waiting"] == 0
+    (level,) = body["calibration"]["by_level"]
+    assert level["level"] == "reconsideration" and level["n"] == 6 and level["observed"] == 0.5
+    assert level["realised_recovery"] == pytest.approx((900 - 310) / 2)
+    assert {row["feature"] for row in body["drift"]["features"]} == {
+        "payer_id", "code_family", "denial_category", "billed_amount", "initial_allowed_amount"
+    }  # fmt: skip
+    # one payer's 6 claims are far from the training mix, and far too few to alert on
+    assert max(row["psi"] for row in body["drift"]["features"]) > 0.2 and body["alerts"] == []
+    assert body["thresholds"]["calibration_gap"] == 0.1
+    metrics = store_client.get("/metrics").text
+    assert f'recoup_monitor_calibration_gap{{payer_id="{claim["payer_id"]}"}}' in metrics
+    assert 'recoup_monitor_drift_psi{feature="billed_amount"}' in metrics
+    later = store_client.get("/v1/monitoring", params={"since": "2099-01-01"}).json()
+    assert later["labels"]["predictions"] == 0
+    assert store_client.get("/v1/monitoring", params={"since": "yesterday"}).status_code == 422
