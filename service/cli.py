@@ -196,9 +196,9 @@ def score(
     import mlflow
 
     from features.io import TableReadError
-    from service.batch import score_worklist
     from service.model_holder import load_bundle
     from service.settings import DEFAULT_TRACKING_URI
+    from service.worklist import score_worklist
 
     uri = tracking_uri or DEFAULT_TRACKING_URI
     mlflow.set_tracking_uri(uri)
