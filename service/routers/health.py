@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.dependencies import HolderDep, MetricsDep, RecorderDep
-from service.schemas import HealthResponse, ModelRef, ReadinessResponse, RecordingStatus
+from service.schemas import METRICS_RESPONSE, HealthResponse, ModelRef, ReadinessResponse, RecordingStatus
 
 router = APIRouter(tags=["health"])
 
@@ -40,7 +40,7 @@ async def readyz(holder: HolderDep, recorder: RecorderDep, response: Response) -
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
+    responses={200: METRICS_RESPONSE},
 )
 async def metrics(registry: MetricsDep) -> Response:
     """Expose Prometheus metrics: requests, latency, model version and score distribution."""
