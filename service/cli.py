@@ -376,6 +376,9 @@ def monitor(
     unknown_share: Annotated[
         float, typer.Option(envvar="RECOUP_MONITOR_UNKNOWN_SHARE", help="Alert above this unknown payer/code share.")
     ] = 0.05,
+    min_traffic: Annotated[
+        int, typer.Option(envvar="RECOUP_MONITOR_MIN_TRAFFIC", help="Scored claims drift needs before it can alert.")
+    ] = 200,
     log_run: Annotated[
         bool, typer.Option(help="Log the report as a run in MLflow experiment recoup-monitoring.")
     ] = True,

@@ -154,7 +154,9 @@ class PredictionRecord(BaseModel):
 
     model_name: str = Field(description="Registered model that scored the claim.")
     model_version: str | None = Field(None, description="Its version.")
-    source: Literal["api", "worklist"] = Field(description="api (POST /v1/score...) or worklist (recoup score --record).")
+    source: Literal["api", "worklist"] = Field(
+        description="api (POST /v1/score...) or worklist (recoup score --record)."
+    )
     served_at: datetime = Field(description="When the score was made (UTC).")
     as_of_date: date = Field(description="The date the decision was made for.")
     current_level: str = Field(description="The level the claim stood at when scored.")

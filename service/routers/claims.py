@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 
 from features.schema import ESCALATION_LEVELS, Level
 from features.store import CLAIM_COLUMN_NAMES, PREDICTION_LEVEL_FIELDS
 from service.dependencies import StoreDep
-from service.schemas import ErrorResponse
+from service.schemas import ErrorResponse, ValidationErrorResponse
 from service.store_schemas import AttemptRecord, ClaimRecordResponse, PredictedStep, PredictionRecord
 
 router = APIRouter(prefix="/v1/claims", tags=["claims"])
@@ -34,11 +34,17 @@ def _prediction(row: dict[str, Any]) -> PredictionRecord:
     "/{claim_id}",
     response_model=ClaimRecordResponse,
     responses={
+        401: {"model": ErrorResponse, "description": "Missing API key."},
+        403: {"model": ErrorResponse, "description": "Invalid API key."},
         404: {"model": ErrorResponse, "description": "The store holds no such claim."},
+        422: {"model": ValidationErrorResponse, "description": "The claim id is not a valid path segment."},
         503: {"model": ErrorResponse, "description": "The store is unavailable."},
     },
 )
-async def get_claim(claim_id: str, store: StoreDep) -> ClaimRecordResponse:
+async def get_claim(
+    claim_id: Annotated[str, Path(description="The claim's id, as scored or sent with its outcomes.")],
+    store: StoreDep,
+) -> ClaimRecordResponse:
     """The claim's columns, its attempts (by level) and every prediction made for it (oldest first)."""
     record = await anyio.to_thread.run_sync(store.claim, claim_id.strip())
     if record is None:

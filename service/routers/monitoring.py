@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from models.monitoring import MonitoringReport, monitor_store
 from service.dependencies import MetricsDep, ModelDep, SettingsDep, StoreDep
 from service.observability import Metrics
-from service.schemas import MODEL_ROUTE_ERRORS
+from service.schemas import MODEL_ROUTE_ERRORS, ErrorResponse, ValidationErrorResponse
 from service.store_schemas import MonitoringResponse
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
@@ -38,7 +38,15 @@ def set_gauges(metrics: Metrics, report: MonitoringReport) -> None:
         metrics.monitor_alerts.labels(kind=kind).set(sum(1 for alert in report.alerts if alert["kind"] == kind))
 
 
-@router.get("", response_model=MonitoringResponse, responses=MODEL_ROUTE_ERRORS)
+@router.get(
+    "",
+    response_model=MonitoringResponse,
+    responses={
+        **MODEL_ROUTE_ERRORS,
+        422: {"model": ValidationErrorResponse, "description": "since is not an ISO date."},
+        503: {"model": ErrorResponse, "description": "No model is loaded, or the store is unavailable."},
+    },
+)
 async def get_monitoring(
     store: StoreDep,
     model: ModelDep,

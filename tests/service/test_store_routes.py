@@ -143,7 +143,11 @@ def test_monitoring_joins_outcomes_to_the_predictions_made_and_sets_gauges(store
         OUTCOME
         | {key: c[key] for key in ("claim_id", "payer_id", "billed_amount", "service_date", "initial_payment_date")}
         | {"submitted_date": c["as_of_date"], "resolved_date": "2026-05-20"}
-        | ({"outcome": "settled", "final_allowed_amount": 900} if i % 2 else {"outcome": "upheld", "final_allowed_amount": 310})
+        | (
+            {"outcome": "settled", "final_allowed_amount": 900}
+            if i % 2
+            else {"outcome": "upheld", "final_allowed_amount": 310}
+        )
         for i, c in enumerate(claims)
     ]
     assert store_client.post("/v1/outcomes", json={"outcomes": outcomes}).status_code == 200
