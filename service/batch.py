@@ -24,6 +24,7 @@ killed run left behind.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import pickle
 import shutil
@@ -45,7 +46,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from features.io import TableReadError, iter_table_chunks, table_files
+from features.io import DEFAULT_ENCODING, READ_ERROR_COLUMN, TableReadError, iter_table_chunks, table_files
 from features.validation import validate_claims
 from models.bundle import RecoupBundle, output_columns
 from models.estimators import limit_predict_threads
@@ -75,7 +76,7 @@ ERRORS_SHOWN = 5
 # --- scoring one chunk --------------------------------------------------------------------------------------
 
 
-RESERVED_COLUMNS = frozenset([ROW_COLUMN, ERROR_COLUMN, *output_columns()])
+RESERVED_COLUMNS = frozenset([ROW_COLUMN, ERROR_COLUMN, READ_ERROR_COLUMN, *output_columns()])
 LINE_COLUMN = "csv_line"  # a run's rows as CSV lines (a CSV output)
 CSV_HEADER_KEY = b"recoup.csv_header"
 CSV_OPTIONS = pa_csv.WriteOptions(quoting_style="needed")
@@ -95,10 +96,22 @@ def score_chunk(chunk: pd.DataFrame, bundle: RecoupBundle, policy: LadderPolicy 
         else pd.DataFrame(index=result.valid.index, columns=output_columns())
     )
     inputs = chunk.drop(columns=[name for name in chunk.columns if name in RESERVED_COLUMNS])
+    if inputs.columns.duplicated().any():  # validation rejected every row; the files need unique names
+        inputs.columns = _numbered_copies(inputs.columns)
     combined = inputs.join(scores)
     combined[ERROR_COLUMN] = result.rejected[ERROR_COLUMN].reindex(combined.index).fillna("")
     combined.index.name = ROW_COLUMN
     return combined.reset_index()
+
+
+def _numbered_copies(names: pd.Index) -> list[str]:
+    """Column names with every later copy of a name marked with its position: ``x``, ``x (column 7)``."""
+    seen: set[str] = set()
+    unique = []
+    for position, name in enumerate(names, start=1):
+        unique.append(f"{name} (column {position})" if name in seen else name)
+        seen.add(name)
+    return unique
 
 
 def rank_order(frame: pd.DataFrame | pa.Table) -> np.ndarray:
@@ -138,10 +151,11 @@ class WorklistSummary:
         self.rows_read += len(scored) + len(rejected)
         self.scored += len(scored)
         self.rejected += len(rejected)
-        # scored rows passed validation, whose payer normalisation (trim, upper-case) is repeated here
-        payer = scored["payer_id"].astype("string").str.strip().str.upper()
-        self.by_action = _add_totals(self.by_action, scored, scored["recommended_action"].astype("string"))
-        self.by_payer = _add_totals(self.by_payer, scored, payer)
+        if len(scored):  # a file missing its columns scores nothing, and has no payer_id to group by
+            # scored rows passed validation, whose payer normalisation (trim, upper-case) is repeated here
+            payer = scored["payer_id"].astype("string").str.strip().str.upper()
+            self.by_action = _add_totals(self.by_action, scored, scored["recommended_action"].astype("string"))
+            self.by_payer = _add_totals(self.by_payer, scored, payer)
         missing = ERRORS_SHOWN - len(self.sample_errors)
         if missing > 0:
             self.sample_errors += rejected[ERROR_COLUMN].head(missing).tolist()
@@ -535,6 +549,7 @@ def score_worklist(
     progress: bool = True,
     policy: LadderPolicy | None = None,
     jobs: int = 1,
+    encoding: str = DEFAULT_ENCODING,
 ) -> WorklistSummary:
     """Score a worklist into ``output`` (CSV or Parquet by its name), ranked by expected net recovery.
 
@@ -542,9 +557,12 @@ def score_worklist(
     only when nothing was rejected, so a stale file from an earlier run never lingers). ``policy``
     overrides the bundle's ladder policy (the service applies its settings this way). With ``jobs`` > 1,
     chunks are scored and written by that many worker processes (a compiled bundle is compiled, from the
-    cache, in each); the output is the same.
+    cache, in each); the output is the same. ``encoding`` is a CSV input's (see ``features.io``).
     """
-    chunks = iter_table_chunks(Path(source), chunk_rows)
+    chunks = iter_table_chunks(Path(source), chunk_rows, encoding=encoding)
+    # the first chunk is read before anything is shown or written: a file beyond recovery (an empty one,
+    # a header that does not decode) is then one error line, without a progress bar before it
+    chunks = itertools.chain([next(chunks)], chunks)
     total = input_rows(Path(source))
     if jobs <= 1:
         return write_worklist(
