@@ -254,7 +254,7 @@ def _parquet_plan(path: Path, schema: pa.Schema) -> _ParquetPlan:
         name, kind = field.name, field.type
         if _PANDAS_INDEX.fullmatch(name):
             continue
-        nested = pa.types.is_nested(kind) or pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type)
+        nested = pa.types.is_nested(kind) or (pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type))
         binary = pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind)
         contract_column = name.strip().lower() in CONTRACT_COLUMNS
         if nested and contract_column:
