@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+import store_bench  # benchmarks/store_bench.py, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = {
@@ -415,6 +416,8 @@ def markdown(results: dict) -> str:
             f"dask/local {t['fit_dask']['seconds'] / t['fit_local']['seconds']:.2f}x",
         ),
     ]
+    if "store" in results:
+        rows += store_bench.markdown_rows(results["store"])
     env = results["environment"]
     lines = [
         f"Benchmark ({results['mode']}), {env['date']}, {env['cpus']} CPUs, load average at start "
@@ -482,6 +485,7 @@ def main() -> None:
         }
         results["single_claim"] = bench_latency(bundle_path, sizes["latency_calls"], serving)
         results["worklist"] = bench_worklists(sizes, bundle_path, folder)
+        results["store"] = store_bench.run(serving, folder, mode)  # recording on/off; recoup monitor at 1M
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
     table = markdown(results)

@@ -63,7 +63,7 @@ class Thresholds:
     z: float = 3.0  # ... and the gap must be this many standard errors from zero (not noise)
     psi: float = 0.2  # population stability index of a feature (0.1-0.2 moderate, > 0.2 a real shift)
     unknown_share: float = 0.05  # share of scored claims with a payer (or code) the training data never saw
-    min_traffic: int = 200  # scored claims drift needs before it can alert (PSI of a handful is noise)
+    min_traffic: int = 1000  # scored claims drift needs before it can alert (PSI of a few hundred is noise)
 
 
 # --- the training data's profile -------------------------------------------------------------------------

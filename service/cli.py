@@ -386,7 +386,7 @@ def monitor(
     ] = 0.05,
     min_traffic: Annotated[
         int, typer.Option(envvar="RECOUP_MONITOR_MIN_TRAFFIC", help="Scored claims drift needs before it can alert.")
-    ] = 200,
+    ] = 1000,
     log_run: Annotated[
         bool, typer.Option(help="Log the report as a run in MLflow experiment recoup-monitoring.")
     ] = True,

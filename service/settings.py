@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     monitor_unknown_share: float = Field(
         0.05, ge=0, le=1, description="Alert when this share of scored claims has an unknown payer or code."
     )
-    monitor_min_traffic: int = Field(200, ge=1, description="Scored claims drift needs before it can alert.")
+    monitor_min_traffic: int = Field(1000, ge=1, description="Scored claims drift needs before it can alert.")
     max_outcome_rows: int = Field(10_000, ge=1, description="Most outcome rows one POST /v1/outcomes may carry.")
 
     cost_overrides: dict[str, float] = Field(
