@@ -28,12 +28,12 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, File, Header, HTTPException, Query, Request, UploadFile, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from features.io import TableReadError
 from service.dependencies import LimiterDep, ModelDep
-from service.schemas import MODEL_ROUTE_ERRORS, ErrorResponse, ValidationErrorResponse
+from service.schemas import MODEL_ROUTE_ERRORS, WORKLIST_RESPONSE, ErrorResponse, ValidationErrorResponse
 from service.worklist import score_worklist
 
 router = APIRouter(prefix="/v1/worklists", tags=["worklists"])
@@ -111,14 +111,8 @@ async def _multipart(parts: list[tuple[str, Path, str]], boundary: str) -> Async
 
 @router.post(
     "",
-    responses={
-        **ERROR_RESPONSES,
-        200: {
-            "description": "multipart/mixed: part `ranked` (the scored rows, ranked) and part `rejects` (the "
-            "rejected rows with their errors), each a CSV or Parquet file.",
-            "content": {"multipart/mixed": {}},
-        },
-    },
+    response_class=Response,  # a multipart/mixed stream, described by WORKLIST_RESPONSE; never JSON
+    responses={**ERROR_RESPONSES, 200: WORKLIST_RESPONSE},
 )
 async def score_worklist_upload(
     request: Request,
