@@ -108,6 +108,8 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # two trainings and a server: ~6 min on a busy 2-core machine, more under heavy load
 def test_drift_is_flagged_for_that_payer_only_and_retraining_fixes_its_calibration(tmp_path, tracking_uri, store_uri):
     world = World(2026, Drift.parse(SPEC))
     history = simulate_history(CLAIMS, seed=11, world=world, start=date(2024, 1, 1), end=date(2025, 12, 31))
