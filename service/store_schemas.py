@@ -113,12 +113,16 @@ class OutcomesResponse(BaseModel):
 
 
 class OutcomesErrorResponse(OutcomesResponse):
-    """A request that stored nothing: every problem as a field-level error, and the rows it concerns."""
+    """A request that stored nothing: every problem as a field-level error, and the rows it concerns (a
+    body that is not ``{"outcomes": [...]}`` at all gets ``detail`` only)."""
 
     model_config = _example(
         {"detail": _CONFLICT_ROW["errors"], "stored": [], "unchanged": [], "rejected": [_CONFLICT_ROW], "warnings": []}
     )
 
+    stored: list[OutcomeRow] = Field(default_factory=list, description="Always empty: nothing was stored.")
+    unchanged: list[OutcomeRow] = Field(default_factory=list, description="Always empty: nothing was compared.")
+    rejected: list[OutcomeRow] = Field(default_factory=list, description="The rows breaking a rule or conflicting.")
     detail: list[FieldError] = Field(description="Every problem, located at body.outcomes.<index>.<field>.")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
@@ -17,11 +18,20 @@ router = APIRouter(prefix="/v1/claims", tags=["claims"])
 UNKNOWN_CLAIM = "the store holds no claim with this id"
 
 
+def _utc(row: dict[str, Any]) -> dict[str, Any]:
+    """Timestamps as UTC-aware values: SQLite hands back the stored UTC times without their zone."""
+    return {
+        key: value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+        for key, value in row.items()
+    }
+
+
 def _level_name(value: Any) -> str | None:
     return None if value is None else Level(int(value)).name
 
 
 def _prediction(row: dict[str, Any]) -> PredictionRecord:
+    row = _utc(row)
     ladder = [
         PredictedStep(level=level.name, **{name: row[f"{name}_{level.name}"] for name in PREDICTION_LEVEL_FIELDS})
         for level in ESCALATION_LEVELS
@@ -49,9 +59,11 @@ async def get_claim(
     record = await anyio.to_thread.run_sync(store.claim, claim_id.strip())
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, UNKNOWN_CLAIM)
-    claim = record["claim"]
+    claim = _utc(record["claim"])
     attempts = [
-        AttemptRecord(**row | {"level": _level_name(row["level"]), "prior_level": _level_name(row["prior_level"])})
+        AttemptRecord(
+            **_utc(row) | {"level": _level_name(row["level"]), "prior_level": _level_name(row["prior_level"])}
+        )
         for row in record["attempts"]
     ]
     return ClaimRecordResponse(
