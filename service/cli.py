@@ -274,6 +274,60 @@ def serve(
     run_server(host, port, settings)
 
 
+@app.command("import-x12")
+def import_x12(
+    sources: Annotated[list[Path], typer.Argument(help="835 files or directories (X12 is detected by content).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Scoring claims to write (.parquet or .csv).")],
+    claims_837: Annotated[
+        list[Path] | None, typer.Option("--claims-837", help="837P/837I files or directories (repeatable).")
+    ] = None,
+    appeals: Annotated[Path | None, typer.Option(help="Appeals log (CSV or Parquet) to join into a history.")] = None,
+    history_out: Annotated[Path | None, typer.Option(help="History to write (needs --appeals).")] = None,
+    payer_map: Annotated[Path | None, typer.Option(help="Payer map CSV; its rows win over the shipped table.")] = None,
+    default: Annotated[
+        list[str] | None, typer.Option(help="COLUMN=VALUE for a contract column no file gives (repeatable).")
+    ] = None,
+    hash_claim_ids: Annotated[
+        bool, typer.Option(help="Write keyed hashes of the claim ids (salt from $RECOUP_CLAIM_ID_SALT).")
+    ] = False,
+    report: Annotated[Path | None, typer.Option(help="Also write the full report (every entry) here.")] = None,
+) -> None:
+    """Import X12 835 remittances (+ 837 claims, + an appeals log) into the data contract.
+
+    Writes the screened candidates (denied and underpaid claims) for scoring and, with --appeals, a
+    training history; prints the report: counts by screening outcome and reason, and every problem.
+    """
+    from features.io import TableReadError
+    from features.x12 import ImportError_, ImportOptions, import_x12, parse_defaults
+    from features.x12.payers import PayerMapError
+
+    if history_out is not None and appeals is None:
+        typer.echo("error: --history-out needs --appeals", err=True)
+        raise typer.Exit(2)
+    try:
+        options = ImportOptions(
+            claims_837=list(claims_837 or []),
+            payer_map=payer_map,
+            defaults=parse_defaults(list(default or [])),
+            hash_claim_ids=hash_claim_ids,
+        )
+        imported = import_x12(list(sources), options, appeals)
+    except (ImportError_, PayerMapError, TableReadError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    _write_table(imported.result.candidates, output)
+    summary = imported.report.to_text()
+    typer.echo(summary)
+    typer.echo(f"wrote {len(imported.result.candidates):,} candidate claims to {output}")
+    if history_out is not None:
+        _write_table(imported.history, history_out)
+        typer.echo(f"wrote {len(imported.history):,} history rows to {history_out}")
+    if report is not None:
+        report.write_text(imported.report.to_text(max_problems=len(imported.report.problems)) + "\n")
+    if imported.report.claims == 0:
+        raise typer.Exit(1)
+
+
 @app.command("ingest-idr")
 def ingest_idr(
     files: Annotated[list[Path], typer.Argument(exists=True, help="CMS Federal IDR public use file(s).")],
