@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.schema import LEVEL_NAMES
 from features.validation import validate_history
 from features.x12.appeals import claim_fills, read_appeals_log, reconstruct
 from features.x12.importer import (
@@ -88,4 +89,16 @@ def import_x12(sources: list[Path], options: ImportOptions | None = None, appeal
         )
     report.history_rows = len(validated.valid)
     report.notes += [f"{appeals}: header {note}" for note in notes]
-    return X12Import(result, validated.valid.reset_index(drop=True))
+    return X12Import(result, _with_level_names(validated.valid.reset_index(drop=True)))
+
+
+def _with_level_names(history: pd.DataFrame) -> pd.DataFrame:
+    """Levels written by name (validation types them as numbers); an all-empty prior_level is dropped."""
+    names = pd.Series(LEVEL_NAMES)
+    for column in ("level", "prior_level"):
+        if column in history:
+            if history[column].isna().all():
+                history = history.drop(columns=column)
+            else:
+                history[column] = history[column].map(lambda value: None if pd.isna(value) else names[int(value)])
+    return history

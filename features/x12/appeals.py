@@ -179,6 +179,7 @@ def reconstruct(log: pd.DataFrame, claims: pd.DataFrame, readjudications: pd.Dat
             if len(window):
                 evidence = window.iloc[-1]
         outcome = history.at[index, "outcome"]
+        outcome = None if pd.isna(outcome) else outcome
         resolved_at = resolved[index]
         if pd.isna(resolved_at) and evidence is not None:
             resolved_at = evidence["payment_date"]

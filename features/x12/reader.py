@@ -326,10 +326,10 @@ def _regroup(header, claims, kept, footer):
 
 
 def _recount(rows):
-    """``rows`` with SE01 set to the segment count from ST to SE."""
+    """``rows`` (ST first) with SE01 set to the segment count from ST to SE."""
     *body, (position, _, se_fields) = rows
     se = list(se_fields)
-    se[1] = str(len(body) + 2)
+    se[1] = str(len(body) + 1)  # body holds ST
     return [*body, (position, "SE", se)]
 
 

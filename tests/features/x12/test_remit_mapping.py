@@ -149,7 +149,9 @@ def test_state_needs_a_source_or_a_default(tmp_path):
     claims, imported = one_claim(tmp_path, claim(), header=remit_header(payee_state=None))
     assert claims.empty
     assert "column 'state'" in str(imported.report.errors[0]) and "--default" in str(imported.report.errors[0])
-    claims, _ = one_claim(tmp_path, claim(), header=remit_header(payee_state=None), defaults={**DEFAULTS, "state": "NM"})
+    claims, _ = one_claim(
+        tmp_path, claim(), header=remit_header(payee_state=None), defaults={**DEFAULTS, "state": "NM"}
+    )
     assert claims.loc["ACCT1", "state"] == "NM"
 
 
