@@ -84,7 +84,7 @@ def child(argv: list[str]) -> None:
     if trees != "-":
         bundle.models.compile(Path(trees))
     if engine == "local":
-        from service.batch import score_worklist
+        from service.worklist import score_worklist
 
         summary = score_worklist(Path(source), Path(output), bundle, progress=False, jobs=int(jobs))
     else:

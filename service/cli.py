@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -71,20 +72,40 @@ TrackingUri = Annotated[
 ]
 
 
+DRIFT_HELP = (
+    "Payers that change behaviour or are new. PAYER:LEVEL:FACTOR@DATE multiplies PAYER's odds of success at "
+    "LEVEL (a level name, 1-5, or all) by FACTOR (below 1 = tougher) for attempts from DATE; PAYER:new@DATE "
+    "gives PAYER no claims serviced before DATE. Items separated by commas, e.g. "
+    "BCBS_TX:reconsideration:0.4@2025-06-01,HUMANA:new@2026-01-01"
+)
+
+
 @app.command()
 def simulate(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (.parquet or .csv).")],
     claims: Annotated[int, typer.Option(help="Claims in the negotiation history.")] = 50_000,
     worklist: Annotated[int | None, typer.Option(help="Write N fresh unscored claims instead.")] = None,
     seed: Seed = 0,
+    world_seed: Annotated[int, typer.Option(help="Which simulated world (its payers and their behaviour).")] = 2026,
+    drift: Annotated[str | None, typer.Option(help=DRIFT_HELP)] = None,
+    end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the history.")] = "2025-12-31",
+    as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The worklist's as_of_date.")] = "2026-01-15",
 ) -> None:
     """Write a simulated negotiation history (with truth_ columns) or a worklist of fresh claims."""
     import time
 
     from training.simulator import simulate_history, simulate_worklist
+    from training.world import Drift, DriftSpecError, World
 
+    try:
+        world = World(world_seed, Drift.parse(drift or ""))
+    except DriftSpecError as error:
+        raise typer.BadParameter(str(error), param_hint="--drift") from None
     started = time.perf_counter()
-    frame = simulate_worklist(worklist, seed=seed) if worklist else simulate_history(claims, seed=seed)
+    if worklist:
+        frame = simulate_worklist(worklist, seed=seed, world=world, as_of=as_of.date())
+    else:
+        frame = simulate_history(claims, seed=seed, world=world, end=end.date())
     _write_table(frame, output)
     what = "worklist claims" if worklist else "attempt rows"
     typer.echo(f"wrote {len(frame):,} {what} to {output} in {time.perf_counter() - started:.1f}s")
@@ -175,9 +196,9 @@ def score(
     import mlflow
 
     from features.io import TableReadError
-    from service.batch import score_worklist
     from service.model_holder import load_bundle
     from service.settings import DEFAULT_TRACKING_URI
+    from service.worklist import score_worklist
 
     uri = tracking_uri or DEFAULT_TRACKING_URI
     mlflow.set_tracking_uri(uri)

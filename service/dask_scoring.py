@@ -2,7 +2,7 @@
 
 Partitions are groups of Parquet row groups of about ``chunk_rows`` rows, each carrying the 1-based input
 row numbers ``features.io`` gives the same rows, so rejects name the same rows as on one machine.
-``map_partitions`` runs ``service.batch.score_chunk`` (validation, the bundle, the decision) on the
+``map_partitions`` runs ``service.worklist.score_chunk`` (validation, the bundle, the decision) on the
 workers; the bundle is scattered to every worker once. Scored partitions come back to the client in
 input order, at most a few in flight, and go through the same ``WorklistWriter`` as the local engine
 (sorted runs, k-way merge, atomic move). Each row is scored on its own, so the output equals the local
@@ -31,7 +31,7 @@ from distributed import Client, LocalCluster
 from features.io import table_files
 from models.bundle import RecoupBundle, output_columns
 from models.ladder import LadderPolicy
-from service.batch import (
+from service.worklist import (
     DEFAULT_CHUNK_ROWS,
     ERROR_COLUMN,
     RESERVED_COLUMNS,
@@ -130,7 +130,7 @@ def score_worklist_dask(
     progress: bool = True,
     policy: LadderPolicy | None = None,
 ) -> WorklistSummary:
-    """``service.batch.score_worklist`` with the scoring done by the workers of ``client``."""
+    """``service.worklist.score_worklist`` with the scoring done by the workers of ``client``."""
     pieces = parquet_pieces(Path(source), chunk_rows)
     if not pieces:
         raise ValueError(f"{source}: no Parquet row groups to score")

@@ -1,6 +1,6 @@
 """``POST /v1/worklists``: upload a worklist (CSV or Parquet), get it back ranked by expected net recovery.
 
-The same scoring as ``recoup score`` (``service.batch.score_worklist``): the upload is written to a
+The same scoring as ``recoup score`` (``service.worklist.score_worklist``): the upload is written to a
 temporary directory, scored in chunks in a worker thread under the service's scoring limiter and its
 policy settings, ranked with the external merge, and streamed back from disk, so memory stays flat
 whatever the upload's size. The largest upload accepted is ``max_worklist_bytes``.
@@ -32,9 +32,9 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from features.io import TableReadError
-from service.batch import score_worklist
 from service.dependencies import LimiterDep, ModelDep
 from service.schemas import MODEL_ROUTE_ERRORS, ErrorResponse, ValidationErrorResponse
+from service.worklist import score_worklist
 
 router = APIRouter(prefix="/v1/worklists", tags=["worklists"])
 

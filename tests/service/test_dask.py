@@ -21,8 +21,8 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from features.transformer import ClaimFeatures
 from models.bundle import RecoupBundle
-from service.batch import score_worklist
 from service.dask_scoring import score_worklist_dask
+from service.worklist import score_worklist
 from tests.service import fixtures_worklist
 from tests.service.fixtures_worklist import write_csv, write_parquet_parts
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.batch import score_worklist
+from service.worklist import score_worklist
 from tests.service import fixtures_worklist
 from tests.service.conftest import API_KEY
 from tests.service.fixtures_worklist import BAD_ROWS, write_csv

@@ -20,8 +20,9 @@ import pytest
 from features.schema import ESCALATION_LEVELS
 from models.bundle import output_columns
 from models.pyfunc import score_frame
-from service import batch
-from service.batch import merge_runs, score_worklist
+from service.worklist import csv_rows, merge_runs, rank_order, score_worklist
+from service.worklist import run as worklist_run
+from service.worklist import writer as worklist_writer
 from tests.service import fixtures_worklist
 from tests.service.fixtures_worklist import BAD_ROWS, write_csv, write_parquet_parts
 
@@ -137,7 +138,7 @@ def test_parquet_input_to_csv_output_writes_contract_dates(tmp_path, worklist, w
 
 
 def test_many_runs_are_merged_in_passes(tmp_path, monkeypatch, ranked_csv, worklist, worklist_bundle):
-    monkeypatch.setattr(batch, "MAX_MERGE_FAN_IN", 3)
+    monkeypatch.setattr(worklist_writer, "MAX_MERGE_FAN_IN", 3)
     source = write_csv(worklist, tmp_path / "worklist.csv")
     score_worklist(source, tmp_path / "ranked.csv", worklist_bundle, chunk_rows=100, progress=False)
     ranked = pd.read_csv(tmp_path / "ranked.csv")
@@ -192,10 +193,10 @@ def test_csv_lines_are_the_rows_of_the_csv_file():
             "note": ["x", None, "\r\n", '""'],
         }
     )
-    header, lines = batch.csv_rows(table)
+    header, lines = csv_rows(table)
     assert len(lines) == table.num_rows
     written = pa.BufferOutputStream()
-    pa_csv.write_csv(table, written, write_options=batch.CSV_OPTIONS)
+    pa_csv.write_csv(table, written, write_options=worklist_writer.CSV_OPTIONS)
     assert header + b"".join(lines.to_pylist()) == written.getvalue().to_pybytes()
     parsed = pa_csv.read_csv(pa.py_buffer(header + lines[2].as_py()))
     assert parsed.column("text").to_pylist() == ["two\nlines"]
@@ -210,13 +211,13 @@ def test_k_way_merge_ranks_like_one_sort(tmp_path):
             {"row": np.arange(first, first + size), "expected_net_recovery": rng.integers(0, 20, size).astype(float)}
         )
         first += size
-        frame = frame.iloc[batch.rank_order(frame)]
+        frame = frame.iloc[rank_order(frame)]
         runs.append(tmp_path / f"run-{index}.parquet")
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), runs[-1], row_group_size=64)
         frames.append(frame)
     merged = pa.concat_tables(list(merge_runs(runs, batch_rows=50))).to_pandas()
     everything = pd.concat(frames, ignore_index=True)
-    expected = everything.iloc[batch.rank_order(everything)].reset_index(drop=True)
+    expected = everything.iloc[rank_order(everything)].reset_index(drop=True)
     pd.testing.assert_frame_equal(merged, expected)
 
 
@@ -231,7 +232,7 @@ def test_an_interrupted_run_keeps_the_old_output_and_leaves_no_partial_file(
     output = tmp_path / "ranked.csv"
     output.write_text("the previous run's output\n")
     calls = 0
-    real = batch.score_chunk
+    real = worklist_run.score_chunk
 
     def interrupted(*args, **kwargs):
         nonlocal calls
@@ -240,7 +241,7 @@ def test_an_interrupted_run_keeps_the_old_output_and_leaves_no_partial_file(
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(batch, "score_chunk", interrupted)
+    monkeypatch.setattr(worklist_run, "score_chunk", interrupted)
     with pytest.raises(KeyboardInterrupt):
         score_worklist(source, output, worklist_bundle, chunk_rows=CHUNK_ROWS, progress=False)
     assert output.read_text() == "the previous run's output\n"
@@ -253,7 +254,7 @@ def test_a_killed_run_leaves_no_file_under_the_final_name_and_a_rerun_finishes(t
     output = tmp_path / "ranked.parquet"
     joblib.dump(worklist_bundle, tmp_path / "bundle.joblib")
     script = (
-        "import joblib, sys; from service.batch import score_worklist; score_worklist(sys.argv[1], "
+        "import joblib, sys; from service.worklist import score_worklist; score_worklist(sys.argv[1], "
         "sys.argv[2], joblib.load(sys.argv[3]), chunk_rows=20, progress=False)"
     )
     process = subprocess.Popen(

@@ -1,0 +1,70 @@
+"""One chunk of a worklist scored: every input row back with its scores or its errors, and the rank keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.io import TableReadError, table_files
+from features.validation import validate_claims
+from models.bundle import RecoupBundle, output_columns
+from models.ladder import LadderPolicy
+
+#: Claims per chunk: measured on 1M claims with 2 workers, 10k chunks took 58 s, 20k 51-56 s, 40k 49 s;
+#: each worker then peaks near 700 MB, whatever the input size.
+DEFAULT_CHUNK_ROWS = 40_000
+ROW_COLUMN = "row"
+ERROR_COLUMN = "errors"
+RANK_COLUMN = "expected_net_recovery"
+
+RESERVED_COLUMNS = frozenset([ROW_COLUMN, ERROR_COLUMN, *output_columns()])
+
+
+def score_chunk(chunk: pd.DataFrame, bundle: RecoupBundle, policy: LadderPolicy | None = None) -> pd.DataFrame:
+    """Every input row back, in input order: ``row``, the input columns, the scores, and ``errors`` (empty
+    for a scored row; for a rejected row its problems, and no scores).
+
+    ``chunk`` is raw input indexed by 1-based row number (as ``features.io`` reads it). Each row is scored
+    on its own, so the result does not depend on how the input is cut into chunks or partitions.
+    """
+    result = validate_claims(chunk)
+    scores = (
+        bundle.score(result.valid, policy=policy)
+        if len(result.valid)
+        else pd.DataFrame(index=result.valid.index, columns=output_columns())
+    )
+    inputs = chunk.drop(columns=[name for name in chunk.columns if name in RESERVED_COLUMNS])
+    combined = inputs.join(scores)
+    combined[ERROR_COLUMN] = result.rejected[ERROR_COLUMN].reindex(combined.index).fillna("")
+    combined.index.name = ROW_COLUMN
+    return combined.reset_index()
+
+
+def rank_order(frame: pd.DataFrame | pa.Table) -> np.ndarray:
+    """Positions of ``frame``'s rows by expected net recovery, highest first; ties in input row order."""
+    net, row = rank_keys(frame)
+    return np.lexsort((row, -net))
+
+
+def rank_keys(frame: pd.DataFrame | pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    net = np.asarray(frame[RANK_COLUMN], dtype="float64")
+    return np.where(np.isnan(net), -np.inf, net), np.asarray(frame[ROW_COLUMN], dtype="int64")
+
+
+def parquet_metadata(path: Path) -> pq.FileMetaData:
+    try:
+        return pq.ParquetFile(path).metadata
+    except Exception as error:  # pyarrow raises several unrelated types for a corrupt file
+        raise TableReadError(f"{path}: not a readable Parquet file ({error})") from None
+
+
+def input_rows(source: Path) -> int | None:
+    """Data rows of a Parquet input from its metadata (for the progress bar); None for CSV."""
+    files = table_files(source)
+    if any(path.suffix.lower() == ".csv" for path in files):
+        return None
+    return sum(parquet_metadata(path).num_rows for path in files)

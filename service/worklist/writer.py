@@ -1,0 +1,267 @@
+"""Writing a worklist: sorted runs and rejects parts in a scratch directory, the merge, the atomic move."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from features.io import TableReadError
+from service.worklist.chunks import ERROR_COLUMN, RANK_COLUMN, RESERVED_COLUMNS, ROW_COLUMN, rank_order
+from service.worklist.merge import merge_runs, unified_schema
+from service.worklist.summary import WorklistSummary
+
+OUTPUT_SUFFIXES = (".csv", ".parquet", ".pq")
+MAX_MERGE_FAN_IN = 64  # runs merged at once; more runs are merged in passes (bounded memory and open files)
+MIN_MERGE_BATCH_ROWS = 1_024
+#: Parquet decompresses a whole row group to read any batch of it: small row groups keep the merge's
+#: memory at (runs merged at once) x (this many rows) rather than a whole run per cursor.
+RUN_ROW_GROUP_ROWS = 4_096
+#: Scratch files are read once, soon after they are written: plain and uncompressed, they are written ~3x
+#: and read ~8x faster than with the defaults, for about twice the disk space (measured on 20,000 CSV lines).
+SCRATCH_OPTIONS = {"compression": "none", "use_dictionary": False}
+LINE_COLUMN = "csv_line"  # a run's rows as CSV lines (a CSV output)
+CSV_HEADER_KEY = b"recoup.csv_header"
+CSV_OPTIONS = pa_csv.WriteOptions(quoting_style="needed")
+
+
+def default_rejects_path(output: Path) -> Path:
+    """``ranked.csv`` -> ``ranked.rejects.csv``: beside the output, in the same format."""
+    return output.with_name(f"{output.stem}.rejects{output.suffix}")
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.partial")
+
+
+@dataclass
+class ChunkPart:
+    """One chunk written to the scratch directory: its sorted run, its rejects part and its counts."""
+
+    run: Path
+    rejects: Path
+    rows: int
+    summary: WorklistSummary
+
+
+def write_chunk(combined: pd.DataFrame, scratch: Path, number: int, csv_lines: bool = False) -> ChunkPart:
+    """Write one ``score_chunk`` frame into ``scratch`` as part ``number``: scored rows as a sorted run,
+    rejected rows as a rejects part. With ``csv_lines`` (a CSV output) the run holds each row already
+    formatted as its CSV line, beside its rank keys, so the formatting is done here, where chunks are
+    written in parallel, and the merge moves three columns instead of every column."""
+    failed = combined[ERROR_COLUMN].ne("").to_numpy()
+    scored = combined.loc[~failed].drop(columns=ERROR_COLUMN)
+    rejected = combined.loc[
+        failed, [c for c in combined.columns if c not in RESERVED_COLUMNS or c in (ROW_COLUMN, ERROR_COLUMN)]
+    ]
+    summary = WorklistSummary(Path(), Path())
+    summary.add(scored, rejected)
+    run = pa.Table.from_pandas(scored.iloc[rank_order(scored)], preserve_index=False)
+    if csv_lines:
+        header, lines = csv_rows(run)
+        run = pa.table(
+            {RANK_COLUMN: run[RANK_COLUMN], ROW_COLUMN: run[ROW_COLUMN], LINE_COLUMN: lines},
+            metadata={CSV_HEADER_KEY: header},
+        )
+    return ChunkPart(
+        _write_part(run, scratch / f"run-{number:06d}.parquet"),
+        _write_part(pa.Table.from_pandas(rejected, preserve_index=False), scratch / f"rejects-{number:06d}.parquet"),
+        len(combined),
+        summary,
+    )
+
+
+def _write_part(table: pa.Table, path: Path) -> Path:
+    pq.write_table(table, path, row_group_size=RUN_ROW_GROUP_ROWS, **SCRATCH_OPTIONS)
+    return path
+
+
+def csv_rows(table: pa.Table) -> tuple[bytes, pa.Array]:
+    """``table`` in the output's CSV dialect: its header line, and each row's line (newline included)."""
+    buffer = io.BytesIO()
+    pa_csv.write_csv(_as_csv_text(table), buffer, write_options=CSV_OPTIONS)
+    text = np.frombuffer(buffer.getbuffer(), dtype=np.uint8)
+    # a row ends at a newline outside quotes: one with an even number of quotes before it ("" inside a
+    # quoted field adds two, so the parity holds)
+    quotes, newlines = np.flatnonzero(text == ord('"')), np.flatnonzero(text == ord("\n"))
+    ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0] + 1
+    header_end = int(ends[0])
+    offsets = np.concatenate([[0], ends[1:] - header_end]).astype("int64")
+    lines = pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), table.num_rows, [None, pa.py_buffer(offsets), pa.py_buffer(text[header_end:])]
+    )
+    return bytes(text[:header_end]), lines
+
+
+class WorklistWriter:
+    """Takes scored chunks (``score_chunk`` frames) in input order; ``finish`` ranks and moves into place.
+
+    Used as a context manager: leaving it without ``finish`` (an error, an interrupt) removes every
+    temporary file and leaves the final names untouched.
+    """
+
+    def __init__(self, output: Path, rejects: Path | None = None) -> None:
+        self.output = Path(output)
+        self.rejects = Path(rejects) if rejects is not None else default_rejects_path(self.output)
+        for path in (self.output, self.rejects):
+            if path.suffix.lower() not in OUTPUT_SUFFIXES:
+                raise ValueError(f"{path}: expected a .csv or .parquet file name")
+        self.scratch = self.output.with_name(f".{self.output.name}.work")
+        self.summary = WorklistSummary(self.output, self.rejects)
+        self._runs: list[Path] = []
+        self._rejects_parts: list[Path] = []
+        self._chunk_rows = 0
+
+    def __enter__(self) -> WorklistWriter:
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        self.rejects.parent.mkdir(parents=True, exist_ok=True)
+        self._clean()  # whatever an earlier, killed run left behind
+        self.scratch.mkdir()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._clean()
+
+    def _clean(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        for path in (_temporary(self.output), _temporary(self.rejects)):
+            path.unlink(missing_ok=True)
+
+    @property
+    def csv_lines(self) -> bool:
+        """Whether runs hold CSV lines (``write_chunk``): the ranked output is CSV."""
+        return _is_csv(self.output)
+
+    def add(self, combined: pd.DataFrame) -> None:
+        """Write one chunk: its scored rows as a sorted run, its rejected rows as a rejects part."""
+        self.add_part(write_chunk(combined, self.scratch, len(self._runs), self.csv_lines))
+
+    def add_part(self, part: ChunkPart) -> None:
+        """Take a chunk already written by ``write_chunk`` (in a worker process, say), in input order."""
+        self.summary.merge(part.summary)
+        self._chunk_rows = max(self._chunk_rows, part.rows)
+        self._runs.append(part.run)
+        self._rejects_parts.append(part.rejects)
+
+    def finish(self, started: float | None = None) -> WorklistSummary:
+        """Merge the runs into the ranked output and move both files into place."""
+        runs = self._runs
+        batch_rows = max(MIN_MERGE_BATCH_ROWS, self._chunk_rows // min(max(len(runs), 1), MAX_MERGE_FAN_IN))
+        passes = 0
+        while len(runs) > MAX_MERGE_FAN_IN:  # merge in passes so that memory and open files stay bounded
+            passes += 1
+            runs = [
+                self._merge_to_run(runs[i : i + MAX_MERGE_FAN_IN], f"pass{passes}-{i:06d}", batch_rows)
+                for i in range(0, len(runs), MAX_MERGE_FAN_IN)
+            ]
+        with _TableWriter(_temporary(self.rejects), unified_schema(self._rejects_parts)) as writer:
+            for part in self._rejects_parts:
+                writer.write(pq.read_table(part))
+        if self.csv_lines and runs:
+            with open(_temporary(self.output), "wb") as output:
+                output.write(_csv_header(runs))
+                for table in merge_runs(runs, batch_rows):
+                    output.write(_joined(table[LINE_COLUMN].combine_chunks()))
+        else:
+            with _TableWriter(_temporary(self.output), unified_schema(runs)) as writer:
+                for table in merge_runs(runs, batch_rows):
+                    writer.write(table)
+        os.replace(_temporary(self.rejects), self.rejects)
+        os.replace(_temporary(self.output), self.output)
+        if started is not None:
+            self.summary.seconds = time.perf_counter() - started
+        return self.summary
+
+    def _merge_to_run(self, runs: list[Path], name: str, batch_rows: int) -> Path:
+        path = self.scratch / f"{name}.parquet"
+        schema = unified_schema(runs)
+        if self.csv_lines:  # the merged run keeps the runs' header
+            schema = schema.with_metadata({CSV_HEADER_KEY: _csv_header(runs)})
+        with pq.ParquetWriter(path, schema, **SCRATCH_OPTIONS) as writer:
+            for table in merge_runs(runs, batch_rows):
+                writer.write_table(table)
+        return path
+
+
+def _joined(lines: pa.LargeBinaryArray) -> memoryview:
+    """The lines' bytes one after another: the span of the array's data buffer they occupy."""
+    offsets = np.frombuffer(lines.buffers()[1], dtype="int64")[lines.offset : lines.offset + len(lines) + 1]
+    return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]] if len(lines) else memoryview(b"")
+
+
+def _csv_header(runs: list[Path]) -> bytes:
+    headers = {pq.read_schema(run).metadata[CSV_HEADER_KEY] for run in runs}
+    if len(headers) > 1:
+        raise TableReadError("the input's parts disagree on their columns")
+    return headers.pop()
+
+
+def _is_csv(path: Path) -> bool:
+    return path.name.removesuffix(".partial").lower().endswith(".csv")
+
+
+class _TableWriter:
+    """Writes tables of one schema to a CSV or Parquet file, chosen by the file name."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.schema = path, schema
+        self.csv = _is_csv(path)
+
+    def __enter__(self) -> _TableWriter:
+        if self.csv:
+            self._writer = pa_csv.CSVWriter(self.path, _csv_schema(self.schema), write_options=CSV_OPTIONS)
+        else:
+            self._writer = pq.ParquetWriter(self.path, self.schema)
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        table = table.select(self.schema.names).cast(self.schema)
+        self._writer.write_table(_as_csv_text(table) if self.csv else table)
+
+    def __exit__(self, *exc_info) -> None:
+        self._writer.close()
+
+
+def _csv_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f for f in schema])
+
+
+def _as_csv_text(table: pa.Table) -> pa.Table:
+    """Timestamps as ISO dates (the contract's date format) when they fall on midnight, else date-times."""
+    for position, column in enumerate(table.columns):
+        if pa.types.is_timestamp(column.type):
+            midnight = pc.all(pc.equal(pc.cast(pc.cast(column, pa.date32()), column.type), column)).as_py()
+            text = pc.strftime(column, format="%Y-%m-%d" if midnight in (True, None) else "%Y-%m-%dT%H:%M:%S")
+            table = table.set_column(position, table.field(position).with_type(pa.string()), text)
+    return table
+
+
+def write_worklist(
+    scored_chunks: Iterable[pd.DataFrame],
+    output: Path,
+    *,
+    rejects: Path | None = None,
+    total_rows: int | None = None,
+    progress: bool = True,
+) -> WorklistSummary:
+    """Rank ``score_chunk`` frames (in input order) into ``output``; shared by the local and Dask engines."""
+    started = time.perf_counter()
+    bar = tqdm(total=total_rows, unit="claims", desc="scoring", disable=not progress)
+    with WorklistWriter(Path(output), rejects) as writer, bar:
+        for combined in scored_chunks:
+            writer.add(combined)
+            bar.update(len(combined))
+        bar.set_postfix_str("ranking")
+        return writer.finish(started)
