@@ -48,8 +48,11 @@ def claim(
 ) -> list[str]:
     """CLP + claim-level segments + service lines (each a list starting with SVC)."""
     rows = [f"CLP*{claim_id}*{status}*{charge}*{paid}**{filing}*{icn}", patient, *(extra or [])]
-    for line in lines if lines is not None else [[f"SVC*HC:99285*{charge}*{paid}**1", "DTM*472*20250201",
-                                                    f"CAS*CO*45*{float(charge) - float(paid):.2f}"]]:  # fmt: skip
+    for line in (
+        lines
+        if lines is not None
+        else [[f"SVC*HC:99285*{charge}*{paid}**1", "DTM*472*20250201", f"CAS*CO*45*{float(charge) - float(paid):.2f}"]]
+    ):
         rows += line
     return rows
 

@@ -16,8 +16,31 @@ from tests.features.x12.builders import claim, interchange, professional_claim, 
 
 SAMPLES = Path(__file__).parents[2] / "fixtures" / "x12" / "x12sdk"
 #: Patient data planted in the hand-built files (builders) ...
-PLANTED = ["DOE", "JANE", "MEMBER123", "ROE", "RICHARD", "SUBSCRIBER77", "99 PRIVATE LANE", "SECRETVILLE", "77777",
-           "19610704", "1961-07-04"]  # fmt: skip
+PLANTED = [
+    "DOE",
+    "JANE",
+    "MEMBER123",
+    "ROE",
+    "RICHARD",
+    "SUBSCRIBER77",
+    "99 PRIVATE LANE",
+    "SECRETVILLE",
+    "77777",
+    "19610704",
+    "1961-07-04",
+]
+
+
+DEFAULT_OPTIONS = [
+    "--default",
+    "place_of_service=11",
+    "--default",
+    "emergency=false",
+    "--default",
+    "service_date=2025-12-01",
+    "--default",
+    "state=IL",
+]
 
 
 def sample_patient_data() -> list[str]:
@@ -34,8 +57,11 @@ def sample_patient_data() -> list[str]:
 def recoup(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "service.cli", "-v", *args],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def write_inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
@@ -45,18 +71,26 @@ def write_inputs(tmp_path: Path) -> tuple[Path, Path, Path]:
         (remits / path.name).write_text(path.read_text())
     too_long = "NM1*QC*1*" + "DOE" * 25 + "*JANE****MI*MEMBER123"  # invalid: reported, never quoted
     (remits / "hand.835").write_text(
-        interchange(remit(claim("ACCT1"), claim("ACCT2", patient=too_long), claim("ACCT3", paid="0", status="4",
-                                                                            lines=[["SVC*HC:99285*1000*0**1",
-                                                                                    "DTM*472*20250201",
-                                                                                    "CAS*CO*50*1000"]])))
-    )  # fmt: skip
+        interchange(
+            remit(
+                claim("ACCT1"),
+                claim("ACCT2", patient=too_long),
+                claim(
+                    "ACCT3",
+                    paid="0",
+                    status="4",
+                    lines=[["SVC*HC:99285*1000*0**1", "DTM*472*20250201", "CAS*CO*50*1000"]],
+                ),
+            )
+        )
+    )
     claims_837 = tmp_path / "claims.837"
     claims_837.write_text(
         interchange(
             submission(subscriber(2, [professional_claim("ACCT1"), professional_claim("ACCT3")])),
             version="005010X222A2",
             functional="HC",
-        )  # fmt: skip
+        )
     )
     log = tmp_path / "appeals.csv"
     log.write_text(
@@ -79,10 +113,18 @@ def test_no_patient_data_in_any_output_file_or_log_line(tmp_path):
     remits, claims_837, log = write_inputs(tmp_path)
     out = tmp_path / "out"
     files = [out / "claims.parquet", out / "claims.csv", out / "history.parquet", out / "report.txt"]
-    common = ["--claims-837", str(claims_837), "--appeals", str(log), "--default", "place_of_service=11",
-              "--default", "emergency=false", "--default", "service_date=2025-12-01", "--default", "state=IL"]  # fmt: skip
-    first = recoup("import-x12", str(remits), "-o", str(files[0]), "--history-out", str(files[2]),
-                   "--report", str(files[3]), *common)  # fmt: skip
+    common = ["--claims-837", str(claims_837), "--appeals", str(log), *DEFAULT_OPTIONS]
+    first = recoup(
+        "import-x12",
+        str(remits),
+        "-o",
+        str(files[0]),
+        "--history-out",
+        str(files[2]),
+        "--report",
+        str(files[3]),
+        *common,
+    )
     second = CliRunner().invoke(app, ["import-x12", str(remits), "-o", str(files[1]), *common])
     assert first.returncode == 0, first.stderr
     assert "invalid claim" in first.stdout and len(pd.read_parquet(files[2])) == 2  # the import really ran
@@ -92,10 +134,9 @@ def test_no_patient_data_in_any_output_file_or_log_line(tmp_path):
 
 
 def test_hashed_claim_ids_need_a_salt_and_hide_the_account_numbers(tmp_path):
-    remits, claims_837, log = write_inputs(tmp_path)
+    remits, _, _ = write_inputs(tmp_path)
     output = tmp_path / "claims.csv"
-    args = ["import-x12", str(remits), "-o", str(output), "--hash-claim-ids", "--default", "place_of_service=11",
-            "--default", "emergency=false", "--default", "service_date=2025-12-01", "--default", "state=IL"]  # fmt: skip
+    args = ["import-x12", str(remits), "-o", str(output), "--hash-claim-ids", *DEFAULT_OPTIONS]
     runner = CliRunner()
     missing = runner.invoke(app, args, env={"RECOUP_CLAIM_ID_SALT": ""})
     assert missing.exit_code == 2 and "RECOUP_CLAIM_ID_SALT" in missing.output

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from features.x12 import ImportOptions, import_x12
-from tests.features.x12.builders import claim, interchange, remit, remit_header, transaction
+from tests.features.x12.builders import claim, interchange, remit, remit_header
 
 DEFAULTS = {"place_of_service": "23", "specialty": "emergency_medicine"}
 
@@ -58,12 +58,17 @@ def test_payer_map_matches_payer_id_then_name_and_a_user_file_wins(tmp_path):
 
 
 def test_allowed_is_amt_b6_else_paid_plus_patient_share_and_zero_when_denied(tmp_path):
-    with_b6 = claim("B6", paid="250", lines=[["SVC*HC:99285*1000*250**1", "DTM*472*20250201", "CAS*CO*45*700",
-                                  "CAS*PR*2*50", "AMT*B6*310"]])  # fmt: skip
-    with_share = claim("PR", paid="250", lines=[["SVC*HC:99285*1000*250**1", "DTM*472*20250201", "CAS*CO*45*700",
-                                                  "CAS*PR*2*50"]])  # fmt: skip
-    denied = claim("DENIED", status="4", paid="0", lines=[["SVC*HC:99285*1000*0**1", "DTM*472*20250201",
-                                                           "CAS*CO*50*1000"]])  # fmt: skip
+    with_b6 = claim(
+        "B6",
+        paid="250",
+        lines=[["SVC*HC:99285*1000*250**1", "DTM*472*20250201", "CAS*CO*45*700", "CAS*PR*2*50", "AMT*B6*310"]],
+    )
+    with_share = claim(
+        "PR", paid="250", lines=[["SVC*HC:99285*1000*250**1", "DTM*472*20250201", "CAS*CO*45*700", "CAS*PR*2*50"]]
+    )
+    denied = claim(
+        "DENIED", status="4", paid="0", lines=[["SVC*HC:99285*1000*0**1", "DTM*472*20250201", "CAS*CO*50*1000"]]
+    )
     claims, imported = one_claim(tmp_path, with_b6, with_share, denied)
     assert imported.report.problems == [], imported.report.to_text()
     assert claims.loc["B6", "initial_allowed_amount"] == 310.0
@@ -99,8 +104,9 @@ def test_multi_line_claims_keep_the_highest_billed_line_for_amounts_and_codes(tm
 
 def test_service_date_claim_statement_date_wins_then_line_472_then_line_150(tmp_path):
     statement = claim("S232", extra=["DTM*232*20250105"])
-    period = claim("S150", lines=[["SVC*HC:99285*1000*300**1", "DTM*150*20250107", "DTM*151*20250108",
-                                   "CAS*CO*45*700"]])  # fmt: skip
+    period = claim(
+        "S150", lines=[["SVC*HC:99285*1000*300**1", "DTM*150*20250107", "DTM*151*20250108", "CAS*CO*45*700"]]
+    )
     claims, _ = one_claim(tmp_path, statement, period)
     assert claims.loc["S232", "service_date"] == pd.Timestamp("2025-01-05")
     assert claims.loc["S150", "service_date"] == pd.Timestamp("2025-01-07")
@@ -112,8 +118,7 @@ def test_payment_date_falls_back_to_dtm_405(tmp_path):
 
 
 def test_nsa_remark_codes_from_lq_he_or_moa_mark_nsa_eligible(tmp_path):
-    line_remark = claim("LQ", lines=[["SVC*HC:99285*1000*300**1", "DTM*472*20250201", "CAS*CO*45*700",
-                                      "LQ*HE*N864"]])  # fmt: skip
+    line_remark = claim("LQ", lines=[["SVC*HC:99285*1000*300**1", "DTM*472*20250201", "CAS*CO*45*700", "LQ*HE*N864"]])
     claim_remark = claim("MOA", extra=["MOA***N870"])
     other_remark = claim("OTHER", extra=["MOA***M15"])
     claims, _ = one_claim(tmp_path, line_remark, claim_remark, other_remark)

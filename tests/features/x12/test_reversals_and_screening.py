@@ -11,10 +11,22 @@ DEFAULTS = {"place_of_service": "23", "specialty": "emergency_medicine"}
 
 def paid(claim_id: str, allowed: float, status: str = "1", icn: str = "ICN1", extra=None, charge: float = 1000.0):
     sign = -1 if status == "22" else 1
-    lines = [[f"SVC*HC:99285*{sign * charge:.2f}*{sign * allowed:.2f}**1", "DTM*472*20250201",
-              f"CAS*CO*45*{sign * (charge - allowed):.2f}"]]  # fmt: skip
-    return claim(claim_id, status=status, charge=f"{sign * charge:.2f}", paid=f"{sign * allowed:.2f}", icn=icn,
-                 extra=extra, lines=lines)  # fmt: skip
+    lines = [
+        [
+            f"SVC*HC:99285*{sign * charge:.2f}*{sign * allowed:.2f}**1",
+            "DTM*472*20250201",
+            f"CAS*CO*45*{sign * (charge - allowed):.2f}",
+        ]
+    ]
+    return claim(
+        claim_id,
+        status=status,
+        charge=f"{sign * charge:.2f}",
+        paid=f"{sign * allowed:.2f}",
+        icn=icn,
+        extra=extra,
+        lines=lines,
+    )
 
 
 def files(tmp_path, *remits: tuple[str, list]):
@@ -75,8 +87,9 @@ def test_a_reversal_with_nothing_to_reverse_is_reported(tmp_path):
 def test_screening_by_qpa_medicare_multiple_payer_override_network_and_denial(tmp_path):
     medicare = float(medicare_amount(["99285"], [None], ["23"], ["TX"]).iloc[0])
     low, high = round(1.2 * medicare, 2), round(1.8 * medicare, 2)
-    denied = claim("DENIED", status="4", paid="0", lines=[["SVC*HC:99285*1000*0**1", "DTM*472*20250201",
-                                                           "CAS*CO*50*1000"]])  # fmt: skip
+    denied = claim(
+        "DENIED", status="4", paid="0", lines=[["SVC*HC:99285*1000*0**1", "DTM*472*20250201", "CAS*CO*50*1000"]]
+    )
     claims = [
         paid("LOW", low),  # below 1.5 x Medicare
         paid("HIGH", high),  # at or above
@@ -90,9 +103,13 @@ def test_screening_by_qpa_medicare_multiple_payer_override_network_and_denial(tm
     imported = import_x12([path], ImportOptions(defaults=DEFAULTS))
     outcome = dict(zip(imported.result.claims["claim_id"], imported.result.screening["outcome"], strict=True))
     assert outcome == {
-        "LOW": "underpaid", "HIGH": "paid_as_expected", "BELOW_QPA": "underpaid", "ABOVE_QPA": "paid_as_expected",
-        "DENIED": "denied", "UNPRICED": "underpaid",
-    }  # fmt: skip
+        "LOW": "underpaid",
+        "HIGH": "paid_as_expected",
+        "BELOW_QPA": "underpaid",
+        "ABOVE_QPA": "paid_as_expected",
+        "DENIED": "denied",
+        "UNPRICED": "underpaid",
+    }
     assert sorted(imported.result.candidates["claim_id"]) == ["BELOW_QPA", "DENIED", "LOW", "UNPRICED"]
     assert sum(imported.report.screening.values()) == 6  # every claim counted, by outcome and reason
     assert imported.report.screening[("underpaid", "allowed below the QPA")] == 1

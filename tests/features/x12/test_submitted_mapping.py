@@ -55,9 +55,11 @@ def test_attachments_and_prior_authorization_from_pwk_and_ref_g1(tmp_path):
 
 def test_billing_provider_state_and_taxonomy_are_the_fallbacks(tmp_path):
     claims, _ = run(
-        tmp_path, [claim("D")], [professional_claim("D", rendering_taxonomy=None, facility_state=None)],
+        tmp_path,
+        [claim("D")],
+        [professional_claim("D", rendering_taxonomy=None, facility_state=None)],
         header=remit_header(payee_state="OK"),
-    )  # fmt: skip
+    )
     assert claims.loc["D", "state"] == "TX"  # 2010AA billing provider N4
     assert pd.isna(claims.loc["D", "specialty"])  # no taxonomy anywhere: left empty (the column is optional)
 
