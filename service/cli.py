@@ -90,6 +90,10 @@ def simulate(
     drift: Annotated[str | None, typer.Option(help=DRIFT_HELP)] = None,
     end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the history.")] = "2025-12-31",
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The worklist's as_of_date.")] = "2026-01-15",
+    x12: Annotated[
+        Path | None,
+        typer.Option(help="Also write the claims as X12 835 and 837P files (and a history's appeals log) here."),
+    ] = None,
 ) -> None:
     """Write a simulated negotiation history (with truth_ columns) or a worklist of fresh claims."""
     import time
@@ -109,6 +113,15 @@ def simulate(
     _write_table(frame, output)
     what = "worklist claims" if worklist else "attempt rows"
     typer.echo(f"wrote {len(frame):,} {what} to {output} in {time.perf_counter() - started:.1f}s")
+    if x12 is not None:
+        from training.x12_writer import write_x12
+
+        files = write_x12(frame, x12)
+        typer.echo(
+            f"wrote {files.claims_written:,} claims as {files.adjudications:,} 835 claim payments in "
+            f"{len(files.remits):,} files ({x12 / 'remits'}), {len(files.claims):,} 837P files ({x12 / 'claims'})"
+            + (f" and the appeals log {files.appeals}" if files.appeals else "")
+        )
 
 
 def _write_table(frame, output: Path) -> None:

@@ -24,7 +24,7 @@ from features.schema import CLAIM_COLUMN_NAMES, CLAIM_COLUMNS
 from features.validation import validate_table
 from features.x12.payers import PayerMap
 from features.x12.reader import Problem, read_transactions, x12_files
-from features.x12.remit import Adjudication, adjudications
+from features.x12.remit import REVERSAL, Adjudication, adjudications
 from features.x12.screening import CANDIDATES, OUTCOMES, screen
 from features.x12.submitted import Submission, submissions
 
@@ -291,67 +291,86 @@ def link(adjudications_frame: pd.DataFrame, report: ImportReport) -> tuple[pd.Da
     """
     frame = adjudications_frame.assign(_date=pd.to_datetime(adjudications_frame["payment_date"]))
     frame = frame.sort_values(["claim_id", "_date", "sequence"], kind="stable", na_position="first")
-    initial, later = [], []
-    for claim_id, group in frame.groupby("claim_id", sort=False):
-        kept: list[int] = []  # rows standing (not reversed)
-        first = None
-        for index, row in zip(group.index, group.itertuples(index=False), strict=True):
-            if row.status == "22":
-                report.reversals += 1
-                same = [i for i in kept if frame.at[i, "payer_claim_number"] == row.payer_claim_number]
-                target = (same or kept or [None])[-1]
-                if target is None:
-                    report.problems.append(
-                        Problem(
-                            row.file,
-                            "reversal of an adjudication that is not in the input",
-                            row.position,
-                            claim_id,
-                            severity="warning",
-                        )
-                    )
-                else:
-                    kept.remove(target)
-                continue
-            if first is None:
-                first = index
-                kept.append(index)
-                continue
-            if any(_same_decision(frame, i, index) for i in kept):
-                report.duplicates += 1
+    frame = frame.reset_index(drop=True)
+    claim_ids = frame["claim_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, claim_ids[1:] != claim_ids[:-1]]) if len(frame) else np.array([], int)
+    ends = np.r_[starts[1:], len(frame)]
+    single = (ends - starts == 1) & (frame["status"].to_numpy()[starts] != REVERSAL)
+    initial = list(starts[single])  # most claims: one adjudication, nothing to link
+    later: list[int] = []
+    columns = {
+        name: frame[name].to_numpy()
+        for name in ("status", "payer_claim_number", "billed", "allowed", "_date", "file", "position")
+    }
+    for start, end in zip(starts[~single], ends[~single], strict=True):
+        first = _link_claim(range(start, end), columns, claim_ids[start], later, report)
+        if first is not None:
+            initial.append(first)
+    report.readjudications = len(later)
+    readjudications = frame.loc[later, ["claim_id", "payment_date", "allowed"]].reset_index(drop=True)
+    initial_rows = frame.loc[sorted(initial)].drop(columns="_date")
+    return initial_rows.sort_values("sequence").reset_index(drop=True), readjudications
+
+
+def _link_claim(rows: range, columns: dict, claim_id: str, later: list[int], report: ImportReport) -> int | None:
+    """The initial row of one claim's adjudications; its re-adjudications are appended to ``later``."""
+    status, number = columns["status"], columns["payer_claim_number"]
+    kept: list[int] = []  # rows standing (not reversed)
+    first = None
+    for row in rows:
+        where = (columns["file"][row], int(columns["position"][row]), claim_id)
+        if status[row] == REVERSAL:
+            report.reversals += 1
+            same = [i for i in kept if number[i] == number[row]]
+            target = (same or kept or [None])[-1]
+            if target is None:
                 report.problems.append(
                     Problem(
-                        row.file,
-                        "duplicate adjudication (same payer claim number and amounts, never "
-                        "reversed): ignored, not double counted",
-                        row.position,
+                        where[0],
+                        "reversal of an adjudication that is not in the input",
+                        where[1],
                         claim_id,
                         severity="warning",
                     )
                 )
-                continue
-            kept.append(index)
-            later.append(index)
-        if first is None:
+            else:
+                kept.remove(target)
+        elif first is None:
+            first = row
+            kept.append(row)
+        elif any(_same_decision(columns, i, row) for i in kept):
+            report.duplicates += 1
             report.problems.append(
                 Problem(
-                    group["file"].iloc[0],
-                    "only reversals for this claim: nothing to import",
-                    int(group["position"].iloc[0]),
+                    where[0],
+                    "duplicate adjudication (same payer claim number and amounts, never reversed): "
+                    "ignored, not double counted",
+                    where[1],
                     claim_id,
                     severity="warning",
                 )
             )
-            continue
-        initial.append(first)
-    report.readjudications = len(later)
-    readjudications = frame.loc[later, ["claim_id", "payment_date", "allowed"]].reset_index(drop=True)
-    return frame.loc[initial].drop(columns="_date").reset_index(drop=True), readjudications
+        else:
+            kept.append(row)
+            later.append(row)
+    if first is None:
+        report.problems.append(
+            Problem(
+                columns["file"][rows[0]],
+                "only reversals for this claim: nothing to import",
+                int(columns["position"][rows[0]]),
+                claim_id,
+                severity="warning",
+            )
+        )
+    return first
 
 
-def _same_decision(frame: pd.DataFrame, one: int, other: int) -> bool:
-    columns = ["payer_claim_number", "status", "billed", "allowed", "payment_date"]
-    return all(_equal(frame.at[one, column], frame.at[other, column]) for column in columns)
+def _same_decision(columns: dict, one: int, other: int) -> bool:
+    return all(
+        _equal(columns[name][one], columns[name][other])
+        for name in ("payer_claim_number", "status", "billed", "allowed", "_date")
+    )
 
 
 def _equal(left, right) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from features.x12 import ImportOptions, import_x12
@@ -69,3 +71,15 @@ def test_a_later_submission_of_the_same_claim_replaces_the_earlier_one(tmp_path)
     second = professional_claim("E", place="23")
     claims, _ = run(tmp_path, [claim("E")], [first, second])
     assert claims.loc["E", "place_of_service"] == "23"
+
+
+def test_an_837i_from_x12sdk_supplies_place_from_the_type_of_bill_and_the_billing_state(tmp_path):
+    institutional = Path(__file__).parents[2] / "fixtures" / "x12" / "x12sdk" / "generated-subscriber-patients.837i"
+    line = ["SVC*HC:36415*715.69*500**1", "DTM*472*20250209", "CAS*CO*45*215.69"]
+    (tmp_path / "r.835").write_text(interchange(remit(claim("PCN000001", charge="715.69", paid="500", lines=[line]))))
+    imported = import_x12([tmp_path / "r.835"], ImportOptions(claims_837=[institutional]))
+    row = imported.result.claims.set_index("claim_id").loc["PCN000001"]
+    assert imported.report.ok, imported.report.to_text()
+    assert row["place_of_service"] == "22"  # type of bill 13x: hospital outpatient
+    assert row["state"] == "NY"  # no service facility loop: the billing provider's state
+    assert bool(row["emergency"]) is False  # CL101 = 3 (elective), revenue code 0510
