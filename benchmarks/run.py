@@ -8,7 +8,8 @@
 - simulator: a history of about M attempt rows;
 - single claim, warm (p50 / p99): the frame path and the single-claim path in-process, and over HTTP on a
   real uvicorn server;
-- training: ``recoup train`` on a simulated history, and the outcome models alone, local vs Dask.
+- training: ``recoup train`` on a simulated history, and the outcome models alone, local vs Dask;
+- X12 import: ``recoup import-x12`` on simulator-written 835 sets (``benchmarks/x12.py``): claims/s, peak RSS.
 
 Writes ``benchmarks/results/latest.json`` and ``latest.md``. ``--quick`` runs small sizes (a minute or
 two); the full run is 1,000,000 worklist claims. Numbers depend on the machine and on what else runs on
@@ -33,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+import x12  # benchmarks/x12.py (this script's folder is first on sys.path)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = {
@@ -482,9 +484,10 @@ def main() -> None:
         }
         results["single_claim"] = bench_latency(bundle_path, sizes["latency_calls"], serving)
         results["worklist"] = bench_worklists(sizes, bundle_path, folder)
+        results["x12_import"] = x12.bench_x12(x12.SIZES[mode], folder, measure)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
-    table = markdown(results)
+    table = markdown(results) + "\n".join(x12.markdown(results["x12_import"])) + "\n"
     (RESULTS / "latest.md").write_text(table)
     print(table)
 

@@ -210,8 +210,80 @@ def score(
         ),
     ] = True,
     encoding: Encoding = "utf-8",
+    claims_837: Annotated[
+        list[Path] | None, typer.Option("--claims-837", help="X12 input: 837 files or directories (repeatable).")
+    ] = None,
+    payer_map: Annotated[Path | None, typer.Option(help="X12 input: payer map CSV (see import-x12).")] = None,
+    default: Annotated[
+        list[str] | None, typer.Option(help="X12 input: COLUMN=VALUE for a column no file gives (repeatable).")
+    ] = None,
 ) -> None:
-    """Rank a worklist by expected net recovery; rejected rows go to a rejects file."""
+    """Rank a worklist by expected net recovery; rejected rows go to a rejects file.
+
+    SOURCE may also be X12 835 remittances (a file or a directory, detected by content): they are imported
+    as by `recoup import-x12` and the denied and underpaid claims are scored.
+    """
+    import tempfile
+
+    from features.x12 import is_x12_source
+
+    if is_x12_source(source):
+        from features.x12 import ImportError_, ImportOptions, parse_defaults, x12_scoring_table
+        from features.x12.payers import PayerMapError
+
+        with tempfile.TemporaryDirectory(prefix="recoup-x12-") as folder:
+            table = Path(folder) / "claims.parquet"
+            try:
+                options = ImportOptions(list(claims_837 or []), payer_map, parse_defaults(list(default or [])))
+                typer.echo(x12_scoring_table([source], table, options).to_text())
+            except (ImportError_, PayerMapError) as error:
+                typer.echo(f"error: {error}", err=True)
+                raise typer.Exit(2) from None
+            _score(
+                table,
+                output,
+                rejects,
+                chunk_rows,
+                engine,
+                scheduler,
+                workers,
+                model_uri,
+                tracking_uri,
+                jobs,
+                compile_trees,
+                encoding,
+            )
+        return
+    _score(
+        source,
+        output,
+        rejects,
+        chunk_rows,
+        engine,
+        scheduler,
+        workers,
+        model_uri,
+        tracking_uri,
+        jobs,
+        compile_trees,
+        encoding,
+    )
+
+
+def _score(
+    source,
+    output,
+    rejects,
+    chunk_rows,
+    engine,
+    scheduler,
+    workers,
+    model_uri,
+    tracking_uri,
+    jobs,
+    compile_trees,
+    encoding,
+) -> None:
     import mlflow
 
     from features.io import TableReadError

@@ -42,7 +42,7 @@ QPA_QUALIFIER = "AU"
 PATIENT_SHARE = Decimal("0.2")
 CREATED = datetime.datetime(2026, 1, 1, 12, 0)  # fixed, so the same history gives the same bytes
 SENDER, RECEIVER = "RECOUPSIM", "RECOUPPROVIDER"
-PAYEE_NPI, PAYEE_NAME = "1234567893", "SIMULATED PHYSICIANS GROUP"
+PAYEE_NPI, PAYEE_NAME, PAYEE_STATE = "1234567893", "SIMULATED PHYSICIANS GROUP", "DC"
 #: Appeals log headers as a billing team writes them (the import's alias table reads them back).
 LOG_HEADERS = {
     "claim_id": "Claim ID",
@@ -160,7 +160,7 @@ def _remit_claim(claim, charge: float, allowed: float, status: str, icn: str, co
     return loop, sign * paid
 
 
-def _remit_transaction(payer: str, day, claim_loops: list[dict], total_paid: Decimal, control: int, state: str):
+def _remit_transaction(payer: str, day, claim_loops: list[dict], total_paid: Decimal, control: int):
     control_number = f"{control:04d}"
     structure = {
         "header": {
@@ -191,7 +191,7 @@ def _remit_transaction(payer: str, day, claim_loops: list[dict], total_paid: Dec
                 "identification_code": PAYEE_NPI,
             },
             "n3_segment": {"address_information_1": "2 CLINIC ROAD"},
-            "n4_segment": {"city_name": "CAPITAL CITY", "state_province_code": state, "postal_code": "00000"},
+            "n4_segment": {"city_name": "CAPITAL CITY", "state_province_code": PAYEE_STATE, "postal_code": "20001"},
         },
         "loop_2000": [{"lx_segment": {"assigned_number": "1"}, "loop_2100": claim_loops}],
     }
@@ -370,7 +370,11 @@ def _submission(payer: str, claims: list[dict], control: int):
                         "identification_code": PAYEE_NPI,
                     },
                     "n3_segment": {"address_information_1": "2 CLINIC ROAD"},
-                    "n4_segment": {"city_name": "CAPITAL CITY", "state_province_code": "DC", "postal_code": "20001"},
+                    "n4_segment": {
+                        "city_name": "CAPITAL CITY",
+                        "state_province_code": PAYEE_STATE,
+                        "postal_code": "20001",
+                    },
                     "ref_segment": [
                         {"reference_identification_qualifier": "EI", "reference_identification": "123456789"}
                     ],
@@ -409,8 +413,9 @@ def _events(history: pd.DataFrame) -> list[tuple]:
     return events
 
 
-def write_x12(history: pd.DataFrame, directory: Path) -> X12Files:
-    """Write the history's claims as 835 and 837P files and its attempts as an appeals log."""
+def write_x12(history: pd.DataFrame, directory: Path, *, submissions: bool = True) -> X12Files:
+    """Write the history's (or a worklist's) claims as 835 and, with ``submissions``, 837P files, and a
+    history's attempts as an appeals log."""
     directory = Path(directory)
     remit_dir, claim_dir = directory / "remits", directory / "claims"
     remit_dir.mkdir(parents=True, exist_ok=True)
@@ -423,17 +428,17 @@ def write_x12(history: pd.DataFrame, directory: Path) -> X12Files:
     events = sorted(_events(history), key=lambda event: (event[0], pd.Timestamp(event[1]), event[2]))
     for payer, day, _, claim, allowed, status, icn, corrects, sign in events:
         month = pd.Timestamp(day).strftime("%Y-%m")
-        by_file[(payer, month)][(pd.Timestamp(day), claim.state)].append(
+        by_file[(payer, month)][pd.Timestamp(day)].append(
             _remit_claim(claim, claim.billed_amount, allowed, status, icn, corrects, sign)
         )
     remits, control, adjudications = [], 0, 0
     for (payer, month), transactions in sorted(by_file.items()):
         models = []
-        for (day, state), loops in transactions.items():
+        for day, loops in transactions.items():
             control += 1
             adjudications += len(loops)
             total = sum((paid for _, paid in loops), Decimal("0"))
-            models.append(_remit_transaction(payer, day, [loop for loop, _ in loops], total, control, state))
+            models.append(_remit_transaction(payer, day, [loop for loop, _ in loops], total, control))
         path = remit_dir / f"{payer}_{month}.835"
         write_transactions(models, sender_id=SENDER, receiver_id=RECEIVER, created=CREATED, path=str(path))
         remits.append(path)
@@ -441,7 +446,7 @@ def write_x12(history: pd.DataFrame, directory: Path) -> X12Files:
     claims = history.drop_duplicates("claim_id")
     claim_files = []
     months = pd.to_datetime(claims["service_date"]).dt.strftime("%Y-%m")
-    for (payer, month), group in claims.groupby([claims["payer_id"], months], sort=True):
+    for (payer, month), group in claims.groupby([claims["payer_id"], months], sort=True) if submissions else ():
         control += 1
         model = _submission(
             payer, [_professional_claim(claim, taxonomies) for claim in group.itertuples(index=False)], control

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.io import TABLE_SUFFIXES
 from features.schema import LEVEL_NAMES
 from features.validation import validate_history
 from features.x12.appeals import claim_fills, read_appeals_log, reconstruct
@@ -35,8 +36,10 @@ __all__ = [
     "ImportResult",
     "X12Import",
     "import_x12",
+    "is_x12_source",
     "looks_like_x12",
     "parse_defaults",
+    "x12_scoring_table",
 ]
 
 
@@ -90,6 +93,29 @@ def import_x12(sources: list[Path], options: ImportOptions | None = None, appeal
     report.history_rows = len(validated.valid)
     report.notes += [f"{appeals}: header {note}" for note in notes]
     return X12Import(result, _with_level_names(validated.valid.reset_index(drop=True)))
+
+
+def is_x12_source(path: Path) -> bool:
+    """Whether ``path`` is X12 by content: a file that starts with ISA, or a directory that holds such a
+    file and no CSV/Parquet parts."""
+    path = Path(path)
+    if path.is_dir():
+        files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        tables = [p for p in files if p.suffix.lower() in TABLE_SUFFIXES]
+        return not tables and any(looks_like_x12(p) for p in files)
+    return path.is_file() and looks_like_x12(path)
+
+
+def x12_scoring_table(sources: list[Path], output: Path, options: ImportOptions | None = None) -> ImportReport:
+    """Import X12 835s (``options`` as for ``import_x12``) and write the candidates to score as Parquet."""
+    imported = import_x12(sources, options)
+    if imported.result.candidates.empty:
+        raise ImportError_(
+            "the X12 input gave no claims to score (no denied or underpaid claim); the import report:\n"
+            + imported.report.to_text()
+        )
+    imported.result.candidates.to_parquet(output, index=False)
+    return imported.report
 
 
 def _with_level_names(history: pd.DataFrame) -> pd.DataFrame:

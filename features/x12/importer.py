@@ -378,7 +378,7 @@ def _equal(left, right) -> bool:
 
 
 def _iso(value) -> str | None:
-    return None if value is None or pd.isna(value) else pd.Timestamp(value).strftime("%Y-%m-%d")
+    return None if value is None or pd.isna(value) else value.isoformat()
 
 
 def build_claims(

@@ -41,6 +41,7 @@ class PayerMap:
 
     def __init__(self, tables: list[tuple[str, str]]):
         self._rows: dict[str, PayerSettings] = {}
+        self._found: dict[tuple, PayerSettings] = {}
         for source, text in reversed(tables):  # the first table wins: read it last
             self._rows.update(_parse(source, text))
 
@@ -56,6 +57,12 @@ class PayerMap:
         return cls(tables)
 
     def settings(self, payer_code: str | None, payer_name: str | None) -> PayerSettings:
+        key = (payer_code, payer_name)
+        if key not in self._found:  # a remit names few payers, each many times
+            self._found[key] = self._lookup(payer_code, payer_name)
+        return self._found[key]
+
+    def _lookup(self, payer_code: str | None, payer_name: str | None) -> PayerSettings:
         for key in (match_key(payer_code), match_key(payer_name)):
             if key and key in self._rows:
                 return self._rows[key]

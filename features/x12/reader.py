@@ -13,6 +13,7 @@ where known and the rule.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from x12sdk.io import X12SegmentReader
-from x12sdk.parsing import create_parser
+from x12sdk.parsing import X12Parser, create_parser
 
 logger = logging.getLogger(__name__)
 
@@ -191,12 +192,27 @@ def _unclosed(current: _Segments, name: str, problems: list[Problem], where: str
     )
 
 
+@functools.cache
+def _parser(code: str, version: str, delimiters) -> X12Parser:
+    """One x12sdk parser per transaction set and separators, reused across transactions (it resets itself
+    at each SE). x12sdk works out a segment's field layout from its Pydantic model on every segment; the
+    layout never changes, so it is kept per segment name."""
+    parser = create_parser(code, version, delimiters)
+    parser._get_segment_field_names = functools.cache(parser._get_segment_field_names)
+    parser._get_multivalue_fields = functools.cache(parser._get_multivalue_fields)
+    return parser
+
+
 def _parse(segments: _Segments, rows, delimiters):
-    """The model of ``rows`` (ST to SE) through a fresh x12sdk parser."""
-    parser = create_parser(segments.code, segments.version, delimiters)
+    """The model of ``rows`` (ST to SE) through the x12sdk parser."""
+    parser = _parser(segments.code, segments.version, delimiters)
     model = None
-    for _, segment_name, fields in rows:
-        model = parser.parse(segment_name, list(fields))
+    try:
+        for _, segment_name, fields in rows:
+            model = parser.parse(segment_name, list(fields))
+    except BaseException:
+        parser._context.reset_transaction()  # a failed transaction must not leak into the next one
+        raise
     return model
 
 
