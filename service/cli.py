@@ -223,102 +223,62 @@ def score(
     SOURCE may also be X12 835 remittances (a file or a directory, detected by content): they are imported
     as by `recoup import-x12` and the denied and underpaid claims are scored.
     """
+    import contextlib
     import tempfile
 
     from features.x12 import is_x12_source
 
-    if is_x12_source(source):
-        from features.x12 import ImportError_, ImportOptions, parse_defaults, x12_scoring_table
-        from features.x12.payers import PayerMapError
+    with contextlib.ExitStack() as stack:
+        if is_x12_source(source):
+            from features.x12 import ImportError_, ImportOptions, parse_defaults, x12_scoring_table
+            from features.x12.payers import PayerMapError
 
-        with tempfile.TemporaryDirectory(prefix="recoup-x12-") as folder:
-            table = Path(folder) / "claims.parquet"
+            table = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recoup-x12-"))) / "claims.parquet"
             try:
                 options = ImportOptions(list(claims_837 or []), payer_map, parse_defaults(list(default or [])))
                 typer.echo(x12_scoring_table([source], table, options).to_text())
             except (ImportError_, PayerMapError) as error:
                 typer.echo(f"error: {error}", err=True)
                 raise typer.Exit(2) from None
-            _score(
-                table,
-                output,
-                rejects,
-                chunk_rows,
-                engine,
-                scheduler,
-                workers,
-                model_uri,
-                tracking_uri,
-                jobs,
-                compile_trees,
-                encoding,
-            )
-        return
-    _score(
-        source,
-        output,
-        rejects,
-        chunk_rows,
-        engine,
-        scheduler,
-        workers,
-        model_uri,
-        tracking_uri,
-        jobs,
-        compile_trees,
-        encoding,
-    )
+            source = table
 
+        import mlflow
 
-def _score(
-    source,
-    output,
-    rejects,
-    chunk_rows,
-    engine,
-    scheduler,
-    workers,
-    model_uri,
-    tracking_uri,
-    jobs,
-    compile_trees,
-    encoding,
-) -> None:
-    import mlflow
+        from features.io import TableReadError
+        from service.model_holder import load_bundle
+        from service.settings import DEFAULT_TRACKING_URI
+        from service.worklist import score_worklist
 
-    from features.io import TableReadError
-    from service.model_holder import load_bundle
-    from service.settings import DEFAULT_TRACKING_URI
-    from service.worklist import score_worklist
-
-    uri = tracking_uri or DEFAULT_TRACKING_URI
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    bundle = load_bundle(model_uri)
-    if compile_trees:
+        uri = tracking_uri or DEFAULT_TRACKING_URI
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        bundle = load_bundle(model_uri)
+        if compile_trees:
+            try:
+                bundle.models.compile()
+            except Exception as error:  # no compiler, an unwritable cache: LightGBM gives the same numbers
+                typer.echo(
+                    f"warning: compiled trees unavailable ({type(error).__name__}: {error}); scoring with LightGBM",
+                    err=True,
+                )
         try:
-            bundle.models.compile()
-        except Exception as error:  # no compiler, an unwritable cache: LightGBM gives the same numbers
-            typer.echo(
-                f"warning: compiled trees unavailable ({type(error).__name__}: {error}); scoring with LightGBM",
-                err=True,
-            )
-    try:
-        if engine is Engine.dask:
-            from service.dask_scoring import dask_client, score_worklist_dask
+            if engine is Engine.dask:
+                from service.dask_scoring import dask_client, score_worklist_dask
 
-            with dask_client(scheduler, workers) as client:
-                summary = score_worklist_dask(source, output, bundle, client, rejects=rejects, chunk_rows=chunk_rows)
-        else:
-            summary = score_worklist(
-                source, output, bundle, rejects=rejects, chunk_rows=chunk_rows, jobs=jobs, encoding=encoding
-            )
-    except (TableReadError, ValueError) as error:  # unreadable input; CSV given to the dask engine
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(summary.to_text())
-    if summary.scored == 0:
-        raise typer.Exit(1)
+                with dask_client(scheduler, workers) as client:
+                    summary = score_worklist_dask(
+                        source, output, bundle, client, rejects=rejects, chunk_rows=chunk_rows
+                    )
+            else:
+                summary = score_worklist(
+                    source, output, bundle, rejects=rejects, chunk_rows=chunk_rows, jobs=jobs, encoding=encoding
+                )
+        except (TableReadError, ValueError) as error:  # unreadable input; CSV given to the dask engine
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(summary.to_text())
+        if summary.scored == 0:
+            raise typer.Exit(1)
 
 
 @app.command()
