@@ -192,7 +192,7 @@ def bench_simulator(attempts: int) -> dict:
 def bench_latency(bundle_path: Path, calls: int, serving: dict) -> dict:
     """One claim at a time, warm, side by side: the frame path in this process (pyfunc: validation +
     ``RecoupBundle.score``), the single-claim path in this process (request model, ``typed_claim``,
-    ``score_one``, compiled trees), ``POST /v1/score`` on a real uvicorn server, and ``GET /healthz`` there:
+    ``score_claims``, compiled trees), ``POST /v1/score`` on a real uvicorn server, and ``GET /healthz`` there:
     the round trip of a route that does nothing, the floor under any request. The HTTP calls go over one
     kept-alive connection from the standard library's client, which adds least of its own time."""
     import joblib
@@ -205,7 +205,7 @@ def bench_latency(bundle_path: Path, calls: int, serving: dict) -> dict:
     frames, bodies = _latency_claims(calls + 10)
 
     def single(body: dict) -> None:
-        bundle.score_one(typed_claim(ClaimRequest.model_validate(body)))
+        bundle.score_claims([typed_claim(ClaimRequest.model_validate(body))]).response(0)
 
     results = {
         "calls": calls,

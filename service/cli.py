@@ -175,22 +175,14 @@ def score(
     import mlflow
 
     from features.io import TableReadError
-    from service.model_holder import load_bundle
-    from service.settings import DEFAULT_TRACKING_URI
+    from models.served import load_served_bundle
+    from models.served import tracking_uri as resolve_tracking_uri
     from service.worklist import score_worklist
 
-    uri = tracking_uri or DEFAULT_TRACKING_URI
+    uri = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    bundle = load_bundle(model_uri)
-    if compile_trees:
-        try:
-            bundle.models.compile()
-        except Exception as error:  # no compiler, an unwritable cache: LightGBM gives the same numbers
-            typer.echo(
-                f"warning: compiled trees unavailable ({type(error).__name__}: {error}); scoring with LightGBM",
-                err=True,
-            )
+    bundle = load_served_bundle(model_uri, compile_trees=compile_trees)
     try:
         if engine is Engine.dask:
             from service.dask_scoring import dask_client, score_worklist_dask

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SkipValidation
+from pydantic import BaseModel, Field, SkipValidation, create_model
 
 from features.requests import ClaimRequest
 from features.schema import ESCALATION_LEVELS
+from models.result import CLAIM_FIELDS, LEVEL_FIELDS, ResultField
 
 LevelName = Literal[tuple(level.name for level in ESCALATION_LEVELS)]
 ActionName = Literal[(*(level.name for level in ESCALATION_LEVELS), "accept")]
@@ -45,26 +46,20 @@ class ModelRef(BaseModel):
     version: str | None = None
 
 
-class LadderStep(BaseModel):
-    """The numbers for attempting one escalation level next."""
+def _answer_field(spec: ResultField) -> tuple[Any, Any]:
+    """A response field from its declaration in ``models.result`` (one place for a new field)."""
+    if spec.kind is bool:
+        return bool, Field(description=spec.description)
+    return spec.kind | None, Field(None, description=spec.description, **spec.constraints)
 
-    level: LevelName
-    eligible: bool
-    ineligible_reason: str | None = Field(None, description="Why the level cannot be attempted now.")
-    p_success: float | None = Field(None, ge=0, le=1, description="Probability the attempt raises the allowed amount.")
-    expected_allowed: float | None = Field(None, description="Expected total allowed amount given success.")
-    allowed_p10: float | None = Field(None, description="Allowed amount given success: 10th percentile.")
-    allowed_p90: float | None = Field(None, description="Allowed amount given success: 90th percentile.")
-    expected_days: float | None = Field(None, description="Expected days to resolution.")
-    expected_recovery: float | None = Field(
-        None, description="p_success x (expected_allowed - current allowed), before costs."
-    )
-    cost: float | None = Field(None, description="Cost to the provider of attempting the level.")
-    net_value: float | None = Field(
-        None,
-        description="Discounted expected value of attempting the level "
-        "now, after costs and the best follow-up on failure.",
-    )
+
+#: The numbers for attempting one escalation level next: ``models.result.LEVEL_FIELDS``, one field each.
+LadderStep: type[BaseModel] = create_model(
+    "LadderStep",
+    __doc__="The numbers for attempting one escalation level next.",
+    level=(LevelName, Field(description="The escalation level.")),
+    **{spec.name: _answer_field(spec) for spec in LEVEL_FIELDS},
+)
 
 
 class Recommendation(BaseModel):
@@ -84,6 +79,15 @@ class ScoreResponse(BaseModel):
     reasons: list[str] = Field(description="The main drivers of the recommendation, in plain words.")
     warnings: list[str] = Field(description="Caveats: unknown payer or code, thin data, ignored fields.")
     model: ModelRef
+
+
+if CLAIM_FIELDS:  # per-claim answer fields declared in ``models.result``, beside the recommendation
+    ScoreResponse = create_model(
+        "ScoreResponse",
+        __base__=ScoreResponse,
+        __doc__=ScoreResponse.__doc__,
+        **{spec.name: _answer_field(spec) for spec in CLAIM_FIELDS},
+    )
 
 
 class BatchScoreRequest(BaseModel):
