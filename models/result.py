@@ -44,19 +44,38 @@ class ResultField:
 
 #: Each level's numbers, in the order of the flat columns (and of a ladder step in the JSON body).
 LEVEL_FIELDS: tuple[ResultField, ...] = (
-    ResultField("eligible", bool, "Whether the level can be attempted now."),
-    ResultField("ineligible_reason", str, "Why the level cannot be attempted now."),
-    ResultField("p_success", float, "Probability the attempt raises the allowed amount.", {"ge": 0, "le": 1}),
-    ResultField("expected_allowed", float, "Expected total allowed amount given success."),
-    ResultField("allowed_p10", float, "Allowed amount given success: 10th percentile."),
-    ResultField("allowed_p90", float, "Allowed amount given success: 90th percentile."),
-    ResultField("expected_days", float, "Expected days to resolution."),
-    ResultField("expected_recovery", float, "p_success x (expected_allowed - current allowed), before costs."),
-    ResultField("cost", float, "Cost to the provider of attempting the level."),
+    ResultField("eligible", bool, "Whether the level may be attempted now (eligibility and deadline rules)."),
+    ResultField("ineligible_reason", str, "Why the level cannot be attempted now; null when eligible."),
+    ResultField(
+        "p_success",
+        float,
+        "Probability the attempt raises the allowed amount (0-1); null when ineligible.",
+        {"ge": 0, "le": 1},
+    ),
+    ResultField(
+        "expected_allowed", float, "Expected total allowed amount given success, in dollars; null when ineligible."
+    ),
+    ResultField(
+        "allowed_p10", float, "Allowed amount given success, 10th percentile, in dollars; null when ineligible."
+    ),
+    ResultField(
+        "allowed_p90", float, "Allowed amount given success, 90th percentile, in dollars; null when ineligible."
+    ),
+    ResultField("expected_days", float, "Expected days from submission to resolution."),
+    ResultField(
+        "expected_recovery", float, "p_success x (expected_allowed - current allowed), in dollars, before costs."
+    ),
+    ResultField(
+        "cost",
+        float,
+        "Cost to the provider of attempting the level, in US dollars (the policy's cost; the IDR entity fee, "
+        "charged only on a loss, is in net_value, not here).",
+    ),
     ResultField(
         "net_value",
         float,
-        "Discounted expected value of attempting the level now, after costs and the best follow-up on failure.",
+        "Discounted expected value of attempting the level now, in dollars, after costs and the best follow-up "
+        "on failure.",
     ),
 )
 #: Per-claim fields beyond the recommendation: flat columns of their own, and top-level JSON fields.

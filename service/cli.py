@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -39,13 +40,14 @@ def validate(
     source: InputPath,
     rejects: Annotated[Path | None, typer.Option(help="Write rejected rows with their errors here.")] = None,
     max_problems: Annotated[int, typer.Option(help="How many problems to list.")] = 20,
+    encoding: Encoding = "utf-8",
 ) -> None:
     """Check a negotiation history against the data contract and print the report."""
     from features.io import TableReadError, read_table
     from features.validation import validate_history
 
     try:
-        table, _ = read_table(source)
+        table, _ = read_table(source, encoding=encoding)
     except TableReadError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -66,9 +68,21 @@ class Engine(StrEnum):
 EngineOption = Annotated[Engine, typer.Option(help="local, or dask (a cluster; scoring reads Parquet).")]
 SchedulerOption = Annotated[str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster).")]
 WorkersOption = Annotated[int | None, typer.Option(help="LocalCluster worker processes (default: one per core).")]
+Encoding = Annotated[
+    str,
+    typer.Option(help="Encoding of a CSV input (default UTF-8); a line that does not decode is a rejected row."),
+]
 TrackingUri = Annotated[
     str | None, typer.Option(envvar="MLFLOW_TRACKING_URI", help="MLflow tracking store (default sqlite:///mlflow.db).")
 ]
+
+
+DRIFT_HELP = (
+    "Payers that change behaviour or are new. PAYER:LEVEL:FACTOR@DATE multiplies PAYER's odds of success at "
+    "LEVEL (a level name, 1-5, or all) by FACTOR (below 1 = tougher) for attempts from DATE; PAYER:new@DATE "
+    "gives PAYER no claims serviced before DATE. Items separated by commas, e.g. "
+    "BCBS_TX:reconsideration:0.4@2025-06-01,HUMANA:new@2026-01-01"
+)
 
 
 @app.command()
@@ -77,14 +91,26 @@ def simulate(
     claims: Annotated[int, typer.Option(help="Claims in the negotiation history.")] = 50_000,
     worklist: Annotated[int | None, typer.Option(help="Write N fresh unscored claims instead.")] = None,
     seed: Seed = 0,
+    world_seed: Annotated[int, typer.Option(help="Which simulated world (its payers and their behaviour).")] = 2026,
+    drift: Annotated[str | None, typer.Option(help=DRIFT_HELP)] = None,
+    end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the history.")] = "2025-12-31",
+    as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The worklist's as_of_date.")] = "2026-01-15",
 ) -> None:
     """Write a simulated negotiation history (with truth_ columns) or a worklist of fresh claims."""
     import time
 
     from training.simulator import simulate_history, simulate_worklist
+    from training.world import Drift, DriftSpecError, World
 
+    try:
+        world = World(world_seed, Drift.parse(drift or ""))
+    except DriftSpecError as error:
+        raise typer.BadParameter(str(error), param_hint="--drift") from None
     started = time.perf_counter()
-    frame = simulate_worklist(worklist, seed=seed) if worklist else simulate_history(claims, seed=seed)
+    if worklist:
+        frame = simulate_worklist(worklist, seed=seed, world=world, as_of=as_of.date())
+    else:
+        frame = simulate_history(claims, seed=seed, world=world, end=end.date())
     _write_table(frame, output)
     what = "worklist claims" if worklist else "attempt rows"
     typer.echo(f"wrote {len(frame):,} {what} to {output} in {time.perf_counter() - started:.1f}s")
@@ -170,6 +196,7 @@ def score(
             "version and cached in $RECOUP_COMPILED_TREES_DIR, else ~/.cache/recoup/trees).",
         ),
     ] = True,
+    encoding: Encoding = "utf-8",
 ) -> None:
     """Rank a worklist by expected net recovery; rejected rows go to a rejects file."""
     import mlflow
@@ -190,7 +217,9 @@ def score(
             with dask_client(scheduler, workers) as client:
                 summary = score_worklist_dask(source, output, bundle, client, rejects=rejects, chunk_rows=chunk_rows)
         else:
-            summary = score_worklist(source, output, bundle, rejects=rejects, chunk_rows=chunk_rows, jobs=jobs)
+            summary = score_worklist(
+                source, output, bundle, rejects=rejects, chunk_rows=chunk_rows, jobs=jobs, encoding=encoding
+            )
     except (TableReadError, ValueError) as error:  # unreadable input; CSV given to the dask engine
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

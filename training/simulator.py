@@ -53,7 +53,13 @@ from training.world import (
 )
 
 HISTORY_COLUMNS = ("level", "submitted_date", "resolved_date", "outcome", "final_allowed_amount", "prior_level")
-TRUTH_COLUMNS = ("truth_p_success", "truth_expected_allowed", "truth_expected_days", "truth_ineligible")
+TRUTH_COLUMNS = (
+    "truth_p_success",
+    "truth_expected_allowed",
+    "truth_expected_days",
+    "truth_ineligible",
+    "truth_world",  # ``World.describe()`` of the world that drew the row
+)
 
 # --- How claims look -----------------------------------------------------------------------------------
 
@@ -178,15 +184,22 @@ def _claim_ids(count: int, rng: np.random.Generator) -> np.ndarray:
     return np.char.mod("C%010X", scrambled % np.uint64(1 << 40)).astype(object)
 
 
-def _draw_claims(world: World, service_dates: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-    """Disputed OON claims (contract claim columns) for the given service dates."""
+def _draw_claims(
+    world: World, service_dates: np.ndarray, rng: np.random.Generator, payers_on: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Disputed OON claims (contract claim columns) for the given service dates, from the payers the
+    provider deals with on ``payers_on`` (default the service dates)."""
     count = len(service_dates)
     payers = world.payers
     states = np.array(list(STATE_WEIGHTS))
     state_p = np.array(list(STATE_WEIGHTS.values())) / sum(STATE_WEIGHTS.values())
     state = rng.choice(len(states), count, p=state_p)
-    payer_given_state = world.payer_state_weights.to_numpy().cumsum(axis=1)
-    payer = (rng.random(count)[:, None] >= payer_given_state[state]).sum(axis=1)
+    which, tables = world.payer_weights_on(service_dates if payers_on is None else payers_on)
+    draw = rng.random(count)
+    payer = np.empty(count, dtype="int64")
+    for position, table in enumerate(tables):
+        rows = np.flatnonzero(which == position)
+        payer[rows] = (draw[rows, None] >= table.cumsum(axis=1)[state[rows]]).sum(axis=1)
     payer = np.minimum(payer, len(payers.ids) - 1)
 
     weights = np.array([service.weight for service in CATALOGUE])
@@ -335,7 +348,7 @@ def simulate_history(
     initial_allowed = claims["initial_allowed_amount"].to_numpy()
     first_level = _choose(_first_level_weights(facts), rng)
     attempts = _walk_the_ladder(world, facts, initial_allowed, first_level, submitted, last_day, rng)
-    return _history_table(claims, attempts)
+    return _history_table(world, claims, attempts)
 
 
 def _first_submission_delay(facts: ClaimFacts, rng: np.random.Generator) -> np.ndarray:
@@ -443,7 +456,7 @@ def _next_submission(
     return np.where(after_open_negotiation, idr_window, later)
 
 
-def _history_table(claims: pd.DataFrame, attempts: dict[str, np.ndarray]) -> pd.DataFrame:
+def _history_table(world: World, claims: pd.DataFrame, attempts: dict[str, np.ndarray]) -> pd.DataFrame:
     order = np.lexsort((attempts["submitted_date"], attempts["claim"]))
     rows = claims.iloc[attempts["claim"][order]].reset_index(drop=True)
     level_names = np.asarray(LEVEL_NAMES, dtype=object)
@@ -458,7 +471,9 @@ def _history_table(claims: pd.DataFrame, attempts: dict[str, np.ndarray]) -> pd.
             "prior_level": level_names[attempts["prior_level"][order]],
         }
     )
-    table.update({name: attempts[name][order] for name in TRUTH_COLUMNS})
+    table.update({name: attempts[name][order] for name in TRUTH_COLUMNS if name in attempts})
+    # which world drew the rows, so that evaluation values policies under the same truth
+    table["truth_world"] = pd.Categorical.from_codes(np.zeros(len(order), dtype="int8"), [world.describe()])
     return _typed(pd.DataFrame(table))
 
 
@@ -494,7 +509,7 @@ def simulate_worklist(
     as_of_day = np.datetime64(as_of, "D")
     # the timeline is drawn on provisional dates, then each claim's is shifted into place before as_of
     provisional = as_of_day - 3650 + rng.integers(0, 7, n_claims).astype("timedelta64[D]")
-    claims = _draw_claims(world, provisional, rng)
+    claims = _draw_claims(world, provisional, rng, payers_on=np.full(n_claims, as_of_day))
     facts = world.claim_facts(claims)
     current = rng.choice(len(WORKLIST_LEVEL_SHARES), n_claims, p=WORKLIST_LEVEL_SHARES)
     path = _WorklistPath(world, facts, claims, rng)

@@ -44,8 +44,18 @@ def truth_metrics(
         ),
     }
     if bundle is not None:
-        metrics |= policy_metrics(bundle, decision_points(test, seed=seed), World())
+        metrics |= policy_metrics(bundle, decision_points(test, seed=seed), world_of(truth))
     return metrics
+
+
+def world_of(truth: pd.DataFrame) -> World:
+    """The world whose truth the ``truth_`` columns hold (``truth_world``; the default world if absent)."""
+    if "truth_world" not in truth:
+        return World()
+    described = truth["truth_world"].dropna().astype("str").unique()
+    if len(described) != 1:
+        raise ValueError(f"the history mixes rows of {len(described)} simulated worlds: {', '.join(described)}")
+    return World.described(described[0])
 
 
 def decision_points(test: pd.DataFrame, sample: int = POLICY_SAMPLE_CLAIMS, seed: int = 0) -> pd.DataFrame:

@@ -17,7 +17,9 @@ checked in ``tests/training/test_simulator_calibration.py``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 
 import holidays
@@ -623,14 +625,127 @@ def _first_present(frame: pd.DataFrame, *columns: str) -> pd.Series:
     raise KeyError(f"the frame needs one of the columns {', '.join(columns)}")
 
 
+# --- Drift: payers that change their behaviour, payers new to the provider ------------------------------
+
+_DRIFT_ITEM = re.compile(r"^(?P<payer>[^:@]+):(?P<what>[^@]+)@(?P<date>.*)$")
+
+
+class DriftSpecError(ValueError):
+    """A drift spec that does not follow ``Drift.parse``'s grammar; the message names the item and the rule."""
+
+
+@dataclass(frozen=True)
+class BehaviourChange:
+    """From ``start`` on, the payer's odds of success at ``level`` (None = every level) times ``odds_factor``."""
+
+    payer_id: str
+    level: int | None
+    odds_factor: float
+    start: date
+
+    def __str__(self) -> str:
+        level = "all" if self.level is None else Level(self.level).name
+        return f"{self.payer_id}:{level}:{self.odds_factor:g}@{self.start.isoformat()}"
+
+
+@dataclass(frozen=True)
+class PayerEntry:
+    """The payer has no claims serviced before ``start``: it is new to the provider from then on."""
+
+    payer_id: str
+    start: date
+
+    def __str__(self) -> str:
+        return f"{self.payer_id}:new@{self.start.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How a world departs from its persistent payer behaviours over time.
+
+    As text (``parse``, ``str``): comma-separated items, each ``PAYER:LEVEL:FACTOR@DATE`` (a
+    ``BehaviourChange``: LEVEL a level name, 1-5 or ``all``; FACTOR a positive odds multiplier, below 1 =
+    tougher) or ``PAYER:new@DATE`` (a ``PayerEntry``). Several changes of one payer compound.
+    """
+
+    changes: tuple[BehaviourChange, ...] = ()
+    entries: tuple[PayerEntry, ...] = ()
+
+    def __str__(self) -> str:
+        return ",".join(str(item) for item in (*self.changes, *self.entries))
+
+    def __bool__(self) -> bool:
+        return bool(self.changes or self.entries)
+
+    @property
+    def payer_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(item.payer_id for item in (*self.changes, *self.entries)))
+
+    @classmethod
+    def parse(cls, spec: str) -> Drift:
+        """The drift a spec describes; a ``DriftSpecError`` naming the item, the value and the rule if bad."""
+        changes, entries = [], []
+        items = [item.strip() for item in spec.split(",")]
+        if spec.strip() == "":
+            return cls()
+        for number, item in enumerate(items, start=1):
+            where = f"drift item {number} {item!r}"
+            match = _DRIFT_ITEM.match(item)
+            if not match:
+                raise DriftSpecError(f"{where}: expected PAYER:LEVEL:FACTOR@DATE or PAYER:new@DATE")
+            payer = match["payer"].strip().upper()
+            start = _spec_date(match["date"].strip(), where)
+            what = match["what"].strip()
+            if what.lower() == "new":
+                if payer in {entry.payer_id for entry in entries}:
+                    raise DriftSpecError(f"{where}: payer {payer} is already new from another date")
+                entries.append(PayerEntry(payer, start))
+                continue
+            level_text, _, factor_text = what.rpartition(":")
+            if not level_text:
+                raise DriftSpecError(f"{where}: expected PAYER:LEVEL:FACTOR@DATE or PAYER:new@DATE")
+            changes.append(
+                BehaviourChange(payer, _spec_level(level_text, where), _spec_factor(factor_text, where), start)
+            )
+        return cls(tuple(changes), tuple(entries))
+
+
+def _spec_date(text: str, where: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise DriftSpecError(f"{where}: date {text!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
+def _spec_level(text: str, where: str) -> int | None:
+    if text.strip().lower() == "all":
+        return None
+    level = parse_level(text.strip())
+    if level is None or level <= Level.none:
+        names = ", ".join(LEVELS)
+        raise DriftSpecError(f"{where}: level {text!r} is not one of {names}, all (or 1-5)")
+    return int(level)
+
+
+def _spec_factor(text: str, where: str) -> float:
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = float("nan")
+    if not (np.isfinite(factor) and factor > 0):
+        raise DriftSpecError(f"{where}: factor {text!r} must be a positive number (the odds multiplier)")
+    return factor
+
+
 # --- The world -------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
 class World:
-    """Payers, services and the truth of every escalation attempt, fixed by ``world_seed``."""
+    """Payers, services and the truth of every escalation attempt, fixed by ``world_seed`` and ``drift``."""
 
     world_seed: int = 2026
+    drift: Drift = Drift()
     payers: PayerBehaviour = field(init=False, repr=False)
     payer_state_weights: pd.DataFrame = field(init=False, repr=False)
 
@@ -638,6 +753,49 @@ class World:
         payers = _draw_payers(np.random.default_rng(self.world_seed))
         object.__setattr__(self, "payers", payers)
         object.__setattr__(self, "payer_state_weights", _payer_state_weights(payers.ids))
+        unknown = [payer for payer in self.drift.payer_ids if payer not in payers.ids]
+        if unknown:
+            raise DriftSpecError(
+                f"drift names payer {unknown[0]}, which this world does not have; its payers: {', '.join(payers.ids)}"
+            )
+
+    def describe(self) -> str:
+        """The world in one line (``World.described`` reads it back): the seed, then the drift if any."""
+        return f"{self.world_seed} {self.drift}".strip()
+
+    @classmethod
+    def described(cls, text: str) -> World:
+        seed, _, drift = str(text).strip().partition(" ")
+        return cls(int(seed), Drift.parse(drift))
+
+    def payer_weights_on(self, dates: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """P(payer | state) in force on each date, as (table per row, tables of states x payers): a payer
+        new to the provider weighs nothing before its date (``PayerEntry``)."""
+        starts = {entry.payer_id: np.datetime64(entry.start, "D") for entry in self.drift.entries}
+        epochs = np.unique(list(starts.values())).astype("datetime64[D]")
+        which = np.searchsorted(epochs, np.asarray(dates).astype("datetime64[D]"), side="right")
+        base = self.payer_state_weights.to_numpy()
+        tables = []
+        for passed in range(len(epochs) + 1):  # how many of the entry dates have passed
+            entered = [
+                payer not in starts or (passed > 0 and starts[payer] <= epochs[passed - 1]) for payer in self.payers.ids
+            ]
+            weights = base * np.array(entered)
+            totals = weights.sum(axis=1, keepdims=True)
+            if (totals <= 0).any():
+                raise DriftSpecError("drift leaves a state with no payer at all: not every payer can be new")
+            tables.append(weights / totals)
+        return which, tables
+
+    def odds_shift(self, payer: np.ndarray, level: np.ndarray, on: np.ndarray) -> np.ndarray:
+        """The log odds ``BehaviourChange``s add to each attempt of ``payer`` at ``level`` made ``on``."""
+        shift = np.zeros(len(payer))
+        for change in self.drift.changes:
+            hit = (payer == self.payers.ids.get_loc(change.payer_id)) & (on >= np.datetime64(change.start, "D"))
+            if change.level is not None:
+                hit &= level == change.level
+            shift += np.log(change.odds_factor) * hit
+        return shift
 
     # -- reading frames
 
@@ -774,7 +932,8 @@ class World:
         )
         # Federal IDR: the arbiter picks one of two offers; the payer's record there is its own.
         idr_logit = payer.idr_win_logit[facts.payer] + IDR_NOTES_LOGIT * facts.notes + IDR_LARGE_DISPUTE_LOGIT * large
-        p_win = sigmoid(np.where(idr, idr_logit, logit))
+        drifted = self.odds_shift(facts.payer, attempts.level, attempts.date)
+        p_win = sigmoid(np.where(idr, idr_logit, logit) + drifted)
         eligible_logit = np.where(
             facts.nsa,
             IDR_ELIGIBLE_LOGIT

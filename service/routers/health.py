@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.dependencies import HolderDep, MetricsDep
-from service.schemas import HealthResponse, ModelRef, ReadinessResponse
+from service.schemas import METRICS_RESPONSE, HealthResponse, ModelRef, ReadinessResponse
 
 router = APIRouter(tags=["health"])
 
@@ -39,7 +39,7 @@ async def readyz(holder: HolderDep, response: Response) -> ReadinessResponse:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
+    responses={200: METRICS_RESPONSE},
 )
 async def metrics(registry: MetricsDep) -> Response:
     """Expose Prometheus metrics: requests, latency, model version and score distribution."""

@@ -18,6 +18,7 @@ from service.schemas import (
     PayerListResponse,
     PayerProfileResponse,
     PayerSummary,
+    ValidationErrorResponse,
 )
 
 router = APIRouter(prefix="/v1/payers", tags=["payers"])
@@ -56,7 +57,11 @@ async def list_payers(model: ModelDep) -> PayerListResponse:
 @router.get(
     "/{payer_id}",
     response_model=PayerProfileResponse,
-    responses={**MODEL_ROUTE_ERRORS, 404: {"model": ErrorResponse, "description": "Unknown payer."}},
+    responses={
+        **MODEL_ROUTE_ERRORS,
+        404: {"model": ErrorResponse, "description": "Unknown payer."},
+        422: {"model": ValidationErrorResponse, "description": "The payer id is longer than 100 characters."},
+    },
 )
 async def get_payer(model: ModelDep, payer_id: PayerId) -> PayerProfileResponse:
     """Show one payer's profile: pay levels, win rates, awards and timelines by level, and its IDR record."""
