@@ -39,6 +39,9 @@ TEXT_COLUMNS = (
     "carc_codes",
 )
 
+#: Set on some claims only (by the worklist's IDR batching): a column only when present.
+OPTIONAL_NUMBER_COLUMNS = ("idr_batch_size",)
+
 ClaimColumns = dict[str, np.ndarray]
 
 
@@ -59,6 +62,9 @@ def claim_columns(frame: pd.DataFrame) -> ClaimColumns:
         columns[name] = values.to_numpy(dtype="datetime64[ns]")
     for name in TEXT_COLUMNS:
         columns[name] = frame[name].to_numpy(dtype=object, na_value=None)
+    for name in OPTIONAL_NUMBER_COLUMNS:
+        if name in frame:
+            columns[name] = frame[name].to_numpy(dtype="float64", na_value=np.nan)
     return columns
 
 
@@ -77,4 +83,7 @@ def claim_columns_of(claims: Sequence[Mapping[str, Any]]) -> ClaimColumns:
         text = np.empty(len(claims), dtype=object)
         text[:] = [claim.get(name) for claim in claims]
         columns[name] = text
+    for name in OPTIONAL_NUMBER_COLUMNS:
+        if any(name in claim for claim in claims):
+            columns[name] = np.array([claim.get(name, np.nan) for claim in claims], dtype="float64")
     return columns

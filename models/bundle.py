@@ -38,7 +38,7 @@ from models.decision import (
 )
 from models.estimators import OutcomeModels
 from models.explain import top_reasons
-from models.ladder import LadderClaims, LadderPolicy
+from models.ladder import IDR_BATCH_SIZE, LadderClaims, LadderPolicy
 from models.result import LEVEL_COLUMNS, LEVEL_FIELD_NAMES, SEPARATOR, ScoreResult, output_columns
 
 __all__ = ["LEVEL_COLUMNS", "LEVEL_FIELD_NAMES", "SEPARATOR", "PayerProfiles", "RecoupBundle", "output_columns"]
@@ -141,6 +141,8 @@ class RecoupBundle:
             claims["nsa_eligible"].astype(bool),
             *(claims[name].astype("datetime64[D]") for name in ("as_of_date", "initial_payment_date")),
             claims["current_level_date"].astype("datetime64[D]"),
+            claims["state"],
+            claims.get(IDR_BATCH_SIZE),
         )
         base = self.transformer.matrix(_attempts(claims, 0, Level.reconsideration))
         layout = pair_layout(step_pairs(ladder.current_level))
@@ -219,8 +221,9 @@ class RecoupBundle:
     def _result(
         self, current: np.ndarray, decision: Decision, steps: _StepPredictions, claims: ClaimColumns
     ) -> ScoreResult:
-        """The structured result. A new per-level field goes into ``levels`` (an (n, levels) array) and a
-        new per-claim field into ``claim``, under the name declared in ``models.result``."""
+        """The structured result. Per-level fields come from the step predictions or, by the field's name,
+        from the ``Decision`` (a dict by level): a field the decision carries needs only its declaration in
+        ``models.result``. A per-claim field goes into ``claim`` under its declared name."""
         # each level's numbers from each claim's own current level (NaN where it is at or beyond it)
         own = steps.pair_index(current, LEVEL_NUMBERS[:, None])
         rows = np.arange(len(current))
@@ -228,18 +231,14 @@ class RecoupBundle:
             name: np.where(own >= 0, steps.values[name][own, rows], np.nan).T
             for name in ("p_success", "expected_allowed", "allowed_p10", "allowed_p90", "expected_days")
         }
-        for name, by_level in (
-            ("eligible", decision.eligible),
-            ("ineligible_reason", decision.ineligible_reason),
-            ("expected_recovery", decision.expected_recovery),
-            ("cost", decision.cost),
-            ("net_value", decision.net_value),
-        ):
-            levels[name] = np.column_stack([by_level[level] for level in ESCALATION_LEVELS])
+        for name in LEVEL_FIELD_NAMES:  # the rest are the decision's, by level
+            if name not in levels:
+                by_level = getattr(decision, name)
+                levels[name] = np.column_stack([by_level[level] for level in ESCALATION_LEVELS])
         explained = self._explained_level(decision)
         return ScoreResult(
             claim={"recommended_action": decision.action, "expected_net_recovery": decision.expected_net_recovery},
-            levels={name: levels[name] for name in LEVEL_FIELD_NAMES},
+            levels=levels,
             path=decision.path,
             reasons=self._reasons(current, explained, steps),
             warnings=self._warnings(claims, explained, steps.base),

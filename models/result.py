@@ -108,6 +108,8 @@ def _json(kind: type, value: Any) -> Any:
         return number if math.isfinite(number) else None
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         return None
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else str(value.astype("datetime64[D]"))
     return value if kind is str else str(value)
 
 

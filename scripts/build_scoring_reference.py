@@ -8,10 +8,13 @@ history without its truth columns), simulates 5,000 worklist claims, scores them
 remade, so the test does not move when the simulator or the training recipe changes; the bundle is a
 pickle of the classes as they were, so loading it also exercises the bundle-format migration.
 
-The stored output was produced by the code of main at commit 0262aeb (before the core was rebuilt). Run
-it again only to record a new "before", and say why in the commit:
+The bundle and claims were made at main 0262aeb. The stored output is main's at 06d0f65: the last main
+before the core was rebuilt, with the fee and deadline rules of issue #17 (which changed costs, net values
+and eligibility on purpose). ``--score-only`` re-scores the stored bundle and claims with the code on the
+path, which records a new "before" from another checkout without retraining; say why in the commit:
 
     .venv/bin/python scripts/build_scoring_reference.py [--out DIR]
+    PYTHONPATH=/path/to/main/checkout .venv/bin/python scripts/build_scoring_reference.py --score-only
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ HISTORY_SEED, WORKLIST_SEED, TRAIN_SEED = 7, 13, 0
 
 def build(out: Path) -> None:
     from features.schema import TRUTH_PREFIX
-    from service.worklist import score_worklist
     from training.pipeline import train
     from training.simulator import simulate_history, simulate_worklist
 
@@ -48,6 +50,14 @@ def build(out: Path) -> None:
     joblib.dump(bundle, out / "bundle.joblib", compress=3)
     claims = simulate_worklist(WORKLIST_CLAIMS, seed=WORKLIST_SEED)
     claims.to_parquet(out / "claims.parquet", index=False)
+    score(out)
+
+
+def score(out: Path) -> None:
+    """The ranked output of the stored bundle and claims, as the code on the path scores them."""
+    from service.worklist import score_worklist
+
+    bundle = joblib.load(out / "bundle.joblib")
     score_worklist(out / "claims.parquet", out / "expected.parquet", bundle, progress=False)
     (out / "expected.rejects.parquet").unlink()  # simulated claims are valid: nothing is rejected
     pq.write_table(pq.read_table(out / "expected.parquet"), out / "expected.parquet", compression="zstd")
@@ -56,7 +66,9 @@ def build(out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
-    build(parser.parse_args().out)
+    parser.add_argument("--score-only", action="store_true", help="re-score the stored bundle and claims")
+    args = parser.parse_args()
+    (score if args.score_only else build)(args.out)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The scoring core gives the answers it gave before it was rebuilt: 5,000 worklist claims, every column.
 
 The "before" is stored in tests/fixtures/scoring_reference/ (bundle, claims, ranked output), recorded by
-``scripts/build_scoring_reference.py`` with the code of main before the core was rebuilt (issue #13). The
-bundle is a pickle of that time, so loading it also runs the bundle-format migration.
+``scripts/build_scoring_reference.py`` with the code of main before the core was rebuilt (issue #13; the
+output is main's at 06d0f65, with the fee and deadline rules of issue #17). The bundle is a pickle of the
+classes before the rebuild (format 1), so loading it also runs the bundle-format migration.
 """
 
 from __future__ import annotations
