@@ -15,18 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.transformer import FLAG_SOURCES
-
-NUMBER_COLUMNS = (
-    "billed_amount",
-    "qpa_amount",
-    "initial_allowed_amount",
-    "units",
-    "current_allowed_amount",
-    *FLAG_SOURCES,
+#: The claim's yes/no flags, and its codes and categories (also the feature transformer's inputs).
+FLAG_COLUMNS = (
+    "emergency",
+    "nsa_eligible",
+    "network_gap",
+    "has_medical_necessity_letter",
+    "has_clinical_notes",
+    "prior_authorization",
 )
-INTEGER_COLUMNS = ("current_level",)
-DATE_COLUMNS = ("service_date", "initial_payment_date", "current_level_date", "as_of_date")
 TEXT_COLUMNS = (
     "payer_id",
     "plan_type",
@@ -38,6 +35,16 @@ TEXT_COLUMNS = (
     "modifier",
     "carc_codes",
 )
+NUMBER_COLUMNS = (
+    "billed_amount",
+    "qpa_amount",
+    "initial_allowed_amount",
+    "units",
+    "current_allowed_amount",
+    *FLAG_COLUMNS,
+)
+INTEGER_COLUMNS = ("current_level",)
+DATE_COLUMNS = ("service_date", "initial_payment_date", "current_level_date", "as_of_date")
 
 #: Set on some claims only (by the worklist's IDR batching): a column only when present.
 OPTIONAL_NUMBER_COLUMNS = ("idr_batch_size",)
@@ -45,14 +52,20 @@ OPTIONAL_NUMBER_COLUMNS = ("idr_batch_size",)
 ClaimColumns = dict[str, np.ndarray]
 
 
-def claim_columns(frame: pd.DataFrame) -> ClaimColumns:
-    """A validated claims frame as typed columns (an optional date the frame lacks is all NaT)."""
+def frame_columns(
+    frame: pd.DataFrame,
+    numbers: Sequence[str],
+    integers: Sequence[str],
+    dates: Sequence[str],
+    texts: Sequence[str],
+) -> ClaimColumns:
+    """The named columns of ``frame``, typed by kind (a date column the frame lacks is all NaT)."""
     columns: ClaimColumns = {}
-    for name in NUMBER_COLUMNS:
+    for name in numbers:
         columns[name] = frame[name].to_numpy(dtype="float64", na_value=np.nan)
-    for name in INTEGER_COLUMNS:
+    for name in integers:
         columns[name] = frame[name].to_numpy(dtype="int64")
-    for name in DATE_COLUMNS:
+    for name in dates:
         if name not in frame:
             columns[name] = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[ns]")
             continue
@@ -60,8 +73,14 @@ def claim_columns(frame: pd.DataFrame) -> ClaimColumns:
         if not pd.api.types.is_datetime64_any_dtype(values):
             values = pd.to_datetime(values)
         columns[name] = values.to_numpy(dtype="datetime64[ns]")
-    for name in TEXT_COLUMNS:
+    for name in texts:
         columns[name] = frame[name].to_numpy(dtype=object, na_value=None)
+    return columns
+
+
+def claim_columns(frame: pd.DataFrame) -> ClaimColumns:
+    """A validated claims frame as typed columns."""
+    columns = frame_columns(frame, NUMBER_COLUMNS, INTEGER_COLUMNS, DATE_COLUMNS, TEXT_COLUMNS)
     for name in OPTIONAL_NUMBER_COLUMNS:
         if name in frame:
             columns[name] = frame[name].to_numpy(dtype="float64", na_value=np.nan)

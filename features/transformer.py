@@ -19,30 +19,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from features import reference
+from features.columns import FLAG_COLUMNS, TEXT_COLUMNS, frame_columns
 from features.schema import TRUTH_PREFIX
 
 #: Columns an attempt frame must carry besides the claim columns.
 ATTEMPT_COLUMNS = ("level", "prior_level", "allowed_before", "attempt_date")
-CATEGORICAL_SOURCES = (
-    "payer_id",
-    "plan_type",
-    "funding",
-    "state",
-    "specialty",
-    "place_of_service",
-    "cpt_code",
-    "modifier",
-    "code_family",
-    "denial_category",
-)
-FLAG_SOURCES = (
-    "emergency",
-    "nsa_eligible",
-    "network_gap",
-    "has_medical_necessity_letter",
-    "has_clinical_notes",
-    "prior_authorization",
-)
+#: The categorical features: the claim's categories (``TEXT_COLUMNS`` but its CARC text), then two derived
+CATEGORICAL_SOURCES = (*(name for name in TEXT_COLUMNS if name != "carc_codes"), "code_family", "denial_category")
+FLAG_SOURCES = FLAG_COLUMNS
 OTHER_CATEGORY = "__other__"
 MISSING_CATEGORY = "__missing__"
 MAX_CACHED_PAYERS = 100_000  # unseen payers' IDR priors kept per process
@@ -51,11 +35,7 @@ REFERENCE_CACHE_SIZE = 65_536  # distinct codes, places, states, units and CARC 
 NUMBER_INPUTS = ("billed_amount", "qpa_amount", "allowed_before", "initial_allowed_amount", "units", *FLAG_SOURCES)
 INTEGER_INPUTS = ("level", "prior_level")
 DATE_INPUTS = ("attempt_date", "service_date", "initial_payment_date")
-TEXT_INPUTS = tuple(
-    dict.fromkeys(
-        (*(name for name in CATEGORICAL_SOURCES if name not in ("code_family", "denial_category")), "carc_codes")
-    )
-)
+TEXT_INPUTS = TEXT_COLUMNS
 
 
 class TruthLeakError(ValueError):
@@ -101,21 +81,9 @@ def _key(value: Any) -> Any:
 
 
 def attempt_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The columns the feature kernel reads, typed: numbers as float64 (NaN missing), levels as int64,
-    dates as datetime64 (NaT missing), text as objects (None missing). The frame adapter of the kernel."""
-    columns: dict[str, np.ndarray] = {}
-    for name in NUMBER_INPUTS:
-        columns[name] = frame[name].to_numpy(dtype="float64", na_value=np.nan)
-    for name in INTEGER_INPUTS:
-        columns[name] = frame[name].to_numpy(dtype="int64")
-    for name in DATE_INPUTS:
-        values = frame[name]
-        if not pd.api.types.is_datetime64_any_dtype(values):
-            values = pd.to_datetime(values)
-        columns[name] = values.to_numpy(dtype="datetime64[ns]")
-    for name in TEXT_INPUTS:
-        columns[name] = frame[name].to_numpy(dtype=object, na_value=None)
-    return columns
+    """The columns the feature kernel reads, typed (``features.columns.frame_columns``): the frame adapter
+    of the kernel."""
+    return frame_columns(frame, NUMBER_INPUTS, INTEGER_INPUTS, DATE_INPUTS, TEXT_INPUTS)
 
 
 class ClaimFeatures(TransformerMixin, BaseEstimator):

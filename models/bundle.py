@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.columns import ClaimColumns, claim_columns, claim_columns_of
+from features.columns import TEXT_COLUMNS, ClaimColumns, claim_columns, claim_columns_of
 from features.schema import ESCALATION_LEVELS, LEVEL_NAMES, Level
 from features.transformer import CATEGORICAL_SOURCES, FLAG_SOURCES, MISSING_CATEGORY, ClaimFeatures
 from models.decision import (
@@ -366,17 +366,9 @@ def _probe_claims(transformer: ClaimFeatures) -> list[ClaimColumns]:
             "as_of_date": np.datetime64(as_of),
             "carc_codes": ("CO-45", "CO-50, PR-2")[position],
         }
-        for name in (
-            "payer_id",
-            "plan_type",
-            "funding",
-            "state",
-            "specialty",
-            "place_of_service",
-            "cpt_code",
-            "modifier",
-        ):
-            claim[name] = category(name, -position)
+        for name in TEXT_COLUMNS:
+            if name != "carc_codes":
+                claim[name] = category(name, -position)
         claims.append(claim_columns_of([claim]))
     return claims
 

@@ -286,13 +286,24 @@ def serve(
     model_uri: Annotated[
         str | None, typer.Option(envvar="RECOUP_MODEL_URI", help="Model to serve (default models:/recoup@champion).")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="RECOUP_WORKERS",
+            help="Server processes on the one port, each with its own copy of the model (about its size in "
+            "memory each); metrics are summed across them.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the scoring API (FastAPI under uvicorn); other settings come from RECOUP_* variables."""
     from service.server import serve as run_server
     from service.settings import Settings
 
+    if model_uri:
+        os.environ["RECOUP_MODEL_URI"] = model_uri  # worker processes read their settings from the environment
     settings = Settings(model_uri=model_uri) if model_uri else Settings()
-    run_server(host, port, settings)
+    run_server(host, port, settings, workers=workers)
 
 
 @app.command("ingest-idr")

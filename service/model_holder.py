@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import time
@@ -38,6 +39,16 @@ logger = logging.getLogger(__name__)
 _ALIAS_URI = re.compile(r"models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)")
 _VERSION_URI = re.compile(r"models:/(?P<name>[^/@]+)/(?P<version>\d+)")
 MAX_ERROR_CHARS = 300
+
+
+def settle_heap() -> None:
+    """After a model is loaded or swapped: collect once, then freeze every surviving object (the served
+    model, the app) out of the collector's reach. A full collection otherwise walks the model's objects
+    again and again under load (measured at about 115 ms over 234k objects, the p99 of a busy server).
+    Unfrozen first, so that the previous model's objects can be collected."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass(frozen=True)
@@ -169,14 +180,17 @@ class ModelHolder:
                 self._record_failure(error)
                 return False
             previous, self._current = self._current, loaded  # the swap: one reference assignment
+            previous_version = previous.version if previous else None
+            del previous
             self.last_error = self.last_error_at = None
             self.metrics.model_swapped(loaded.name, loaded.version, loaded.loaded_at.timestamp())
+            settle_heap()
             logger.info(
                 "model loaded",
                 extra={
                     "model_name": loaded.name,
                     "model_version": loaded.version,
-                    "previous_version": previous.version if previous else None,
+                    "previous_version": previous_version,
                 },
             )
             return True
