@@ -258,25 +258,59 @@ def promote(
 
 @app.command()
 def bootstrap(
-    history: Annotated[Path | None, typer.Option(help="History to train on (default: simulate one).")] = None,
-    claims: Annotated[int, typer.Option(help="Claims to simulate when no history is given.")] = 60_000,
+    history: Annotated[
+        Path | None, typer.Option(help="Your history: trained on unless a registered version already was.")
+    ] = None,
+    claims: Annotated[
+        int, typer.Option(envvar="RECOUP_DEMO_CLAIMS", help="Claims to simulate when no history is given.")
+    ] = 60_000,
     tracking_uri: TrackingUri = None,
     seed: Seed = 0,
 ) -> None:
-    """Make sure a champion model exists: train and promote one (on simulated history if none given)."""
+    """Make sure a champion model exists, trained on HISTORY when given (else on a simulated history).
+
+    With a history, a version is trained on it and goes through the promotion gate unless a registered
+    version was already trained on the same data (the dataset digest its training run logged)."""
     from training import tracking
+    from training.data import history_digest
+    from training.promote import promote as promote_version
 
     tracking.configure(tracking_uri)
-    if tracking.champion_version() is not None:
-        typer.echo(f"champion model exists (version {tracking.champion_version()}): nothing to do")
-        return
+    champion = tracking.champion_version()
     if history is None:
+        if champion is not None:
+            typer.echo(f"champion model exists (version {champion}); to train on your own history: --history FILE")
+            return
         history = Path("data/demo_history.parquet")
         if not history.exists():
+            from training.simulator import simulate_history
+
             typer.echo(f"no history given: simulating {claims:,} claims into {history}")
-            simulate(output=history, claims=claims, worklist=None, seed=seed)
+            _write_table(simulate_history(claims, seed=seed), history)
+    elif champion is not None:
+        digest = history_digest(history)
+        trained = tracking.versions_trained_on(digest)
+        if champion in trained:
+            typer.echo(f"the champion (version {champion}) was trained on {history} (dataset digest {digest})")
+            return
+        if trained:
+            typer.echo(
+                f"version {trained[0]} was trained on {history} (dataset digest {digest}) but the promotion gate "
+                f"kept version {champion} as champion; `recoup evaluate --version {trained[0]}` shows why, "
+                f"`recoup promote --version {trained[0]} --force` serves it anyway"
+            )
+            return
+        typer.echo(f"training on {history} (dataset digest {digest}); the champion is version {champion}")
     train(source=history, seed=seed, tracking_uri=tracking_uri, register=True)
-    promote(version=None, force=False, tracking_uri=tracking_uri)
+    comparison = promote_version(None, tracking_uri=tracking_uri)
+    typer.echo(comparison.summary())
+    if comparison.promoted:
+        typer.echo(f"version {comparison.challenger_version} is the champion")
+    else:
+        typer.echo(
+            f"refused: version {comparison.champion_version} stays champion; "
+            f"`recoup promote --version {comparison.challenger_version} --force` serves the new one anyway"
+        )
 
 
 @app.command()

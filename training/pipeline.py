@@ -225,7 +225,7 @@ def _log_run(
             "annual_discount_rate": bundle.policy.annual_discount_rate,
         }
     )
-    mlflow.set_tags({"dataset_digest": history.digest})
+    mlflow.set_tags({tracking.DIGEST_TAG: history.digest})
     mlflow.log_dict(
         report.to_dict()
         | {
