@@ -7,6 +7,7 @@ contract's defaults filled in. Validation is vectorised per column so a million 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -14,6 +15,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from features.io import READ_ERROR_COLUMN
 from features.schema import (
     HISTORY_TABLE,
     REQUEST_TABLE,
@@ -30,6 +32,7 @@ logger = logging.getLogger(__name__)
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
 MAX_VALUE_CHARS = 60
+ERROR_COLUMN = "errors"  # a rejected row's problems, in ``ValidationResult.rejected``
 HEADER_ROW = 0  # problems with the file as a whole (a missing column) are reported against row 0
 EARLIEST_DATE, LATEST_DATE = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")
 
@@ -43,6 +46,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = "header" if self.row == HEADER_ROW else f"row {self.row}"
+        if not self.column:  # the row could not be read (see ``features.io``): its rule names the line
+            return f"{where}: {self.rule}"
         return f"{where}, column {self.column!r}, value {self.value!r}: {self.rule}"
 
 
@@ -351,6 +356,7 @@ def validate_table(
     today: date | None = None,
     keep_truth: bool = False,
     parsed: bool = False,
+    _part: bool = False,
 ) -> ValidationResult:
     """Check ``frame`` against ``columns``; keep typed valid rows, report the rest.
 
@@ -358,8 +364,18 @@ def validate_table(
     simulator's ``truth_`` columns (only evaluation reads them); otherwise they are dropped like any
     unknown column. ``parsed`` says every value already keeps its own column's rules (API request models,
     generated from the same column declarations, checked them): the columns are only typed, and the rules across
-    columns and rows are checked as usual.
+    columns and rows are checked as usual. Rows the reader could not read (their reason in
+    ``features.io.READ_ERROR_COLUMN``) are rejected with that reason and checked no further.
     """
+    if READ_ERROR_COLUMN in frame.columns:
+        errors = frame[READ_ERROR_COLUMN].fillna("").astype(str)
+        frame = frame.drop(columns=READ_ERROR_COLUMN)
+        unreadable = errors.ne("").to_numpy()
+        if unreadable.any():
+            result = validate_table(
+                frame[~unreadable], columns, today=today, keep_truth=keep_truth, parsed=parsed, _part=True
+            )
+            return _add_unreadable(result, frame[unreadable], errors[unreadable])
     today_ts = pd.Timestamp(today or date.today())
     report = ValidationReport(rows_read=len(frame))
     frame = frame.rename(columns=lambda name: str(name).strip().lower())
@@ -380,7 +396,7 @@ def validate_table(
     if missing:
         report.problems += [Problem(HEADER_ROW, name, "", "required column is missing") for name in missing]
         return _reject_all(frame, report, "missing required column: " + ", ".join(missing))
-    if frame.empty:
+    if frame.empty and not _part:
         report.problems.append(Problem(HEADER_ROW, "", "", "the file has no data rows"))
         return _reject_all(frame, report, "no data rows")
 
@@ -405,7 +421,7 @@ def validate_table(
     report.problems = sorted(checker.problems, key=lambda problem: problem.row)
     bad = checker.bad.to_numpy()
     rejected = frame[bad].copy()
-    rejected["errors"] = ["; ".join(problems_by_row[row]) for row in rejected.index]
+    rejected[ERROR_COLUMN] = ["; ".join(problems_by_row[row]) for row in rejected.index]
     valid = typed[~bad]
     if keep_truth and report.truth_columns:
         valid = valid.join(frame.loc[~bad, report.truth_columns])
@@ -416,6 +432,24 @@ def validate_table(
         report.pending = int(valid["outcome"].eq("pending").sum())
         report.withdrawn = int(valid["outcome"].eq("withdrawn").sum())
     return ValidationResult(valid, rejected, report)
+
+
+_READ_WHERE = re.compile(r"^(line \d+|rows \d+-\d+): ")
+
+
+def _add_unreadable(result: ValidationResult, frame: pd.DataFrame, errors: pd.Series) -> ValidationResult:
+    """``result`` with the rows the reader could not read added as rejected rows, each with its reason."""
+    problems = [Problem(int(row), "", "", reason) for row, reason in errors.items()]
+    rejected = frame.copy()
+    rejected[ERROR_COLUMN] = [str(problem) for problem in problems]
+    result.rejected = pd.concat([result.rejected, rejected]).sort_index() if len(result.rejected) else rejected
+    report = result.report
+    report.problems = sorted(report.problems + problems, key=lambda problem: problem.row)
+    for reason in errors:
+        report.rejected_by_rule["unreadable row: " + _READ_WHERE.sub("", reason).split(" (")[0]] += 1
+    report.rows_read += len(frame)
+    report.rows_rejected += len(frame)
+    return result
 
 
 def _finish_types(valid: pd.DataFrame, columns: tuple[Column, ...]) -> pd.DataFrame:
@@ -435,7 +469,7 @@ def _reject_all(frame: pd.DataFrame, report: ValidationReport, reason: str) -> V
     report.rows_rejected = len(frame)
     report.rejected_by_rule[reason] = len(frame)
     rejected = frame.copy()
-    rejected["errors"] = reason
+    rejected[ERROR_COLUMN] = reason
     return ValidationResult(frame.iloc[0:0], rejected, report)
 
 
@@ -468,7 +502,7 @@ def _reject_rows(result: ValidationResult, rows: pd.Index, column: str, rule: st
         Problem(int(row), column, _as_text(Level(int(result.valid.at[row, column])).name), rule) for row in rows
     ]
     rejected = result.valid.loc[rows].copy()
-    rejected["errors"] = [str(problem) for problem in problems]
+    rejected[ERROR_COLUMN] = [str(problem) for problem in problems]
     result.valid = result.valid.drop(index=rows)
     result.rejected = pd.concat([result.rejected, rejected]).sort_index()
     result.report.problems = sorted(result.report.problems + problems, key=lambda problem: problem.row)

@@ -40,13 +40,14 @@ def validate(
     source: InputPath,
     rejects: Annotated[Path | None, typer.Option(help="Write rejected rows with their errors here.")] = None,
     max_problems: Annotated[int, typer.Option(help="How many problems to list.")] = 20,
+    encoding: Encoding = "utf-8",
 ) -> None:
     """Check a negotiation history against the data contract and print the report."""
     from features.io import TableReadError, read_table
     from features.validation import validate_history
 
     try:
-        table, _ = read_table(source)
+        table, _ = read_table(source, encoding=encoding)
     except TableReadError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -67,6 +68,10 @@ class Engine(StrEnum):
 EngineOption = Annotated[Engine, typer.Option(help="local, or dask (a cluster; scoring reads Parquet).")]
 SchedulerOption = Annotated[str | None, typer.Option(help="Dask scheduler address (default: a LocalCluster).")]
 WorkersOption = Annotated[int | None, typer.Option(help="LocalCluster worker processes (default: one per core).")]
+Encoding = Annotated[
+    str,
+    typer.Option(help="Encoding of a CSV input (default UTF-8); a line that does not decode is a rejected row."),
+]
 TrackingUri = Annotated[
     str | None, typer.Option(envvar="MLFLOW_TRACKING_URI", help="MLflow tracking store (default sqlite:///mlflow.db).")
 ]
@@ -191,6 +196,7 @@ def score(
             "version and cached in $RECOUP_COMPILED_TREES_DIR, else ~/.cache/recoup/trees).",
         ),
     ] = True,
+    encoding: Encoding = "utf-8",
 ) -> None:
     """Rank a worklist by expected net recovery; rejected rows go to a rejects file."""
     import mlflow
@@ -219,7 +225,9 @@ def score(
             with dask_client(scheduler, workers) as client:
                 summary = score_worklist_dask(source, output, bundle, client, rejects=rejects, chunk_rows=chunk_rows)
         else:
-            summary = score_worklist(source, output, bundle, rejects=rejects, chunk_rows=chunk_rows, jobs=jobs)
+            summary = score_worklist(
+                source, output, bundle, rejects=rejects, chunk_rows=chunk_rows, jobs=jobs, encoding=encoding
+            )
     except (TableReadError, ValueError) as error:  # unreadable input; CSV given to the dask engine
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

@@ -31,7 +31,7 @@ from fastapi import APIRouter, File, Header, HTTPException, Query, Request, Uplo
 from fastapi.responses import Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from features.io import TableReadError
+from features.io import DEFAULT_ENCODING, TableReadError
 from service.dependencies import LimiterDep, ModelDep
 from service.schemas import MODEL_ROUTE_ERRORS, WORKLIST_RESPONSE, ErrorResponse, ValidationErrorResponse
 from service.worklist import score_worklist
@@ -77,6 +77,15 @@ def _upload_suffix(upload: UploadFile) -> str:
     raise HTTPException(
         status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "upload a .csv or .parquet file (by name or content type)"
     )
+
+
+def _charset(upload: UploadFile) -> str | None:
+    """The ``charset`` parameter of the part's content type, if any."""
+    for parameter in (upload.content_type or "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"')
+    return None
 
 
 def _output_suffix(output_format: OutputFormat | None, accept: str | None) -> str:
@@ -132,6 +141,10 @@ async def score_worklist_upload(
             description="Format of the returned files (default: CSV, or Parquet when Accept asks for it).",
         ),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        Query(description="Encoding of a CSV upload (default: the part's charset, else UTF-8).", examples=["latin-1"]),
+    ] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Score a worklist: every claim ranked by expected net recovery, with its ladder, reasons, warnings."""
@@ -143,7 +156,14 @@ async def score_worklist_upload(
         suffix = _output_suffix(output_format, accept)
         ranked, rejects = folder / f"ranked{suffix}", folder / f"rejects{suffix}"
         scoring = partial(
-            score_worklist, source, ranked, model.bundle, rejects=rejects, progress=False, policy=model.policy
+            score_worklist,
+            source,
+            ranked,
+            model.bundle,
+            rejects=rejects,
+            progress=False,
+            policy=model.policy,
+            encoding=encoding or _charset(file) or DEFAULT_ENCODING,
         )
         try:
             summary = await anyio.to_thread.run_sync(scoring, limiter=limiter)

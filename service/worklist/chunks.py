@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.io import TableReadError, table_files
+from features.io import READ_ERROR_COLUMN, TableReadError, table_files
 from features.validation import validate_claims
 from models.bundle import RecoupBundle, output_columns
 from models.ladder import LadderPolicy
@@ -21,7 +21,7 @@ ROW_COLUMN = "row"
 ERROR_COLUMN = "errors"
 RANK_COLUMN = "expected_net_recovery"
 
-RESERVED_COLUMNS = frozenset([ROW_COLUMN, ERROR_COLUMN, *output_columns()])
+RESERVED_COLUMNS = frozenset([ROW_COLUMN, ERROR_COLUMN, READ_ERROR_COLUMN, *output_columns()])
 
 
 def score_chunk(chunk: pd.DataFrame, bundle: RecoupBundle, policy: LadderPolicy | None = None) -> pd.DataFrame:
@@ -38,10 +38,22 @@ def score_chunk(chunk: pd.DataFrame, bundle: RecoupBundle, policy: LadderPolicy 
         else pd.DataFrame(index=result.valid.index, columns=output_columns())
     )
     inputs = chunk.drop(columns=[name for name in chunk.columns if name in RESERVED_COLUMNS])
+    if inputs.columns.duplicated().any():  # validation rejected every row; the files need unique names
+        inputs.columns = _numbered_copies(inputs.columns)
     combined = inputs.join(scores)
     combined[ERROR_COLUMN] = result.rejected[ERROR_COLUMN].reindex(combined.index).fillna("")
     combined.index.name = ROW_COLUMN
     return combined.reset_index()
+
+
+def _numbered_copies(names: pd.Index) -> list[str]:
+    """Column names with every later copy of a name marked with its position: ``x``, ``x (column 7)``."""
+    seen: set[str] = set()
+    unique = []
+    for position, name in enumerate(names, start=1):
+        unique.append(f"{name} (column {position})" if name in seen else name)
+        seen.add(name)
+    return unique
 
 
 def rank_order(frame: pd.DataFrame | pa.Table) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from features.io import iter_table_chunks
+from features.io import DEFAULT_ENCODING, iter_table_chunks
 from models.bundle import RecoupBundle
 from models.ladder import LadderPolicy
 from service.worklist.chunks import DEFAULT_CHUNK_ROWS, input_rows, score_chunk
@@ -28,6 +29,7 @@ def score_worklist(
     progress: bool = True,
     policy: LadderPolicy | None = None,
     jobs: int = 1,
+    encoding: str = DEFAULT_ENCODING,
 ) -> WorklistSummary:
     """Score a worklist into ``output`` (CSV or Parquet by its name), ranked by expected net recovery.
 
@@ -35,9 +37,12 @@ def score_worklist(
     only when nothing was rejected, so a stale file from an earlier run never lingers). ``policy``
     overrides the bundle's ladder policy (the service applies its settings this way). With ``jobs`` > 1,
     chunks are scored and written by that many worker processes (a compiled bundle is compiled, from the
-    cache, in each); the output is the same.
+    cache, in each); the output is the same. ``encoding`` is a CSV input's (see ``features.io``).
     """
-    chunks = iter_table_chunks(Path(source), chunk_rows)
+    chunks = iter_table_chunks(Path(source), chunk_rows, encoding=encoding)
+    # the first chunk is read before anything is shown or written: a file beyond recovery (an empty one,
+    # a header that does not decode) is then one error line, without a progress bar before it
+    chunks = itertools.chain([next(chunks)], chunks)
     total = input_rows(Path(source))
     if jobs <= 1:
         return write_worklist(

@@ -36,10 +36,11 @@ class WorklistSummary:
         self.rows_read += len(scored) + len(rejected)
         self.scored += len(scored)
         self.rejected += len(rejected)
-        # scored rows passed validation, whose payer normalisation (trim, upper-case) is repeated here
-        payer = scored["payer_id"].astype("string").str.strip().str.upper()
-        self.by_action = _add_totals(self.by_action, scored, scored["recommended_action"].astype("string"))
-        self.by_payer = _add_totals(self.by_payer, scored, payer)
+        if len(scored):  # a file missing its columns scores nothing, and has no payer_id to group by
+            # scored rows passed validation, whose payer normalisation (trim, upper-case) is repeated here
+            payer = scored["payer_id"].astype("string").str.strip().str.upper()
+            self.by_action = _add_totals(self.by_action, scored, scored["recommended_action"].astype("string"))
+            self.by_payer = _add_totals(self.by_payer, scored, payer)
         missing = ERRORS_SHOWN - len(self.sample_errors)
         if missing > 0:
             self.sample_errors += rejected[ERROR_COLUMN].head(missing).tolist()

@@ -137,9 +137,9 @@ def test_header_only_and_empty_files(tmp_path):
     assert result.report.rows_read == 0 and not result.report.ok
     assert result.report.file_problems[0].rule == "the file has no data rows"
     empty = tmp_path / "empty.csv"
-    empty.write_text("")
-    result = validate_file(empty)
-    assert not result.report.ok and result.report.rows_read == 0
+    empty.write_text("\n\n")  # no header line: beyond recovery, one file-level error
+    with pytest.raises(TableReadError, match=r"empty\.csv: line 1: the file is empty"):
+        read_table(empty)
 
 
 def test_unreadable_inputs_raise_a_clear_error(tmp_path):
