@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     compile_trees: bool = Field(
         True,
         description="Score with compiled trees (same numbers, several times "
-        "faster); compiled once per model version on load, then cached.",
+        "faster); compiled in the background once per model version on load (LightGBM scores meanwhile), "
+        "then cached.",
     )
     compiled_trees_dir: Path | None = Field(None, description="Cache of compiled trees; default ~/.cache/recoup/trees.")
 
