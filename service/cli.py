@@ -87,7 +87,14 @@ DRIFT_HELP = (
 
 @app.command()
 def simulate(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (.parquet or .csv).")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write: .parquet, .csv, or a folder (partitioned Parquet, for --engine dask).",
+        ),
+    ],
     claims: Annotated[int, typer.Option(help="Claims in the negotiation history.")] = 50_000,
     worklist: Annotated[int | None, typer.Option(help="Write N fresh unscored claims instead.")] = None,
     seed: Seed = 0,
@@ -95,6 +102,7 @@ def simulate(
     drift: Annotated[str | None, typer.Option(help=DRIFT_HELP)] = None,
     end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the history.")] = "2025-12-31",
     as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The worklist's as_of_date.")] = "2026-01-15",
+    part_rows: Annotated[int, typer.Option(min=1, help="Rows per Parquet part when OUTPUT is a folder.")] = 25_000,
 ) -> None:
     """Write a simulated negotiation history (with truth_ columns) or a worklist of fresh claims."""
     import time
@@ -111,18 +119,34 @@ def simulate(
         frame = simulate_worklist(worklist, seed=seed, world=world, as_of=as_of.date())
     else:
         frame = simulate_history(claims, seed=seed, world=world, end=end.date())
-    _write_table(frame, output)
+    _write_table(frame, output, part_rows)
     what = "worklist claims" if worklist else "attempt rows"
     typer.echo(f"wrote {len(frame):,} {what} to {output} in {time.perf_counter() - started:.1f}s")
 
 
-def _write_table(frame, output: Path) -> None:
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+PART_PATTERN = "part-*.parquet"
+
+
+def _write_table(frame, output: Path, part_rows: int = 25_000) -> None:
+    """``frame`` as CSV or Parquet by the suffix of ``output``; without one, as a folder of Parquet parts
+    (``part-00000.parquet`` ...) of ``part_rows`` rows. Written under a temporary name and renamed."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     if output.suffix.lower() == ".csv":
         frame.to_csv(partial, index=False, date_format="%Y-%m-%d")
-    else:
+    elif output.suffix.lower() in TABLE_SUFFIXES:
         frame.to_parquet(partial, index=False)
+    else:
+        import shutil
+
+        if output.exists() and any(not path.match(PART_PATTERN) for path in output.iterdir()):
+            raise typer.BadParameter(f"{output} holds files other than {PART_PATTERN}: not replacing it", "-o")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        for number, start in enumerate(range(0, len(frame), part_rows)):
+            frame.iloc[start : start + part_rows].to_parquet(partial / f"part-{number:05d}.parquet", index=False)
+        shutil.rmtree(output, ignore_errors=True)
     partial.replace(output)  # never a half-written file under the final name
 
 
