@@ -368,13 +368,17 @@ def ingest_idr(
     quarter: Annotated[
         str | None, typer.Option(help="YYYYQn when neither a Quarter column nor the file name gives it.")
     ] = None,
+    reports: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the mapping report and the dropped rows (default: beside OUTPUT)."),
+    ] = None,
 ) -> None:
     """Map CMS Federal IDR dispute line items to an IDR dataset, reporting every dropped row."""
     from training.idr import format_idr_ingest_report, write_idr_dataset
     from training.idr import ingest_idr as ingest
 
     result = ingest(files, quarter=quarter)
-    written = write_idr_dataset(result, output)
+    written = write_idr_dataset(result, output, reports)
     typer.echo(format_idr_ingest_report(result))
     typer.echo("wrote " + ", ".join(map(str, written)))
 
