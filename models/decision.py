@@ -3,9 +3,10 @@
 For a claim at level c with allowed amount a, attempting level j is worth
 ``Q(j) = -cost_j + d(t_j) * [p_j * (E[allowed | success at j] - a) + (1 - p_j) * (V(j) - fee_j)]``,
 where V(j) is the best value from level j after a failure (0 = stop), d discounts over the predicted days
-and fee_j is the IDR entity fee, paid only on a loss. The recommendation is the argmax, or ``accept`` when
-no step is worth more than 0. Vectorised over claims and over the steps from one level, so one claim costs
-a few dozen array operations, not a few hundred.
+and fee_j is the IDR entity fee, paid only on a loss. Federal IDR fees are those in force on the step's
+expected filing date, and a claim in an IDR batch pays its share of the batch's fees. The recommendation
+is the argmax, or ``accept`` when no step is worth more than 0. Vectorised over claims and over the steps
+from one level, so one claim costs a few dozen array operations, not a few hundred.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.schema import ESCALATION_LEVELS, LEVEL_NAMES, Level
-from models.ladder import LadderClaims, LadderPolicy, eligibility
+from models.ladder import Deadlines, LadderClaims, LadderPolicy, deadlines, eligibility
 
 ACCEPT = "accept"
 #: The ladder's level numbers, in order
@@ -101,7 +102,10 @@ class Decision:
     eligible: dict[Level, np.ndarray]
     ineligible_reason: dict[Level, np.ndarray]
     expected_recovery: dict[Level, np.ndarray]  # p * (E[allowed | success] - a), before costs
-    cost: dict[Level, np.ndarray]
+    cost: dict[Level, np.ndarray]  # of the next step to each level, fees in force on its filing date included
+    deadline: dict[Level, np.ndarray]  # last day to start the level as the next step (datetime64[D], NaT: none)
+    days_left: dict[Level, np.ndarray]  # days from as_of to the deadline (NaN: none or unknown)
+    deadline_rule: dict[Level, np.ndarray]  # the rule that set the deadline, or which date it needs
 
 
 def step_pairs(current_level: np.ndarray) -> tuple[tuple[int, Level], ...]:
@@ -121,20 +125,31 @@ def _pairs_from(lowest: int) -> tuple[tuple[int, Level], ...]:
 class StepEligibility:
     """Which steps each claim may take. ``steps``: every pair of a ``PairLayout`` (pairs, claims), the
     claim's next steps with their deadlines checked and later steps without (they have no dates yet);
-    ``next_ok`` and ``next_reason``: the next step to each level (levels, claims)."""
+    ``next_ok`` and ``next_reason``: the next step to each level (levels, claims); ``deadlines``: the
+    claims' deadlines, which the next steps were checked against."""
 
     steps: np.ndarray
     next_ok: np.ndarray
     next_reason: np.ndarray
+    deadlines: Deadlines
 
 
 def step_eligibility(claims: LadderClaims, layout: PairLayout, policy: LadderPolicy) -> StepEligibility:
-    next_ok, next_reason = eligibility(
-        claims, claims.current_level, LEVEL_NUMBERS[:, None], policy, check_deadlines=True
-    )
-    later_ok, _ = eligibility(claims, layout.starts[:, None], layout.targets[:, None], policy, check_deadlines=False)
+    due = deadlines(claims, policy)
+    next_ok, next_reason = eligibility(claims, claims.current_level, LEVEL_NUMBERS[:, None], due)
+    later_ok, _ = eligibility(claims, layout.starts[:, None], layout.targets[:, None])
     steps = np.where(layout.starts[:, None] == claims.current_level, next_ok[layout.targets - 1], later_ok)
-    return StepEligibility(steps, next_ok, next_reason)
+    return StepEligibility(steps, next_ok, next_reason, due)
+
+
+def filing_dates(claims: LadderClaims, layout: PairLayout, expected_days: np.ndarray) -> np.ndarray:
+    """When each step (pairs, claims) would be filed: the next steps on ``as_of``, a later step once the
+    step that reaches its starting level directly from the claim's level is expected to resolve."""
+    rows = np.arange(len(claims))
+    reaching = layout.position[claims.current_level, layout.starts[:, None]]  # -1 where start <= current level
+    days = np.where(reaching >= 0, expected_days[reaching, rows], 0.0)
+    days = np.nan_to_num(days, nan=0.0, posinf=0.0)
+    return claims.as_of + np.rint(days).astype("int64").astype("timedelta64[D]")
 
 
 def decide(
@@ -159,8 +174,13 @@ def decide(
     current, allowed = claims.current_level, claims.current_allowed
     targets = layout.targets
     cost_by_level = np.array([policy.cost_of(level) for level in ESCALATION_LEVELS])
-    cost = cost_by_level[targets - 1][:, None]
-    loss_fee = np.where(targets == _EXTERNAL_REVIEW, policy.idr_entity_fee, 0.0)[:, None] * claims.nsa
+    # the Federal IDR fees in force on each step's filing date (NSA claims only; shared within a batch)
+    idr = targets == _EXTERNAL_REVIEW
+    fees = policy.idr_fees(filing_dates(claims, layout, grid.expected_days)[idr], claims.nsa, claims.idr_batch_size)
+    cost = np.repeat(cost_by_level[targets - 1][:, None], n, axis=1)
+    cost[idr] += fees.admin
+    loss_fee = np.zeros((len(targets), n))
+    loss_fee[idr] = fees.entity
     gain = grid.p_success * np.maximum(grid.expected_allowed - allowed, 0.0)
     discount, failure = policy.discount(grid.expected_days), 1.0 - grid.p_success
     q = np.full((len(layout.starts), n), np.nan)
@@ -187,14 +207,25 @@ def decide(
     reachable = (own >= 0) & eligible.next_ok
     net_value = np.where(reachable, q[own, rows], np.nan)
     recovery = np.where(reachable, gain[own, rows], np.nan)
-    costs = np.repeat(cost_by_level[:, None], n, axis=1)
+    # the cost of each level from the claim's own level (the base cost where the claim cannot reach it)
+    costs = np.where(own >= 0, cost[own, rows], cost_by_level[:, None])
+    due = eligible.deadlines
     return Decision(
         _ACTION_NAMES[best_next[current, rows]],
         value[current, rows],
         _paths(best_next, current),
         *(
             dict(zip(ESCALATION_LEVELS, table, strict=True))
-            for table in (net_value, eligible.next_ok, eligible.next_reason, recovery, costs)
+            for table in (
+                net_value,
+                eligible.next_ok,
+                eligible.next_reason,
+                recovery,
+                costs,
+                due.date[LEVEL_NUMBERS],
+                due.days_left(claims.as_of)[LEVEL_NUMBERS],
+                due.rule[LEVEL_NUMBERS],
+            )
         ),
     )
 

@@ -92,6 +92,8 @@ def path_value(claims: pd.DataFrame, paths: list[tuple[str, ...]], estimates, po
     allowed = claims["current_allowed_amount"].to_numpy(dtype=float)
     nsa = claims["nsa_eligible"].to_numpy(dtype=bool)
     current = claims["current_level"].to_numpy(dtype=int)
+    # the fees of every step are those in force on as_of (the decision dates later steps a little later)
+    fees = policy.idr_fees(claims["as_of_date"].to_numpy(dtype="datetime64[D]"), nsa, None)
     values = np.zeros(len(claims))
     keys = pd.Series([tuple(path) for path in paths])
     for path, rows in keys.groupby(keys).indices.items():
@@ -107,8 +109,10 @@ def path_value(claims: pd.DataFrame, paths: list[tuple[str, ...]], estimates, po
                 p[inside] = truth.p_success[rows][inside]
                 gain[inside] = np.maximum(truth.expected_allowed[rows][inside] - allowed[rows][inside], 0.0)
                 days[inside] = truth.expected_days[rows][inside]
-            fee = policy.idr_entity_fee * nsa[rows] if target is Level.external_review else 0.0
-            value = -policy.cost_of(target) + policy.discount(days) * (p * gain + (1 - p) * (value - fee))
+            idr = target is Level.external_review
+            cost = policy.cost_of(target) + (fees.admin[rows] if idr else 0.0)
+            fee = fees.entity[rows] if idr else 0.0
+            value = -cost + policy.discount(days) * (p * gain + (1 - p) * (value - fee))
         values[rows] = value
     return values
 

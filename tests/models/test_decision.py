@@ -2,8 +2,9 @@
 
 Q(j) = -cost_j + d(t_j) * [p_j * (E_j - a) + (1 - p_j) * (V(j) - fee_j)], V(j) = max(0, best Q from j),
 fee_j = the IDR entity fee, charged only on a loss and only for NSA claims at external review.
-Default costs: reconsideration 25, written appeal 118, peer to peer 250, external review 415, legal 5000;
-IDR entity fee 500.
+Default costs: reconsideration 25, written appeal 118, peer to peer 250, external review 300 (preparation)
+plus, for NSA claims, the Federal IDR administrative fee in force on the filing date ($115 before
+2026-06-11, $15 from then on), legal 5000; IDR entity fee 500 (single dispute).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import pandas as pd
 import pytest
 
 from features.schema import ESCALATION_LEVELS, Level
+from models.calendar import add_business_days
 from models.decision import ACCEPT, StepEstimates, decide, step_pairs
-from models.ladder import LadderPolicy, add_business_days
+from models.ladder import LadderPolicy
 
 R, W, P, X, L = (Level.reconsideration, Level.written_appeal, Level.peer_to_peer, Level.external_review, Level.legal)
 NO_DISCOUNT = LadderPolicy(annual_discount_rate=0.0)
@@ -98,23 +100,25 @@ def test_nsa_claim_ladder_by_hand():
 def test_non_nsa_claim_ladder_by_hand():
     claims = claims_frame(nsa=False)
     decision = decide(claims, estimates_for(claims), NO_DISCOUNT)
-    # no IDR fee: from P, Q(X) = -415 + 600 = 185 -> V(P) = 185
-    # from W: Q(P) = -250 + 120 + 0.8 * 185 = 18; Q(X) = 185 -> V(W) = 185 (external review)
-    # from R: Q(W) = -118 + 280 + 0.6 * 185 = 273; Q(P) = 18; Q(X) ineligible before a written appeal
-    # from none: Q(R) = -25 + 150 + 0.7 * 273 = 316.1; Q(W) = -118 + 280 + 0.6 * 185 = 273
+    # no IDR fees (external review costs its preparation only): from P, Q(X) = -300 + 600 = 300 -> V(P) = 300
+    # from W: Q(P) = -250 + 120 + 0.8 * 300 = 110; Q(X) = 300 -> V(W) = 300 (external review)
+    # from R: Q(W) = -118 + 280 + 0.6 * 300 = 342; Q(P) = 110; Q(X) ineligible before a written appeal
+    # from none: Q(R) = -25 + 150 + 0.7 * 342 = 364.4; Q(W) = -118 + 280 + 0.6 * 300 = 342
     net = by_level(decision.net_value)
-    assert net["reconsideration"] == pytest.approx(316.1)
-    assert net["written_appeal"] == pytest.approx(273.0)
-    assert net["peer_to_peer"] == pytest.approx(-250 + 120 + 0.8 * 185)
+    assert net["reconsideration"] == pytest.approx(364.4)
+    assert net["written_appeal"] == pytest.approx(342.0)
+    assert net["peer_to_peer"] == pytest.approx(110.0)
     assert np.isnan(net["external_review"])
     assert decision.ineligible_reason[X][0] == "external review needs a written internal appeal first"
     assert decision.action[0] == "reconsideration"
     assert path_of(decision) == ["reconsideration", "written_appeal", "external_review"]
+    assert decision.cost[X][0] == 300.0
 
 
-@pytest.mark.parametrize(("nsa", "expected_q", "action"), [(True, -15.0, ACCEPT), (False, 185.0, "external_review")])
+@pytest.mark.parametrize(("nsa", "expected_q", "action"), [(True, -15.0, ACCEPT), (False, 300.0, "external_review")])
 def test_the_idr_fee_is_charged_only_for_nsa_claims(nsa, expected_q, action):
-    """At peer to peer: Q(X) = -415 + 0.6 * 1000 + 0.4 * (0 - fee), fee = 500 for NSA claims, else 0."""
+    """At peer to peer, as of 2025: Q(X) = -300 - 115 + 0.6 * 1000 + 0.4 * (0 - 500) for NSA claims (the
+    administrative fee, and the entity fee on a loss), Q(X) = -300 + 0.6 * 1000 otherwise."""
     claims = claims_frame(current_level=P, nsa=nsa)
     decision = decide(claims, estimates_for(claims), NO_DISCOUNT)
     assert decision.net_value[X][0] == pytest.approx(expected_q)
@@ -126,15 +130,15 @@ def test_the_idr_fee_is_charged_only_for_nsa_claims(nsa, expected_q, action):
 
 @pytest.mark.parametrize("p", [0.0, 0.25, 1.0])
 def test_the_idr_fee_is_charged_only_on_a_loss(p):
-    """Q(X) = -415 + p * 1000 - (1 - p) * 500: a certain win pays no fee, a certain loss pays all of it."""
+    """Q(X) = -415 + p * 1000 - (1 - p) * 500: a certain win pays no entity fee, a certain loss all of it."""
     steps = STEPS | {X: (p, 1300.0)}
     nsa = claims_frame(current_level=P, nsa=True)
     plain = claims_frame(current_level=P, nsa=False)
     with_fee = decide(nsa, estimates_for(nsa, steps), NO_DISCOUNT).net_value[X][0]
     without_fee = decide(plain, estimates_for(plain, steps), NO_DISCOUNT).net_value[X][0]
     assert with_fee == pytest.approx(-415 + p * 1000 - (1 - p) * 500)
-    assert without_fee == pytest.approx(-415 + p * 1000)
-    assert without_fee - with_fee == pytest.approx((1 - p) * 500)
+    assert without_fee == pytest.approx(-300 + p * 1000)
+    assert without_fee - with_fee == pytest.approx(115 + (1 - p) * 500)
     recovery = decide(nsa, estimates_for(nsa, steps), NO_DISCOUNT).expected_recovery[X][0]
     assert recovery == pytest.approx(p * 1000)  # before costs and fees
 
@@ -184,36 +188,47 @@ def test_internal_appeals_must_start_within_180_days_of_payment():
 
 
 def test_nsa_open_negotiation_window_is_30_business_days():
-    # 2025-03-03 is a Monday and no federal holiday falls in the next six weeks: 30 business days later is
-    # Monday 2025-04-14
-    assert add_business_days(np.array(["2025-03-03"], dtype="datetime64[D]"), 30)[0] == np.datetime64("2025-04-14")
-    last_day = claims_frame(nsa=True, paid="2025-03-03", as_of="2025-04-14")
-    day_after = claims_frame(nsa=True, paid="2025-03-03", as_of="2025-04-15")
-    assert decide(last_day, estimates_for(last_day), NO_DISCOUNT).eligible[R][0]
+    # the 30 business days begin on the day of the initial payment, Monday 2025-03-03 (day 1); no federal
+    # holiday falls in the next six weeks, so day 30 is Friday 2025-04-11
+    assert add_business_days(np.array(["2025-03-03"], dtype="datetime64[D]"), 29)[0] == np.datetime64("2025-04-11")
+    last_day = claims_frame(nsa=True, paid="2025-03-03", as_of="2025-04-11")
+    day_after = claims_frame(nsa=True, paid="2025-03-03", as_of="2025-04-14")
+    on_time = decide(last_day, estimates_for(last_day), NO_DISCOUNT)
+    assert on_time.eligible[R][0]
+    assert on_time.deadline[R][0] == np.datetime64("2025-04-11") and on_time.days_left[R][0] == 0
     decision = decide(day_after, estimates_for(day_after), NO_DISCOUNT)
     assert not decision.eligible[R][0]
+    assert decision.days_left[R][0] == -3
     assert decision.ineligible_reason[R][0] == (
         "NSA open negotiation must start within 30 business days of the initial payment"
     )
     assert decision.eligible[W][0]  # the internal appeal window (180 days) is still open
     # the deadline applies to the next step only: the best plan now starts with the written appeal
     assert decision.action[0] == "written_appeal"
-    non_nsa = claims_frame(nsa=False, paid="2025-03-03", as_of="2025-04-15")
+    non_nsa = claims_frame(nsa=False, paid="2025-03-03", as_of="2025-04-14")
     assert decide(non_nsa, estimates_for(non_nsa), NO_DISCOUNT).eligible[R][0]
 
 
 def test_idr_must_start_within_4_business_days_after_open_negotiation():
-    # open negotiation started Monday 2025-03-03: it ends 2025-04-14 and IDR must start by 2025-04-18
-    in_time = claims_frame(current_level=R, nsa=True, paid="2025-03-01", level_date="2025-03-03", as_of="2025-04-18")
-    too_late = claims_frame(current_level=R, nsa=True, paid="2025-03-01", level_date="2025-03-03", as_of="2025-04-21")
+    # open negotiation started Monday 2025-03-03: its 30th business day is Friday 2025-04-11, and IDR must
+    # start in the next 4 business days, by Thursday 2025-04-17
+    in_time = claims_frame(current_level=R, nsa=True, paid="2025-03-01", level_date="2025-03-03", as_of="2025-04-17")
+    too_late = claims_frame(current_level=R, nsa=True, paid="2025-03-01", level_date="2025-03-03", as_of="2025-04-18")
     no_date = claims_frame(current_level=R, nsa=True, paid="2025-03-01", level_date=None, as_of="2025-04-21")
-    assert decide(in_time, estimates_for(in_time), NO_DISCOUNT).eligible[X][0]
+    decision = decide(in_time, estimates_for(in_time), NO_DISCOUNT)
+    assert decision.eligible[X][0] and decision.deadline[X][0] == np.datetime64("2025-04-17")
+    assert decision.deadline_rule[X][0].startswith("Federal IDR: 4 business days after the open negotiation")
     decision = decide(too_late, estimates_for(too_late), NO_DISCOUNT)
     assert not decision.eligible[X][0]
     assert decision.ineligible_reason[X][0] == (
         "Federal IDR must start within 4 business days after the open negotiation ends"
     )
-    assert decide(no_date, estimates_for(no_date), NO_DISCOUNT).eligible[X][0]  # checked only when dated
+    undated = decide(no_date, estimates_for(no_date), NO_DISCOUNT)
+    assert undated.eligible[X][0]  # checked only when dated
+    assert np.isnat(undated.deadline[X][0]) and np.isnan(undated.days_left[X][0])
+    assert undated.deadline_rule[X][0] == (
+        "unknown: needs current_level_date, the day open negotiation (reconsideration) started"
+    )
 
 
 def test_claims_are_decided_independently_in_one_call():
@@ -225,7 +240,7 @@ def test_claims_are_decided_independently_in_one_call():
         for start, target in step_pairs(both["current_level"].to_numpy())
     }
     decision = decide(both, estimates, NO_DISCOUNT)
-    assert decision.expected_net_recovery == pytest.approx([238.4, 316.1])
+    assert decision.expected_net_recovery == pytest.approx([238.4, 364.4])
 
 
 def test_a_fully_paid_claim_has_nothing_left_to_recover():

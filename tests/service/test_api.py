@@ -62,7 +62,9 @@ def test_deadline_rules_make_levels_ineligible_with_a_reason(client, claim):
     ladder = {step["level"]: step for step in client.post("/v1/score", json=late).json()["ladder"]}
     for level in ("reconsideration", "written_appeal", "peer_to_peer"):
         assert ladder[level]["eligible"] is False
-        assert "within 180 days" in ladder[level]["ineligible_reason"]
+    # the claim is NSA-eligible: its reconsideration is the open negotiation, due 30 business days after payment
+    assert "within 30 business days" in ladder["reconsideration"]["ineligible_reason"]
+    assert "within 180 days" in ladder["written_appeal"]["ineligible_reason"]
     assert ladder["legal"]["eligible"] is True
 
 
