@@ -47,7 +47,7 @@ SKIP_MARKER = re.compile(r"<!--\s*readme-test:\s*skip\s+(?P<reason>.+?)\s*-->")
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>```+|~~~+)[ \t]*(?P<info>[\w+-]*)[^\n]*$", re.MULTILINE)
 
 #: Option values replaced by small ones, so that the whole README runs in a couple of minutes.
-SIZE_OPTIONS = {"--claims": "3000", "--worklist": "400"}
+SIZE_OPTIONS = {"--claims": "2000", "--worklist": "300"}
 #: Commands the README shows that are not run here, and why (a pattern matching the start of the line).
 COMMANDS_NOT_RUN = {
     r"make test\b": "the test suite itself (it runs this test)",
@@ -300,6 +300,7 @@ def test_the_readme_has_shell_blocks_and_every_exclusion_is_used():
         for block in BLOCKS
     ],
 )
+@pytest.mark.timeout(BLOCK_TIMEOUT_SECONDS + 60)  # a block may train and start servers: more than one test's time
 def test_readme_block_runs_as_written(block: Block, session: Session):
     if session.failed is not None:
         pytest.fail(f"an earlier block failed (README.md line {session.failed.line}): this one depends on it")
