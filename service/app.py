@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from features.requests import pydantic_errors
 from service.dependencies import require_api_key
 from service.model_holder import ModelHolder
-from service.observability import Metrics, ObservabilityMiddleware
+from service.observability import Metrics, ObservabilityMiddleware, process_stopped
 from service.routers import health, model, payers, score, worklists
 from service.settings import Settings, get_settings
 
@@ -59,6 +59,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await holder.stop()
+        process_stopped()
 
 
 class RequestSizeLimit:

@@ -226,22 +226,14 @@ def score(
     import mlflow
 
     from features.io import TableReadError
-    from service.model_holder import load_bundle
-    from service.settings import DEFAULT_TRACKING_URI
+    from models.served import load_served_bundle
+    from models.served import tracking_uri as resolve_tracking_uri
     from service.worklist import score_worklist
 
-    uri = tracking_uri or DEFAULT_TRACKING_URI
+    uri = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    bundle = load_bundle(model_uri)
-    if compile_trees:
-        try:
-            bundle.models.compile()
-        except Exception as error:  # no compiler, an unwritable cache: LightGBM gives the same numbers
-            typer.echo(
-                f"warning: compiled trees unavailable ({type(error).__name__}: {error}); scoring with LightGBM",
-                err=True,
-            )
+    bundle = load_served_bundle(model_uri, compile_trees=compile_trees)
     try:
         if engine is Engine.dask:
             from service.dask_scoring import dask_client, score_worklist_dask
@@ -352,13 +344,24 @@ def serve(
     model_uri: Annotated[
         str | None, typer.Option(envvar="RECOUP_MODEL_URI", help="Model to serve (default models:/recoup@champion).")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="RECOUP_WORKERS",
+            help="Server processes on the one port, each with its own copy of the model (about its size in "
+            "memory each); metrics are summed across them.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the scoring API (FastAPI under uvicorn); other settings come from RECOUP_* variables."""
     from service.server import serve as run_server
     from service.settings import Settings
 
+    if model_uri:
+        os.environ["RECOUP_MODEL_URI"] = model_uri  # worker processes read their settings from the environment
     settings = Settings(model_uri=model_uri) if model_uri else Settings()
-    run_server(host, port, settings)
+    run_server(host, port, settings, workers=workers)
 
 
 @app.command("ingest-idr")

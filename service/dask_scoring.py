@@ -31,6 +31,7 @@ from distributed import Client, LocalCluster
 from features.io import table_files
 from models.bundle import RecoupBundle, output_columns
 from models.ladder import LadderPolicy
+from models.served import make_served
 from service.worklist import (
     DEFAULT_CHUNK_ROWS,
     ERROR_COLUMN,
@@ -176,13 +177,7 @@ def _compile(bundle: RecoupBundle, cache_dir: Path) -> None:
     A worker that cannot compile, or that later loses its copy (spilled, restarted, joined late), scores
     with LightGBM: the same numbers to about 1e-15, not bit for bit.
     """
-    try:
-        bundle.models.compile(cache_dir)
-    except Exception as error:
-        logger.warning(
-            "compiled trees unavailable on a worker; it scores with LightGBM",
-            extra={"error": f"{type(error).__name__}: {error}"},
-        )
+    make_served(bundle, compiled_dir=cache_dir)
 
 
 def _in_order(client: Client, partitions: list, window: int) -> Iterator[pd.DataFrame]:

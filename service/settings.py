@@ -7,7 +7,6 @@ inside the model bundle; unset ones keep the bundle's.
 from __future__ import annotations
 
 import logging
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,8 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from features.schema import ESCALATION_LEVELS
 from models.ladder import LadderPolicy
+from models.served import DEFAULT_TRACKING_URI, tracking_uri
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 LEVEL_NAMES = frozenset(level.name for level in ESCALATION_LEVELS)
 
 
@@ -53,8 +52,7 @@ class Settings(BaseSettings):
     compile_trees: bool = Field(
         True,
         description="Score with compiled trees (same numbers, several times "
-        "faster); compiled in the background once per model version on load (LightGBM scores meanwhile), "
-        "then cached.",
+        "faster); compiled once per model version on load, then cached.",
     )
     compiled_trees_dir: Path | None = Field(None, description="Cache of compiled trees; default ~/.cache/recoup/trees.")
 
@@ -81,7 +79,7 @@ class Settings(BaseSettings):
     @field_validator("tracking_uri", mode="after")
     @classmethod
     def _default_tracking_uri(cls, value: str) -> str:
-        return value or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+        return tracking_uri(value)
 
     @field_validator("cost_overrides", mode="after")
     @classmethod

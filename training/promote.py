@@ -17,6 +17,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from models.bundle import RecoupBundle
+from models.served import load_bundle
 from training import tracking
 from training.evaluate import classification_metrics, settlement_metrics
 
@@ -39,10 +40,6 @@ class Comparison:
             f"{'v' + self.champion_version if self.champion_version else '(none)'}"
         )
         return "\n".join([head, self.table.to_string(float_format=lambda v: f"{v:.4f}"), self.reason])
-
-
-def load_bundle(model_uri: str) -> RecoupBundle:
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().bundle
 
 
 def holdout_of(client: MlflowClient, version: str) -> pd.DataFrame:

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
-from features.requests import EXAMPLE_CLAIM, ClaimRequest, typed_claim
+from models.served import load_bundle
 from service.app import create_app
-from service.model_holder import ModelHolder, load_bundle
+from service.model_holder import ModelHolder
 from tests.service.conftest import API_KEY, register_copy
 
 POLL_SECONDS = 0.2
@@ -148,21 +148,3 @@ def test_polling_can_be_turned_off(settings, interval):
     app = create_app(settings.model_copy(update={"reload_interval_seconds": interval}))
     with TestClient(app):
         assert app.state.holder._task is None
-
-
-@pytest.mark.anyio
-async def test_a_version_is_served_before_its_trees_are_compiled_and_switches_to_them(settings, model_store, tmp_path):
-    """Readiness never waits for a compile: LightGBM scores until the compiled trees are ready."""
-    holder = ModelHolder(settings.model_copy(update={"compiled_trees_dir": tmp_path / "fresh-cache"}))
-    await holder.start()
-    served = holder.current
-    assert served is not None and holder.compiler is not None
-    assert holder.compiler.is_alive() and served.bundle.models.compiled_dir is None  # a fresh cache: compiling
-    claim = typed_claim(ClaimRequest.model_validate(EXAMPLE_CLAIM))
-    with_lightgbm = served.score_one(claim)
-    holder.compiler.join(timeout=600)
-    assert served.bundle.models.compiled_dir == tmp_path / "fresh-cache"
-    compiled = served.score_one(claim)
-    assert compiled["recommended_action"] == with_lightgbm["recommended_action"]
-    assert compiled["expected_net_recovery"] == pytest.approx(with_lightgbm["expected_net_recovery"], rel=1e-9)
-    await holder.stop()

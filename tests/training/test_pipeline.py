@@ -14,9 +14,10 @@ from mlflow import MlflowClient
 from sklearn.isotonic import IsotonicRegression
 
 from models.bundle import output_columns
+from models.served import load_bundle
 from training import tracking
 from training.pipeline import train
-from training.promote import load_bundle, promote
+from training.promote import promote
 from training.simulator import simulate_history, simulate_worklist
 
 
