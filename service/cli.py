@@ -87,7 +87,14 @@ DRIFT_HELP = (
 
 @app.command()
 def simulate(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (.parquet or .csv).")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write: .parquet, .csv, or a folder (partitioned Parquet, for --engine dask).",
+        ),
+    ],
     claims: Annotated[int, typer.Option(help="Claims in the negotiation history.")] = 50_000,
     worklist: Annotated[int | None, typer.Option(help="Write N fresh unscored claims instead.")] = None,
     seed: Seed = 0,
@@ -99,6 +106,7 @@ def simulate(
         Path | None,
         typer.Option(help="Also write the claims as X12 835 and 837P files (and a history's appeals log) here."),
     ] = None,
+    part_rows: Annotated[int, typer.Option(min=1, help="Rows per Parquet part when OUTPUT is a folder.")] = 25_000,
 ) -> None:
     """Write a simulated negotiation history (with truth_ columns) or a worklist of fresh claims."""
     import time
@@ -115,7 +123,7 @@ def simulate(
         frame = simulate_worklist(worklist, seed=seed, world=world, as_of=as_of.date())
     else:
         frame = simulate_history(claims, seed=seed, world=world, end=end.date())
-    _write_table(frame, output)
+    _write_table(frame, output, part_rows)
     what = "worklist claims" if worklist else "attempt rows"
     typer.echo(f"wrote {len(frame):,} {what} to {output} in {time.perf_counter() - started:.1f}s")
     if x12 is not None:
@@ -129,13 +137,29 @@ def simulate(
         )
 
 
-def _write_table(frame, output: Path) -> None:
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+PART_PATTERN = "part-*.parquet"
+
+
+def _write_table(frame, output: Path, part_rows: int = 25_000) -> None:
+    """``frame`` as CSV or Parquet by the suffix of ``output``; without one, as a folder of Parquet parts
+    (``part-00000.parquet`` ...) of ``part_rows`` rows. Written under a temporary name and renamed."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     if output.suffix.lower() == ".csv":
         frame.to_csv(partial, index=False, date_format="%Y-%m-%d")
-    else:
+    elif output.suffix.lower() in TABLE_SUFFIXES:
         frame.to_parquet(partial, index=False)
+    else:
+        import shutil
+
+        if output.exists() and any(not path.match(PART_PATTERN) for path in output.iterdir()):
+            raise typer.BadParameter(f"{output} holds files other than {PART_PATTERN}: not replacing it", "-o")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        for number, start in enumerate(range(0, len(frame), part_rows)):
+            frame.iloc[start : start + part_rows].to_parquet(partial / f"part-{number:05d}.parquet", index=False)
+        shutil.rmtree(output, ignore_errors=True)
     partial.replace(output)  # never a half-written file under the final name
 
 
@@ -303,25 +327,59 @@ def promote(
 
 @app.command()
 def bootstrap(
-    history: Annotated[Path | None, typer.Option(help="History to train on (default: simulate one).")] = None,
-    claims: Annotated[int, typer.Option(help="Claims to simulate when no history is given.")] = 60_000,
+    history: Annotated[
+        Path | None, typer.Option(help="Your history: trained on unless a registered version already was.")
+    ] = None,
+    claims: Annotated[
+        int, typer.Option(envvar="RECOUP_DEMO_CLAIMS", help="Claims to simulate when no history is given.")
+    ] = 60_000,
     tracking_uri: TrackingUri = None,
     seed: Seed = 0,
 ) -> None:
-    """Make sure a champion model exists: train and promote one (on simulated history if none given)."""
+    """Make sure a champion model exists, trained on HISTORY when given (else on a simulated history).
+
+    With a history, a version is trained on it and goes through the promotion gate unless a registered
+    version was already trained on the same data (the dataset digest its training run logged)."""
     from training import tracking
+    from training.data import history_digest
+    from training.promote import promote as promote_version
 
     tracking.configure(tracking_uri)
-    if tracking.champion_version() is not None:
-        typer.echo(f"champion model exists (version {tracking.champion_version()}): nothing to do")
-        return
+    champion = tracking.champion_version()
     if history is None:
+        if champion is not None:
+            typer.echo(f"champion model exists (version {champion}); to train on your own history: --history FILE")
+            return
         history = Path("data/demo_history.parquet")
         if not history.exists():
+            from training.simulator import simulate_history
+
             typer.echo(f"no history given: simulating {claims:,} claims into {history}")
-            simulate(output=history, claims=claims, worklist=None, seed=seed)
+            _write_table(simulate_history(claims, seed=seed), history)
+    elif champion is not None:
+        digest = history_digest(history)
+        trained = tracking.versions_trained_on(digest)
+        if champion in trained:
+            typer.echo(f"the champion (version {champion}) was trained on {history} (dataset digest {digest})")
+            return
+        if trained:
+            typer.echo(
+                f"version {trained[0]} was trained on {history} (dataset digest {digest}) but the promotion gate "
+                f"kept version {champion} as champion; `recoup evaluate --version {trained[0]}` shows why, "
+                f"`recoup promote --version {trained[0]} --force` serves it anyway"
+            )
+            return
+        typer.echo(f"training on {history} (dataset digest {digest}); the champion is version {champion}")
     train(source=history, seed=seed, tracking_uri=tracking_uri, register=True)
-    promote(version=None, force=False, tracking_uri=tracking_uri)
+    comparison = promote_version(None, tracking_uri=tracking_uri)
+    typer.echo(comparison.summary())
+    if comparison.promoted:
+        typer.echo(f"version {comparison.challenger_version} is the champion")
+    else:
+        typer.echo(
+            f"refused: version {comparison.champion_version} stays champion; "
+            f"`recoup promote --version {comparison.challenger_version} --force` serves the new one anyway"
+        )
 
 
 @app.command()
@@ -412,13 +470,17 @@ def ingest_idr(
     quarter: Annotated[
         str | None, typer.Option(help="YYYYQn when neither a Quarter column nor the file name gives it.")
     ] = None,
+    reports: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the mapping report and the dropped rows (default: beside OUTPUT)."),
+    ] = None,
 ) -> None:
     """Map CMS Federal IDR dispute line items to an IDR dataset, reporting every dropped row."""
     from training.idr import format_idr_ingest_report, write_idr_dataset
     from training.idr import ingest_idr as ingest
 
     result = ingest(files, quarter=quarter)
-    written = write_idr_dataset(result, output)
+    written = write_idr_dataset(result, output, reports)
     typer.echo(format_idr_ingest_report(result))
     typer.echo("wrote " + ", ".join(map(str, written)))
 

@@ -109,12 +109,21 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
 
     One thread per worker: LightGBM already uses every core of its machine for each prediction.
     """
+    # distributed logs its every step at INFO: a user sees its warnings and errors, all of it with --verbose
+    level = logging.INFO if logging.getLogger().isEnabledFor(logging.INFO) else logging.WARNING
+    logging.getLogger("distributed").setLevel(level)
     if scheduler:
         with Client(scheduler) as client:
             yield client
         return
     with (
-        LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # its HTTP routes on any free local port
+            silence_logs=level,
+        ) as cluster,
         Client(cluster) as client,
     ):
         yield client

@@ -23,6 +23,7 @@ REGISTERED_MODEL = "recoup"
 CHAMPION_ALIAS = "champion"
 EXPERIMENT = "recoup"
 HOLDOUT_ARTIFACT = "holdout/test_attempts.parquet"
+DIGEST_TAG = "dataset_digest"  # the training run's tag: which validated history the version was trained on
 
 
 def configure(uri: str | None = None, experiment: str = EXPERIMENT) -> str:
@@ -39,6 +40,17 @@ def champion_version() -> str | None:
         return str(mlflow.MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS).version)
     except mlflow.exceptions.MlflowException:
         return None
+
+
+def versions_trained_on(digest: str) -> list[str]:
+    """Registered versions of ``recoup`` whose training run logged dataset digest ``digest``, newest first."""
+    client = mlflow.MlflowClient()
+    versions = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
+    return [
+        str(version.version)
+        for version in sorted(versions, key=lambda version: int(version.version), reverse=True)
+        if version.run_id and client.get_run(version.run_id).data.tags.get(DIGEST_TAG) == digest
+    ]
 
 
 def request_example(attempts: pd.DataFrame, rows: int = 3) -> pd.DataFrame:
