@@ -100,8 +100,12 @@ def simulate(
     seed: Seed = 0,
     world_seed: Annotated[int, typer.Option(help="Which simulated world (its payers and their behaviour).")] = 2026,
     drift: Annotated[str | None, typer.Option(help=DRIFT_HELP)] = None,
-    end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the history.")] = "2025-12-31",
-    as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The worklist's as_of_date.")] = "2026-01-15",
+    end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the history.")] = datetime(
+        2025, 12, 31
+    ),
+    as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The worklist's as_of_date.")] = datetime(
+        2026, 1, 15
+    ),
     x12: Annotated[
         Path | None,
         typer.Option(help="Also write the claims as X12 835 and 837P files (and a history's appeals log) here."),
