@@ -8,7 +8,8 @@
 - simulator: a history of about M attempt rows;
 - single claim, warm (p50 / p99): the frame path and the single-claim path in-process, and over HTTP on a
   real uvicorn server;
-- training: ``recoup train`` on a simulated history, and the outcome models alone, local vs Dask.
+- training: ``recoup train`` on a simulated history, and the outcome models alone, local vs Dask;
+- X12 import: ``recoup import-x12`` on simulator-written 835 sets (``benchmarks/x12.py``): claims/s, peak RSS.
 
 Writes ``benchmarks/results/latest.json`` and ``latest.md``. ``--quick`` runs small sizes (a minute or
 two); the full run is 1,000,000 worklist claims. Numbers depend on the machine and on what else runs on
@@ -22,6 +23,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import psutil
 import store_bench  # benchmarks/store_bench.py, beside this script
+import x12  # benchmarks/x12.py (this script's folder is first on sys.path)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZES = {
@@ -193,7 +196,7 @@ def bench_simulator(attempts: int) -> dict:
 def bench_latency(bundle_path: Path, calls: int, serving: dict) -> dict:
     """One claim at a time, warm, side by side: the frame path in this process (pyfunc: validation +
     ``RecoupBundle.score``), the single-claim path in this process (request model, ``typed_claim``,
-    ``score_one``, compiled trees), ``POST /v1/score`` on a real uvicorn server, and ``GET /healthz`` there:
+    ``score_claims``, compiled trees), ``POST /v1/score`` on a real uvicorn server, and ``GET /healthz`` there:
     the round trip of a route that does nothing, the floor under any request. The HTTP calls go over one
     kept-alive connection from the standard library's client, which adds least of its own time."""
     import joblib
@@ -206,7 +209,7 @@ def bench_latency(bundle_path: Path, calls: int, serving: dict) -> dict:
     frames, bodies = _latency_claims(calls + 10)
 
     def single(body: dict) -> None:
-        bundle.score_one(typed_claim(ClaimRequest.model_validate(body)))
+        bundle.score_claims([typed_claim(ClaimRequest.model_validate(body))]).response(0)
 
     results = {
         "calls": calls,
@@ -230,6 +233,169 @@ def bench_latency(bundle_path: Path, calls: int, serving: dict) -> dict:
         results[HTTP_FLOOR] = _timed(lambda _: call("GET", "/healthz"), calls)
         connection.close()
     return results
+
+
+WRK_SECONDS = 10
+WRK_THREADS = 2
+
+
+def bench_serving(serving: dict, seconds: int = WRK_SECONDS) -> dict:
+    """HTTP throughput and tail latency under concurrent load, side by side in one run, with ``wrk``:
+    ``POST /v1/score`` (one claim per request) at 8 and 16 connections and ``GET /healthz`` at 16 on one
+    ``recoup serve`` process; the same with ``--workers 2``; and ``mlflow models serve`` on the same model
+    (its ``/invocations``, the same claim) as the anchor. Skipped, with the reason, without ``wrk``
+    (Debian: ``apt-get install -y wrk``)."""
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return {"skipped": "wrk is not installed (Debian: apt-get install -y wrk)"}
+    _, bodies = _latency_claims(1)
+    claim = json.dumps(bodies[0])
+    results: dict = {"seconds_per_run": seconds}
+    with _server(serving) as client:
+        base = str(client.base_url).rstrip("/")
+        results["one worker"] = {
+            "GET /healthz, 16 connections": _wrk(wrk, f"{base}/healthz", None, 16, seconds),
+            "POST /v1/score, 8 connections": _wrk(wrk, f"{base}/v1/score", claim, 8, seconds),
+            "POST /v1/score, 16 connections": _wrk(wrk, f"{base}/v1/score", claim, 16, seconds),
+        }
+    with _server(serving, workers=2) as client:
+        base = str(client.base_url).rstrip("/")
+        results["two workers"] = {
+            "POST /v1/score, 16 connections": _wrk(wrk, f"{base}/v1/score", claim, 16, seconds),
+        }
+    records = json.dumps({"dataframe_records": [bodies[0]]})
+    with _mlflow_server(serving) as base:
+        results["mlflow models serve"] = {
+            "POST /invocations, 8 connections": _wrk(wrk, f"{base}/invocations", records, 8, seconds),
+        }
+    one, two = results["one worker"], results["two workers"]
+    score16 = one["POST /v1/score, 16 connections"]["requests_per_second"]
+    results["ratios"] = {
+        "score_16_over_healthz_16": score16 / one["GET /healthz, 16 connections"]["requests_per_second"],
+        "two_workers_over_one": two["POST /v1/score, 16 connections"]["requests_per_second"] / score16,
+        "score_8_p99_ms": one["POST /v1/score, 8 connections"]["p99_ms"],
+    }
+    return results
+
+
+def _wrk(wrk: str, url: str, body: str | None, connections: int, seconds: int) -> dict:
+    """One ``wrk`` run: requests per second and latency percentiles; non-2xx answers are an error."""
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "request.lua"
+        if body is None:
+            script.write_text('wrk.method = "GET"\n')
+        else:
+            script.write_text(
+                'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f"wrk.body = {json.dumps(body)}\n"
+            )
+        output = subprocess.run(
+            [
+                *(wrk, f"-t{min(WRK_THREADS, connections)}", f"-c{connections}", f"-d{seconds}s"),
+                *("--latency", "-s", str(script), url),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    if "Non-2xx" in output:
+        raise RuntimeError(f"{url} answered errors under load:\n{output}")
+    percentiles = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("50%", "90%", "99%"):
+            percentiles[parts[0]] = _milliseconds(parts[1])
+    rate = next(float(line.split()[1]) for line in output.splitlines() if line.startswith("Requests/sec:"))
+    return {
+        "connections": connections,
+        "requests_per_second": rate,
+        "p50_ms": percentiles["50%"],
+        "p90_ms": percentiles["90%"],
+        "p99_ms": percentiles["99%"],
+    }
+
+
+def _milliseconds(text: str) -> float:
+    for unit, factor in (("us", 1e-3), ("ms", 1.0), ("s", 1e3), ("m", 6e4)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    raise ValueError(f"not a wrk duration: {text}")
+
+
+@contextmanager
+def _mlflow_server(serving: dict):
+    """``mlflow models serve`` (one worker, this environment) on the benchmark's model; yields its URL."""
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    env = os.environ | {
+        "MLFLOW_TRACKING_URI": serving["tracking_uri"],
+        "PATH": f"{mlflow_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    process = subprocess.Popen(
+        [
+            *(str(mlflow_cli), "models", "serve", "-m", serving["model_uri"], "--env-manager", "local"),
+            *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until(lambda: httpx.get(f"{base}/ping", timeout=2).status_code == 200, process, "mlflow models serve")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_until(ready, process: subprocess.Popen, what: str, seconds: float = 180) -> None:
+    """Poll ``ready()`` (HTTP errors count as not yet) until it holds; fail if ``process`` ends first."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if ready():
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"{what} did not become ready")
+        time.sleep(0.5)
+
+
+def _serving_rows(serving: dict) -> list[tuple[str, str, str, str]]:
+    if "skipped" in serving:
+        return [("HTTP under load (wrk)", "", "skipped", serving["skipped"])]
+    rows = []
+    for server in ("one worker", "two workers", "mlflow models serve"):
+        for name, run in serving[server].items():
+            rows.append(
+                (
+                    f"HTTP under load: {name} ({server})",
+                    f"{serving['seconds_per_run']} s",
+                    f"{run['requests_per_second']:,.0f} req/s",
+                    f"p50 {run['p50_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms",
+                )
+            )
+    ratios = serving["ratios"]
+    rows.append(
+        (
+            "HTTP under load: targets",
+            "",
+            f"16 conn score/healthz {ratios['score_16_over_healthz_16']:.0%} (target 40%)",
+            f"2 workers/1 {ratios['two_workers_over_one']:.2f}x (target 1.6x); "
+            f"8 conn p99 {ratios['score_8_p99_ms']:.1f} ms (target 10 ms)",
+        )
+    )
+    return rows
 
 
 def _latency_claims(count: int) -> tuple:
@@ -259,8 +425,9 @@ def _timed(call, calls: int, warm_up: int = 10) -> dict:
 
 
 @contextmanager
-def _server(serving: dict):
-    """``recoup serve`` on a free loopback port, serving the benchmark's model; yields an HTTP client."""
+def _server(serving: dict, workers: int = 1):
+    """``recoup serve`` (``--workers``) on a free loopback port, serving the benchmark's model, once every
+    worker has loaded it; yields an HTTP client."""
     import httpx
 
     with socket.socket() as probe:
@@ -276,23 +443,20 @@ def _server(serving: dict):
     }
     recoup = Path(sys.executable).with_name("recoup")
     process = subprocess.Popen(
-        [str(recoup), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [str(recoup), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            deadline = time.monotonic() + 180
-            while True:
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the benchmark server did not become ready")
-                time.sleep(0.5)
+
+            def ready() -> bool:  # every worker has loaded the model
+                if workers == 1:
+                    return client.get("/readyz").status_code == 200
+                return len(re.findall(r'recoup_model_ready\{pid="\d+"\} 1\.0', client.get("/metrics").text)) >= workers
+
+            _wait_until(ready, process, "the benchmark server")
             yield client
     finally:
         process.terminate()
@@ -396,6 +560,7 @@ def markdown(results: dict) -> str:
             for name, run in latency.items()
             if name != "calls"
         ],
+        *_serving_rows(results["serving"]),
         (
             "recoup train (pipeline, with evaluation and MLflow logging)",
             f"{t['history_claims']:,} claims",
@@ -430,6 +595,32 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def serving_markdown(results: dict) -> str:
+    """The table of ``--only serving``: the single-claim latencies and the HTTP load runs."""
+    latency = results["single_claim"]
+    rows = [
+        (
+            f"single claim, warm: {name}",
+            f"{latency['calls']} calls",
+            f"p50 {run['p50_ms']:.2f} ms",
+            f"p99 {run['p99_ms']:.2f} ms",
+        )
+        for name, run in latency.items()
+        if name != "calls"
+    ]
+    rows += _serving_rows(results["serving"])
+    env = results["environment"]
+    lines = [
+        f"Benchmark (serving, {results['mode']}), {env['date']}, {env['cpus']} CPUs, load average at start "
+        f"{env['load_average']:.1f}, commit {env['commit']}",
+        "",
+        "| what | size | time | notes |",
+        "|---|---|---|---|",
+        *(f"| {' | '.join(row)} |" for row in rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _side_by_side_rows(runs: dict) -> list[tuple[str, str, str, str]]:
     runs = dict(runs)
     claims = runs.pop("claims")
@@ -458,6 +649,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a quick check")
     parser.add_argument("--worklist-claims", type=int, help="override the end-to-end worklist size")
+    parser.add_argument(
+        "--only",
+        choices=["serving"],
+        help="train the benchmark model, then run this section only (results in latest-<section>.json/.md)",
+    )
     args = parser.parse_args()
     mode = "quick" if args.quick else "full"
     sizes = dict(SIZES[mode])
@@ -477,19 +673,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="recoup-bench-") as scratch:
         folder = Path(scratch)
         results["training"], bundle_path = bench_training(sizes["history"], folder)
-        results["simulator"] = bench_simulator(sizes["attempts"])
         serving = {
             "model_uri": f"runs:/{results['training'].pop('run_id')}/model",
             "trees": folder / "serving-trees",
             "tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
         }
-        results["single_claim"] = bench_latency(bundle_path, sizes["latency_calls"], serving)
-        results["worklist"] = bench_worklists(sizes, bundle_path, folder)
-        results["store"] = store_bench.run(serving, folder, mode)  # recording on/off; recoup monitor at 1M
+        if args.only == "serving":
+            results["single_claim"] = bench_latency(bundle_path, sizes["latency_calls"], serving)
+            results["serving"] = bench_serving(serving)
+        else:
+            results["simulator"] = bench_simulator(sizes["attempts"])
+            results["single_claim"] = bench_latency(bundle_path, sizes["latency_calls"], serving)
+            results["serving"] = bench_serving(serving)
+            results["worklist"] = bench_worklists(sizes, bundle_path, folder)
+            results["x12_import"] = x12.bench_x12(x12.SIZES[mode], folder, measure)
+            results["store"] = store_bench.run(serving, folder, mode)  # recording on/off; recoup monitor at 1M
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
-    table = markdown(results)
-    (RESULTS / "latest.md").write_text(table)
+    name = f"latest-{args.only}" if args.only else "latest"
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+    table = serving_markdown(results) if args.only else markdown(results)
+    if "x12_import" in results:
+        table += "\n".join(x12.markdown(results["x12_import"])) + "\n"
+    (RESULTS / f"{name}.md").write_text(table)
     print(table)
 
 

@@ -1,20 +1,29 @@
 """The model bundle: transformer, outcome models, ladder policy and payer profiles, scored as one.
 
-``RecoupBundle.score`` is the whole scoring rule. The MLflow pyfunc, the HTTP service and the worklist
-scorer all call it, so every interface gives the same answer for the same claim.
+``RecoupBundle.score_columns`` is the whole scoring rule: typed claim columns in (``features.columns``),
+a structured ``models.result.ScoreResult`` out. The house reads one way: typed columns -> features (one
+kernel, ``ClaimFeatures.features``) -> models -> decision -> structured result. The frame path
+(``score``), single claims (``score_claims``), the worklist, Dask, the HTTP service and the MLflow pyfunc
+are adapters onto it, so every interface gives the same answer for the same claim.
+
+Fitted state is built with the bundle (``__post_init__``) and again when a bundle is unpickled, never at
+a first score: the step table and its check, the payer attempt counts, the transformer's lookup tables.
+One pickling policy everywhere: derived state (each class's ``DERIVED``) is never pickled and is rebuilt
+on load. ``BUNDLE_FORMAT`` numbers the pickled layout; ``_migrate`` brings older bundles to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from features.columns import TEXT_COLUMNS, ClaimColumns, claim_columns, claim_columns_of
 from features.schema import ESCALATION_LEVELS, LEVEL_NAMES, Level
-from features.transformer import ClaimFeatures
+from features.transformer import CATEGORICAL_SOURCES, FLAG_SOURCES, MISSING_CATEGORY, ClaimFeatures
 from models.decision import (
     ACCEPT,
     LEVEL_NUMBERS,
@@ -29,21 +38,14 @@ from models.decision import (
 )
 from models.estimators import OutcomeModels
 from models.explain import top_reasons
-from models.ladder import LadderClaims, LadderPolicy
+from models.ladder import IDR_BATCH_SIZE, LadderClaims, LadderPolicy
+from models.result import LEVEL_COLUMNS, LEVEL_FIELD_NAMES, SEPARATOR, ScoreResult, output_columns
 
-LEVEL_FIELDS = (
-    "eligible",
-    "ineligible_reason",
-    "p_success",
-    "expected_allowed",
-    "allowed_p10",
-    "allowed_p90",
-    "expected_days",
-    "expected_recovery",
-    "cost",
-    "net_value",
-)
-SEPARATOR = "; "
+__all__ = ["LEVEL_COLUMNS", "LEVEL_FIELD_NAMES", "SEPARATOR", "PayerProfiles", "RecoupBundle", "output_columns"]
+
+#: The pickled layout. 1: bundles from before the number (lazy caches pickled beside the fields, no
+#: ``reason_method`` in the oldest); 2: fields only, derived state rebuilt on load.
+BUNDLE_FORMAT = 2
 #: The settlement quantiles predicted for the ladder a claim is shown (its steps from its current level);
 #: the steps after a failure only feed the recursion, which reads none of them. The median model is
 #: trained and evaluated but not served: the output shows the interval, and the decision the mean.
@@ -54,28 +56,8 @@ SHOWN_QUANTILES = ("allowed_p10", "allowed_p90")
 #: TreeSHAP, ~45x dearer). On 20,000 claims the two agree on the top reason for 76% of claims, on its
 #: direction for all, and share 78% of the top three.
 REASON_METHODS = ("shap", "path")
-
-
-ATTEMPT_COUNTS = "_attempt_counts"  # PayerProfiles' cache: attempts by (payer, level), a plain dict
-
-
-#: Each level field's output columns, one per level in ladder order
-LEVEL_COLUMNS = {name: [f"{name}_{level.name}" for level in ESCALATION_LEVELS] for name in LEVEL_FIELDS}
-_OUTPUT_COLUMNS = (
-    "recommended_action",
-    "expected_net_recovery",
-    "path",
-    *(LEVEL_COLUMNS[name][position] for position in range(len(ESCALATION_LEVELS)) for name in LEVEL_FIELDS),
-    "reasons",
-    "warnings",
-)
 _LEVEL_NAMES = np.array(LEVEL_NAMES, dtype=object)
 _LEVEL_NUMBER = {level.name: int(level) for level in Level}
-
-
-def output_columns() -> list[str]:
-    """The flat scoring output, in order: the decision, then each level's numbers."""
-    return list(_OUTPUT_COLUMNS)
 
 
 @dataclass
@@ -85,23 +67,32 @@ class PayerProfiles:
     summary: pd.DataFrame
     by_level: pd.DataFrame
 
+    #: never pickled: attempts by (payer, level) as a plain dict; "_counts" is an older cache (a Series)
+    DERIVED = ("_attempt_counts", "_counts")
+
+    def __post_init__(self) -> None:
+        self._derive()
+
+    def _derive(self) -> None:
+        table = self.by_level
+        self.__dict__["_attempt_counts"] = dict(
+            zip(
+                zip(table["payer_id"].astype(str), table["level"].astype(str), strict=True),
+                table["attempts"].astype(float),
+                strict=True,
+            )
+        )
+
     def __getstate__(self) -> dict:
-        # caches are made again after loading; "_counts" is an older cache, a pandas Series, that bundles
-        # logged before this one carry
-        return {name: value for name, value in self.__dict__.items() if name not in (ATTEMPT_COUNTS, "_counts")}
+        return {name: value for name, value in self.__dict__.items() if name not in self.DERIVED}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({name: value for name, value in state.items() if name not in self.DERIVED})
+        self._derive()
 
     def attempts(self, payer_ids: np.ndarray, levels: np.ndarray) -> np.ndarray:
         """Historical resolved attempts for each (payer, level); 0 where the payer never tried it."""
-        if ATTEMPT_COUNTS not in self.__dict__:  # a cache, not a field (``__getstate__`` leaves it out)
-            table = self.by_level
-            self.__dict__[ATTEMPT_COUNTS] = dict(
-                zip(
-                    zip(table["payer_id"].astype(str), table["level"].astype(str), strict=True),
-                    table["attempts"].astype(float),
-                    strict=True,
-                )
-            )
-        counts = self.__dict__[ATTEMPT_COUNTS]
+        counts = self.__dict__["_attempt_counts"]
         return np.array(
             [counts.get((payer, level), 0.0) for payer, level in zip(payer_ids, levels, strict=True)], dtype="float64"
         )
@@ -118,60 +109,57 @@ class RecoupBundle:
     # one of REASON_METHODS, fixed per model so every interface agrees; bundles pickled before the field
     # existed used exact TreeSHAP
     reason_method: str = "shap"
+    format_version: int = BUNDLE_FORMAT
 
-    def score(self, claims: pd.DataFrame, policy: LadderPolicy | None = None) -> pd.DataFrame:
-        """Flat scoring output (``output_columns()``) for validated scoring requests, same index."""
-        claims = claims.copy()
-        claims["current_level"] = claims["current_level"].astype("int64")
-        base = self.models.matrix(self.transformer.transform(self._attempt_frame(claims, 0, Level.reconsideration)))
-        columns = self._score_arrays(
-            LadderClaims.of(claims), base, _WarningInputs.of(claims), policy or self.policy, claims
-        )
-        return pd.DataFrame(columns, index=claims.index)[output_columns()]
+    #: never pickled: (step columns, their values per (from_level, target) pair), built with the bundle
+    DERIVED = ("_step_table",)
 
-    def score_one(self, claim: Mapping[str, Any], policy: LadderPolicy | None = None) -> dict[str, Any]:
-        """``score`` of one validated claim given as plain values (``features.requests.typed_claim``), as
-        one output row, without a DataFrame: the single-claim path (tests hold it equal to ``score``)."""
-        level = int(claim["current_level"])
+    def __post_init__(self) -> None:
+        self._derive()
+
+    def __getstate__(self) -> dict:
+        return {name: value for name, value in self.__dict__.items() if name not in self.DERIVED}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(_migrate(dict(state)))
+        self._derive()
+
+    def _derive(self) -> None:
+        """Check that the models and the transformer agree, and build the step table."""
+        trained = [list(categories) for categories in (self.models.success.booster_.pandas_categorical or [])]
+        if trained and trained != [self.transformer.categories_[name] for name in CATEGORICAL_SOURCES]:
+            raise ValueError("the outcome models were trained on other categories than the transformer's")
+        self.__dict__["_step_table"] = self._step_table()
+
+    def score_columns(self, claims: ClaimColumns, policy: LadderPolicy | None = None) -> ScoreResult:
+        """The structured answer for validated claims given as typed columns (``features.columns``)."""
+        policy = policy or self.policy
         ladder = LadderClaims(
-            np.array([level]),
-            np.array([float(claim["current_allowed_amount"])]),
-            np.array([float(claim["billed_amount"])]),
-            np.array([bool(claim["nsa_eligible"])]),
-            *(
-                np.array([claim[name]], dtype="datetime64[D]")
-                for name in ("as_of_date", "initial_payment_date", "current_level_date")
-            ),
+            claims["current_level"],
+            claims["current_allowed_amount"],
+            claims["billed_amount"],
+            claims["nsa_eligible"].astype(bool),
+            *(claims[name].astype("datetime64[D]") for name in ("as_of_date", "initial_payment_date")),
+            claims["current_level_date"].astype("datetime64[D]"),
+            claims["state"],
+            claims.get(IDR_BATCH_SIZE),
         )
-        attempt = {
-            **claim,
-            "level": int(Level.reconsideration),
-            "prior_level": 0,
-            "allowed_before": claim["current_allowed_amount"],
-            "attempt_date": claim["as_of_date"],
-        }
-        base = self.models.row(self.transformer.transform_one(attempt))[None, :]
-        warning_inputs = _WarningInputs(
-            np.array([claim["payer_id"]], dtype=object), np.array([claim["cpt_code"]], dtype=object)
-        )
-        columns = self._score_arrays(ladder, base, warning_inputs, policy or self.policy, lambda: pd.DataFrame([claim]))
-        return {name: columns[name][0] for name in _OUTPUT_COLUMNS}
-
-    def _score_arrays(
-        self,
-        ladder: LadderClaims,
-        base: np.ndarray,
-        warning_inputs: _WarningInputs,
-        policy: LadderPolicy,
-        probe: pd.DataFrame | Callable[[], pd.DataFrame],
-    ) -> dict[str, np.ndarray]:
-        """The output columns as arrays, from the claims' ladder inputs and features (``base``: the model
-        matrix at a placeholder step); ``probe`` (claims, or how to make them) feeds ``_step_features``."""
+        base = self.transformer.matrix(_attempts(claims, 0, Level.reconsideration))
         layout = pair_layout(step_pairs(ladder.current_level))
         eligible = step_eligibility(ladder, layout, policy)
-        steps = self._estimate(ladder, base, layout, eligible, probe)
+        steps = self._estimate(ladder, base, layout, eligible)
         decision = decide(ladder, steps.grid, policy, eligible)
-        return self._flatten(ladder.current_level, decision, steps, warning_inputs)
+        return self._result(ladder.current_level, decision, steps, claims)
+
+    def score(self, claims: pd.DataFrame, policy: LadderPolicy | None = None) -> pd.DataFrame:
+        """The frame adapter: flat scoring output (``output_columns()``) for a validated claims frame, same
+        index."""
+        return pd.DataFrame(self.score_columns(claim_columns(claims), policy).columns(), index=claims.index)
+
+    def score_claims(self, claims: Sequence[Mapping[str, Any]], policy: LadderPolicy | None = None) -> ScoreResult:
+        """The single-claim adapter: claims given as plain values (``features.requests.typed_claim``),
+        scored together, without a DataFrame."""
+        return self.score_columns(claim_columns_of(claims), policy)
 
     def _estimate(
         self,
@@ -179,7 +167,6 @@ class RecoupBundle:
         base: np.ndarray,
         layout: PairLayout,
         eligible: StepEligibility,
-        probe: pd.DataFrame | Callable[[], pd.DataFrame],
     ) -> _StepPredictions:
         """Model estimates for every (from_level, target) step the decision needs, and no more.
 
@@ -192,7 +179,7 @@ class RecoupBundle:
         current, billed, allowed = ladder.current_level, ladder.billed, ladder.current_allowed
         pairs = step_pairs(current)
         starts = layout.starts[:, None]
-        step_columns, step_values = self._step_features(probe, pairs)
+        step_columns, step_values = self._step_features(pairs)
         # (pair, claim) positions, the shown steps first: the interval is predicted for those rows only
         shown = np.nonzero(starts == current)
         later = np.nonzero((current < starts) & eligible.steps)
@@ -210,69 +197,52 @@ class RecoupBundle:
             values[name] = grid
         return _StepPredictions(pairs, values, base, step_columns, step_values)
 
-    def _step_features(
-        self, probe: pd.DataFrame | Callable[[], pd.DataFrame], pairs: tuple[tuple[int, Level], ...]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Which feature columns depend on the step, and their values for each of ``pairs``.
-
-        Found once per bundle by transforming two claims at every step, so the transformer stays the only
-        place that knows how a step becomes features. The two must agree, else a feature depends on the
-        claim and the step together and cannot be shared between steps.
-        """
-        if "_step_table" not in self.__dict__:  # a cache, not a field: bundles pickled before it lack it
-            claims = probe if isinstance(probe, pd.DataFrame) else probe()
-            every_pair = step_pairs(np.zeros(1, dtype="int64"))
-            probes = []
-            for claim in (claims.iloc[:1], claims.iloc[-1:]):
-                frame = pd.concat(
-                    [self._attempt_frame(claim, start, target) for start, target in every_pair], ignore_index=True
-                )
-                probes.append(self.models.matrix(self.transformer.transform(frame)))
-            first, last = probes
-            same = (first == first[:1]) | (np.isnan(first) & np.isnan(first[:1]))
-            varying = np.flatnonzero(~same.all(axis=0))
-            if not np.array_equal(first[:, varying], last[:, varying], equal_nan=True):
-                raise AssertionError("a feature depends on both the claim and the ladder step")
-            self.__dict__["_step_table"] = (varying, dict(zip(every_pair, first[:, varying], strict=True)))
+    def _step_features(self, pairs: tuple[tuple[int, Level], ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Which feature columns depend on the step, and their values for each of ``pairs``."""
         columns, values = self.__dict__["_step_table"]
         return columns, np.stack([values[pair] for pair in pairs])
 
-    @staticmethod
-    def _attempt_frame(claims: pd.DataFrame, start: int, target: Level) -> pd.DataFrame:
-        frame = claims.reset_index(drop=True)
-        return frame.assign(
-            level=int(target),
-            prior_level=start,
-            allowed_before=frame["current_allowed_amount"],
-            attempt_date=frame["as_of_date"],
+    def _step_table(self) -> tuple[np.ndarray, dict[tuple[int, Level], np.ndarray]]:
+        """The step columns and their values at every step, found by transforming two unlike claims at
+        every step, so the transformer stays the only place that knows how a step becomes features. The
+        two must agree on those columns, else a feature depends on the claim and the step together and
+        cannot be shared between steps."""
+        every_pair = step_pairs(np.zeros(1, dtype="int64"))
+        first, last = (
+            np.vstack([self.transformer.matrix(_attempts(claim, start, target)) for start, target in every_pair])
+            for claim in _probe_claims(self.transformer)
         )
+        same = (first == first[:1]) | (np.isnan(first) & np.isnan(first[:1]))
+        varying = np.flatnonzero(~same.all(axis=0))
+        if not np.array_equal(first[:, varying], last[:, varying], equal_nan=True):
+            raise ValueError("a feature depends on both the claim and the ladder step")
+        return varying, dict(zip(every_pair, first[:, varying], strict=True))
 
-    def _flatten(
-        self, current: np.ndarray, decision: Decision, steps: _StepPredictions, warning_inputs: _WarningInputs
-    ) -> dict[str, np.ndarray]:
-        out = {
-            "recommended_action": decision.action,
-            "expected_net_recovery": decision.expected_net_recovery,
-            "path": decision.path,
-        }
+    def _result(
+        self, current: np.ndarray, decision: Decision, steps: _StepPredictions, claims: ClaimColumns
+    ) -> ScoreResult:
+        """The structured result. Per-level fields come from the step predictions or, by the field's name,
+        from the ``Decision`` (a dict by level): a field the decision carries needs only its declaration in
+        ``models.result``. A per-claim field goes into ``claim`` under its declared name."""
         # each level's numbers from each claim's own current level (NaN where it is at or beyond it)
         own = steps.pair_index(current, LEVEL_NUMBERS[:, None])
         rows = np.arange(len(current))
-        for name in ("p_success", "expected_allowed", "allowed_p10", "allowed_p90", "expected_days"):
-            table = np.where(own >= 0, steps.values[name][own, rows], np.nan)
-            out |= dict(zip(LEVEL_COLUMNS[name], table, strict=True))
-        for name, by_level in (
-            ("eligible", decision.eligible),
-            ("ineligible_reason", decision.ineligible_reason),
-            ("expected_recovery", decision.expected_recovery),
-            ("cost", decision.cost),
-            ("net_value", decision.net_value),
-        ):
-            out |= dict(zip(LEVEL_COLUMNS[name], [by_level[level] for level in ESCALATION_LEVELS], strict=True))
+        levels = {
+            name: np.where(own >= 0, steps.values[name][own, rows], np.nan).T
+            for name in ("p_success", "expected_allowed", "allowed_p10", "allowed_p90", "expected_days")
+        }
+        for name in LEVEL_FIELD_NAMES:  # the rest are the decision's, by level
+            if name not in levels:
+                by_level = getattr(decision, name)
+                levels[name] = np.column_stack([by_level[level] for level in ESCALATION_LEVELS])
         explained = self._explained_level(decision)
-        out["reasons"] = self._reasons(current, explained, steps)
-        out["warnings"] = self._warnings(warning_inputs, explained, steps.base)
-        return out
+        return ScoreResult(
+            claim={"recommended_action": decision.action, "expected_net_recovery": decision.expected_net_recovery},
+            levels=levels,
+            path=decision.path,
+            reasons=self._reasons(current, explained, steps),
+            warnings=self._warnings(claims, explained, steps.base),
+        )
 
     @staticmethod
     def _explained_level(decision: Decision) -> np.ndarray:
@@ -281,9 +251,9 @@ class RecoupBundle:
         best = _LEVEL_NAMES[LEVEL_NUMBERS[np.argmax(np.where(np.isnan(values), -np.inf, values), axis=1)]]
         return np.where(decision.action == ACCEPT, best, decision.action)
 
-    def _reasons(self, current: np.ndarray, levels: np.ndarray, steps: _StepPredictions) -> np.ndarray:
+    def _reasons(self, current: np.ndarray, levels: np.ndarray, steps: _StepPredictions) -> list[list[str]]:
         """Plain-word reasons from the success model's contributions, for each claim's explained step only."""
-        reasons = np.full(len(current), "", dtype=object)
+        reasons: list[list[str]] = [[] for _ in range(len(current))]
         targets = np.array([_LEVEL_NUMBER[level] for level in levels.tolist()], dtype="int64")
         explainable = np.flatnonzero(targets > current)
         if len(explainable):
@@ -291,18 +261,19 @@ class RecoupBundle:
             matrix = steps.base[explainable]
             matrix[:, steps.step_columns] = steps.step_values[pair]
             contributions = self.models.success_contributions(matrix, self.reason_method)
-            reasons[explainable] = top_reasons(
-                contributions, self.models.feature_names, levels[explainable], separator=SEPARATOR
-            )
+            explained = top_reasons(contributions, self.models.feature_names, levels[explainable])
+            for position, sentences in zip(explainable.tolist(), explained, strict=True):
+                reasons[position] = sentences
         return reasons
 
-    def _warnings(self, inputs: _WarningInputs, levels: np.ndarray, base: np.ndarray) -> np.ndarray:
+    def _warnings(self, claims: ClaimColumns, levels: np.ndarray, base: np.ndarray) -> list[list[str]]:
         """Unknown payer or code, and thin data with the payer at the explained level (``base`` holds the
         transformer's Medicare price of each claim)."""
-        known_payer = self.transformer.known_values(inputs.payer_ids, "payer_id")
-        known_code = self.transformer.known_values(inputs.cpt_codes, "cpt_code")
+        payer_ids, cpt_codes = claims["payer_id"], claims["cpt_code"]
+        known_payer = self.transformer.known_values(payer_ids, "payer_id")
+        known_code = self.transformer.known_values(cpt_codes, "cpt_code")
         priced = ~np.isnan(base[:, self.transformer.feature_names_out_.index("log_medicare")])
-        attempts = self.profiles.attempts(inputs.payer_ids, levels)
+        attempts = self.profiles.attempts(payer_ids, levels)
         thin = known_payer & (attempts < self.thin_data_attempts)
         code_notes = np.where(
             priced,
@@ -310,42 +281,25 @@ class RecoupBundle:
             "unknown service code: no Medicare benchmark",
         )
         # one pass over the rows in Python: cheaper than joining object arrays note by note, at any size
-        return np.array(
+        return [
             [
-                SEPARATOR.join(
-                    note
-                    for note in (
-                        "" if payer_known else "unknown payer: scored with the market-wide behaviour",
-                        code_note,
-                        f"thin data: {count} past attempts with this payer at {level.replace('_', ' ')}"
-                        if is_thin
-                        else "",
-                    )
-                    if note
+                note
+                for note in (
+                    "" if payer_known else "unknown payer: scored with the market-wide behaviour",
+                    code_note,
+                    f"thin data: {count} past attempts with this payer at {level.replace('_', ' ')}" if is_thin else "",
                 )
-                for payer_known, code_note, is_thin, count, level in zip(
-                    known_payer.tolist(),
-                    code_notes.tolist(),
-                    thin.tolist(),
-                    attempts.astype("int64").tolist(),
-                    levels.tolist(),
-                    strict=True,
-                )
-            ],
-            dtype=object,
-        )
-
-
-@dataclass(frozen=True)
-class _WarningInputs:
-    """The claim columns the warnings read, as object arrays (None where missing)."""
-
-    payer_ids: np.ndarray
-    cpt_codes: np.ndarray
-
-    @classmethod
-    def of(cls, claims: pd.DataFrame) -> _WarningInputs:
-        return cls(*(claims[name].to_numpy(dtype=object, na_value=None) for name in ("payer_id", "cpt_code")))
+                if note
+            ]
+            for payer_known, code_note, is_thin, count, level in zip(
+                known_payer.tolist(),
+                code_notes.tolist(),
+                thin.tolist(),
+                attempts.astype("int64").tolist(),
+                levels.tolist(),
+                strict=True,
+            )
+        ]
 
 
 @dataclass
@@ -369,3 +323,65 @@ class _StepPredictions:
     def pair_index(self, start: np.ndarray, target: np.ndarray | int) -> np.ndarray:
         """Position in ``pairs`` of each (start, target); -1 where the pair was not predicted."""
         return self.grid.layout.position[start, target]
+
+
+def _attempts(claims: Mapping[str, np.ndarray], start: int, target: Level) -> dict[str, np.ndarray]:
+    """The claims' attempt of ``target`` from level ``start``, made on their as-of date: the transformer's
+    input columns."""
+    n = len(claims["billed_amount"])
+    return {
+        **claims,
+        "level": np.full(n, int(target), dtype="int64"),
+        "prior_level": np.full(n, start, dtype="int64"),
+        "allowed_before": claims["current_allowed_amount"],
+        "attempt_date": claims["as_of_date"],
+    }
+
+
+def _probe_claims(transformer: ClaimFeatures) -> list[ClaimColumns]:
+    """Two claims unlike in every input (amounts, dates, flags and categories), for ``_step_table``."""
+
+    def category(name: str, position: int) -> str | None:
+        known = transformer.categories_[name][:-2]
+        return known[position] if known else (MISSING_CATEGORY if position == 0 else None)
+
+    claims = []
+    for position, (billed, allowed, initial, units, flag, service, paid, as_of) in enumerate(
+        (
+            (1_000.0, 250.0, 200.0, 1.0, 0.0, "2025-01-10", "2025-02-01", "2025-03-01"),
+            (7_500.0, 0.0, 0.0, 3.0, 1.0, "2024-06-03", "2024-08-20", "2025-01-15"),
+        )
+    ):
+        claim: dict[str, Any] = {
+            "billed_amount": billed,
+            "qpa_amount": billed * 0.4,
+            "initial_allowed_amount": initial,
+            "current_allowed_amount": allowed,
+            "units": units,
+            **{name: flag for name in FLAG_SOURCES},
+            "current_level": 0,
+            "service_date": np.datetime64(service),
+            "initial_payment_date": np.datetime64(paid),
+            "current_level_date": None,
+            "as_of_date": np.datetime64(as_of),
+            "carc_codes": ("CO-45", "CO-50, PR-2")[position],
+        }
+        for name in TEXT_COLUMNS:
+            if name != "carc_codes":
+                claim[name] = category(name, -position)
+        claims.append(claim_columns_of([claim]))
+    return claims
+
+
+def _migrate(state: dict) -> dict:
+    """A pickled bundle's fields in the current ``BUNDLE_FORMAT``."""
+    version = state.get("format_version", 1)
+    if version > BUNDLE_FORMAT:
+        raise ValueError(f"bundle format {version} is newer than this code reads ({BUNDLE_FORMAT}): upgrade recoup")
+    if version == 1:
+        state = {name: value for name, value in state.items() if name not in RecoupBundle.DERIVED}
+        state.setdefault("reason_method", "shap")  # the oldest bundles predate the field: exact TreeSHAP
+        state.setdefault("thin_data_attempts", 30)
+        state.setdefault("metadata", {})
+    state["format_version"] = BUNDLE_FORMAT
+    return state

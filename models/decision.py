@@ -97,7 +97,7 @@ def pair_layout(pairs: tuple[tuple[int, Level], ...]) -> PairLayout:
 class Decision:
     action: np.ndarray  # level name or "accept" per claim
     expected_net_recovery: np.ndarray
-    path: np.ndarray  # the expected path: the recommended step, then the best after each failure ("a > b")
+    path: list[tuple[str, ...]]  # the expected path: the recommended step, then the best after each failure
     net_value: dict[Level, np.ndarray]  # Q of each level from the current level (NaN where ineligible)
     eligible: dict[Level, np.ndarray]
     ineligible_reason: dict[Level, np.ndarray]
@@ -230,24 +230,25 @@ def decide(
     )
 
 
-def _paths(best_next: np.ndarray, current: np.ndarray) -> np.ndarray:
-    """The expected path as text: the recommended step, then the best step after each failure.
+def _paths(best_next: np.ndarray, current: np.ndarray) -> list[tuple[str, ...]]:
+    """The expected path as levels: the recommended step, then the best step after each failure.
 
     A claim's path follows from its level and the step chosen after failing at each level below legal, so
     those are packed into one number (base 7: level 0-5, steps -1-5 shifted up by one) and each distinct
-    number is spelled out once.
+    number is followed once.
     """
     digits = np.vstack([current, best_next[: int(Level.legal)] + 1])
     packed = (7 ** np.arange(len(digits))) @ digits
     distinct, inverse = np.unique(packed, return_inverse=True)
-    return np.array([_path_text(int(number)) for number in distinct], dtype=object)[inverse]
+    paths = [_path_levels(int(number)) for number in distinct.tolist()]
+    return [paths[position] for position in inverse.ravel().tolist()]
 
 
 @cache
-def _path_text(packed: int) -> str:
+def _path_levels(packed: int) -> tuple[str, ...]:
     level, chosen = packed % 7, [(packed // 7 ** (position + 1)) % 7 - 1 for position in range(int(Level.legal))]
     steps = []
     while level < int(Level.legal) and chosen[level] >= 0:
         level = chosen[level]
         steps.append(LEVEL_NAMES[level])
-    return " > ".join(steps)
+    return tuple(steps)

@@ -10,10 +10,8 @@ Fitting lives in ``training``; this module only predicts, so serving never impor
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -62,37 +60,35 @@ def model_matrix(features: pd.DataFrame, booster: lgb.Booster) -> np.ndarray:
 
 @dataclass
 class OutcomeModels:
+    """The fitted outcome models. Derived state (``DERIVED``: the feature names and the success model's
+    path tables) is built with the models and again on unpickling, never pickled; compiled forests belong
+    to one process (``compile``)."""
+
     success: lgb.LGBMClassifier
     calibrator: IsotonicRegression
     settlement_mean: lgb.LGBMRegressor
     settlement_quantiles: dict[str, lgb.LGBMRegressor]
     days: lgb.LGBMRegressor
 
+    #: never pickled: rebuilt from the models (the first two), or made per process by ``compile`` (the
+    #: next two); "_row_coding" is a cache older bundles carry
+    DERIVED = ("_feature_names", "_path_table", "_forests", "_forests_dir", "_row_coding")
+
+    def __post_init__(self) -> None:
+        self._derive()
+
+    def _derive(self) -> None:
+        booster = self.success.booster_
+        self.__dict__["_feature_names"] = booster.feature_name()
+        self.__dict__["_path_table"] = path_tables(booster)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({name: value for name, value in state.items() if name not in self.DERIVED})
+        self._derive()
+
     def matrix(self, features: pd.DataFrame) -> np.ndarray:
         """The feature matrix every outcome model predicts on (they share one training vocabulary)."""
         return model_matrix(features, self.success.booster_)
-
-    def row(self, features: Mapping[str, Any]) -> np.ndarray:
-        """``matrix`` of one attempt's features by name (``ClaimFeatures.transform_one``, categories as
-        text): categories coded in the training vocabulary as ``model_matrix`` codes them."""
-        if "_row_coding" not in self.__dict__:  # a cache, not a field: models pickled before it lack it
-            booster = self.success.booster_
-            names = booster.feature_name()
-            # the categorical features, in frame order, are the ones pandas_categorical lists
-            categorical = [name for name in names if isinstance(features[name], str)]
-            trained = booster.pandas_categorical or []
-            if len(categorical) != len(trained):
-                raise ValueError(f"{len(categorical)} categorical features given, the models know {len(trained)}")
-            coding = {
-                name: {category: float(code) for code, category in enumerate(categories)}
-                for name, categories in zip(categorical, trained, strict=True)
-            }
-            self.__dict__["_row_coding"] = (names, coding)
-        names, coding = self.__dict__["_row_coding"]
-        return np.array(
-            [coding[name].get(features[name], np.nan) if name in coding else features[name] for name in names],
-            dtype="float64",
-        )
 
     def named(self) -> dict[str, lgb.LGBMModel]:
         """Every fitted model by name: success, settlement_mean, the quantile models, days."""
@@ -117,7 +113,7 @@ class OutcomeModels:
         return self.__dict__.get("_forests_dir")
 
     def __getstate__(self) -> dict:
-        return {name: value for name, value in self.__dict__.items() if name not in ("_forests", "_forests_dir")}
+        return {name: value for name, value in self.__dict__.items() if name not in self.DERIVED}
 
     def _predict(self, name: str, matrix: np.ndarray, **options) -> np.ndarray:
         """Model ``name``'s prediction: compiled when compiled (plain predictions only), else LightGBM's."""
@@ -207,9 +203,7 @@ class OutcomeModels:
     @property
     def feature_names(self) -> list[str]:
         """The models' feature names, in matrix column order."""
-        if "_feature_names" not in self.__dict__:  # a cache: the booster builds the list anew on every call
-            self.__dict__["_feature_names"] = self.success.booster_.feature_name()
-        return self.__dict__["_feature_names"]
+        return self.__dict__["_feature_names"]  # derived: the booster builds the list anew on every call
 
     def success_contributions(self, features: pd.DataFrame | np.ndarray, method: str = "shap") -> np.ndarray:
         """Per-feature contributions (log-odds) of the success model, for explanations: one row per claim,
@@ -243,9 +237,7 @@ class OutcomeModels:
 
     def _path_tables(self) -> np.ndarray:
         """(trees, leaves, features): what each split on the way to each leaf adds, by the split's feature.
-        Made once per process from the booster's dump (the trees ``predict`` uses: the best iteration)."""
-        if "_path_table" not in self.__dict__:  # a cache, not a field: models pickled before it lack it
-            self.__dict__["_path_table"] = path_tables(self.success.booster_)
+        Derived from the booster's dump (the trees ``predict`` uses: the best iteration) with the models."""
         return self.__dict__["_path_table"]
 
 

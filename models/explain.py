@@ -53,25 +53,21 @@ MIN_CONTRIBUTION = 0.05  # log-odds; smaller effects are noise, not reasons
 
 
 def top_reasons(
-    contributions: np.ndarray, features: Sequence[str], levels: np.ndarray, top: int = 3, separator: str = "; "
-) -> np.ndarray:
+    contributions: np.ndarray, features: Sequence[str], levels: np.ndarray, top: int = 3
+) -> list[list[str]]:
     """The ``top`` largest contributions of each row (columns named by ``features``) as sentences about the
-    step in ``levels``, largest first, joined by ``separator``; contributions under ``MIN_CONTRIBUTION``
-    are left out."""
+    step in ``levels``, largest first; contributions under ``MIN_CONTRIBUTION`` are left out."""
     rows = np.arange(len(contributions))[:, None]
     order = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :top]
     effects = contributions[rows, order]
     openings = _openings(tuple(features))[2 * order + (effects > 0)]
     shown = np.abs(effects) >= MIN_CONTRIBUTION
     steps = [str(level).replace("_", " ") for level in levels]
-    # joined row by row in Python: for one claim far cheaper than object-array operations, for many about even
-    return np.array(
-        [
-            separator.join(opening + step for opening, keep in zip(row_openings, row_shown, strict=True) if keep)
-            for row_openings, row_shown, step in zip(openings.tolist(), shown.tolist(), steps, strict=True)
-        ],
-        dtype=object,
-    )
+    # row by row in Python: for one claim far cheaper than object-array operations, for many about even
+    return [
+        [opening + step for opening, keep in zip(row_openings, row_shown, strict=True) if keep]
+        for row_openings, row_shown, step in zip(openings.tolist(), shown.tolist(), steps, strict=True)
+    ]
 
 
 @cache

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from features.requests import pydantic_errors
 from service.dependencies import require_api_key
 from service.model_holder import ModelHolder
-from service.observability import Metrics, ObservabilityMiddleware
+from service.observability import Metrics, ObservabilityMiddleware, process_stopped
 from service.recording import PredictionRecorder, StoreHolder
 from service.routers import claims, health, model, monitoring, outcomes, payers, score, worklists
 from service.settings import Settings, get_settings
@@ -65,6 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await holder.stop()
         await anyio.to_thread.run_sync(recorder.stop)
         app.state.store.close()
+        process_stopped()
 
 
 class RequestSizeLimit:

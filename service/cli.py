@@ -101,14 +101,30 @@ DRIFT_HELP = (
 
 @app.command()
 def simulate(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write (.parquet or .csv).")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write: .parquet, .csv, or a folder (partitioned Parquet, for --engine dask).",
+        ),
+    ],
     claims: Annotated[int, typer.Option(help="Claims in the negotiation history.")] = 50_000,
     worklist: Annotated[int | None, typer.Option(help="Write N fresh unscored claims instead.")] = None,
     seed: Seed = 0,
     world_seed: Annotated[int, typer.Option(help="Which simulated world (its payers and their behaviour).")] = 2026,
     drift: Annotated[str | None, typer.Option(help=DRIFT_HELP)] = None,
-    end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the history.")] = "2025-12-31",
-    as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The worklist's as_of_date.")] = "2026-01-15",
+    end: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="Last day of the history.")] = datetime(
+        2025, 12, 31
+    ),
+    as_of: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="The worklist's as_of_date.")] = datetime(
+        2026, 1, 15
+    ),
+    x12: Annotated[
+        Path | None,
+        typer.Option(help="Also write the claims as X12 835 and 837P files (and a history's appeals log) here."),
+    ] = None,
+    part_rows: Annotated[int, typer.Option(min=1, help="Rows per Parquet part when OUTPUT is a folder.")] = 25_000,
 ) -> None:
     """Write a simulated negotiation history (with truth_ columns) or a worklist of fresh claims."""
     import time
@@ -125,18 +141,43 @@ def simulate(
         frame = simulate_worklist(worklist, seed=seed, world=world, as_of=as_of.date())
     else:
         frame = simulate_history(claims, seed=seed, world=world, end=end.date())
-    _write_table(frame, output)
+    _write_table(frame, output, part_rows)
     what = "worklist claims" if worklist else "attempt rows"
     typer.echo(f"wrote {len(frame):,} {what} to {output} in {time.perf_counter() - started:.1f}s")
+    if x12 is not None:
+        from training.x12_writer import write_x12
+
+        files = write_x12(frame, x12)
+        typer.echo(
+            f"wrote {files.claims_written:,} claims as {files.adjudications:,} 835 claim payments in "
+            f"{len(files.remits):,} files ({x12 / 'remits'}), {len(files.claims):,} 837P files ({x12 / 'claims'})"
+            + (f" and the appeals log {files.appeals}" if files.appeals else "")
+        )
 
 
-def _write_table(frame, output: Path) -> None:
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+PART_PATTERN = "part-*.parquet"
+
+
+def _write_table(frame, output: Path, part_rows: int = 25_000) -> None:
+    """``frame`` as CSV or Parquet by the suffix of ``output``; without one, as a folder of Parquet parts
+    (``part-00000.parquet`` ...) of ``part_rows`` rows. Written under a temporary name and renamed."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     if output.suffix.lower() == ".csv":
         frame.to_csv(partial, index=False, date_format="%Y-%m-%d")
-    else:
+    elif output.suffix.lower() in TABLE_SUFFIXES:
         frame.to_parquet(partial, index=False)
+    else:
+        import shutil
+
+        if output.exists() and any(not path.match(PART_PATTERN) for path in output.iterdir()):
+            raise typer.BadParameter(f"{output} holds files other than {PART_PATTERN}: not replacing it", "-o")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        for number, start in enumerate(range(0, len(frame), part_rows)):
+            frame.iloc[start : start + part_rows].to_parquet(partial / f"part-{number:05d}.parquet", index=False)
+        shutil.rmtree(output, ignore_errors=True)
     partial.replace(output)  # never a half-written file under the final name
 
 
@@ -215,53 +256,77 @@ def score(
         ),
     ] = True,
     encoding: Encoding = "utf-8",
+    claims_837: Annotated[
+        list[Path] | None, typer.Option("--claims-837", help="X12 input: 837 files or directories (repeatable).")
+    ] = None,
+    payer_map: Annotated[Path | None, typer.Option(help="X12 input: payer map CSV (see import-x12).")] = None,
+    default: Annotated[
+        list[str] | None, typer.Option(help="X12 input: COLUMN=VALUE for a column no file gives (repeatable).")
+    ] = None,
 ) -> None:
-    """Rank a worklist by expected net recovery; rejected rows go to a rejects file."""
-    import mlflow
+    """Rank a worklist by expected net recovery; rejected rows go to a rejects file.
 
-    from features.io import TableReadError
-    from service.model_holder import load_bundle
-    from service.settings import DEFAULT_TRACKING_URI
-    from service.worklist import score_worklist
+    SOURCE may also be X12 835 remittances (a file or a directory, detected by content): they are imported
+    as by `recoup import-x12` and the denied and underpaid claims are scored.
+    """
+    import contextlib
+    import tempfile
 
-    uri = tracking_uri or DEFAULT_TRACKING_URI
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    bundle = load_bundle(model_uri)
-    if compile_trees:
+    from features.x12 import is_x12_source
+
+    with contextlib.ExitStack() as stack:
+        if is_x12_source(source):
+            from features.x12 import ImportError_, ImportOptions, parse_defaults, x12_scoring_table
+            from features.x12.payers import PayerMapError
+
+            table = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recoup-x12-"))) / "claims.parquet"
+            try:
+                options = ImportOptions(list(claims_837 or []), payer_map, parse_defaults(list(default or [])))
+                typer.echo(x12_scoring_table([source], table, options).to_text())
+            except (ImportError_, PayerMapError) as error:
+                typer.echo(f"error: {error}", err=True)
+                raise typer.Exit(2) from None
+            source = table
+
+        import mlflow
+
+        from features.io import TableReadError
+        from models.served import load_served_bundle
+        from models.served import tracking_uri as resolve_tracking_uri
+        from service.worklist import score_worklist
+
+        uri = resolve_tracking_uri(tracking_uri)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        bundle = load_served_bundle(model_uri, compile_trees=compile_trees)
         try:
-            bundle.models.compile()
-        except Exception as error:  # no compiler, an unwritable cache: LightGBM gives the same numbers
-            typer.echo(
-                f"warning: compiled trees unavailable ({type(error).__name__}: {error}); scoring with LightGBM",
-                err=True,
-            )
-    try:
-        if engine is Engine.dask:
-            from service.dask_scoring import dask_client, score_worklist_dask
+            if engine is Engine.dask:
+                from service.dask_scoring import dask_client, score_worklist_dask
 
-            with dask_client(scheduler, workers) as client:
-                summary = score_worklist_dask(source, output, bundle, client, rejects=rejects, chunk_rows=chunk_rows)
-        else:
-            summary = score_worklist(
-                source, output, bundle, rejects=rejects, chunk_rows=chunk_rows, jobs=jobs, encoding=encoding
-            )
-    except (TableReadError, ValueError) as error:  # unreadable input; CSV given to the dask engine
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
-    typer.echo(summary.to_text())
-    if summary.scored == 0:
-        raise typer.Exit(1)
-    if record:
-        from mlflow import MlflowClient
+                with dask_client(scheduler, workers) as client:
+                    summary = score_worklist_dask(
+                        source, output, bundle, client, rejects=rejects, chunk_rows=chunk_rows
+                    )
+            else:
+                summary = score_worklist(
+                    source, output, bundle, rejects=rejects, chunk_rows=chunk_rows, jobs=jobs, encoding=encoding
+                )
+        except (TableReadError, ValueError) as error:  # unreadable input; CSV given to the dask engine
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(summary.to_text())
+        if summary.scored == 0:
+            raise typer.Exit(1)
+        if record:
+            from mlflow import MlflowClient
 
-        from service.model_holder import resolve_target
-        from service.recording import record_worklist
+            from service.model_holder import resolve_target
+            from service.recording import record_worklist
 
-        target = resolve_target(model_uri, MlflowClient(tracking_uri=uri, registry_uri=uri))
-        store = _open_store(store_uri, uri)
-        recorded = record_worklist(output, store, target.name, target.version)
-        typer.echo(f"recorded {recorded:,} predictions of {target.name} v{target.version} in the store")
+            target = resolve_target(model_uri, MlflowClient(tracking_uri=uri, registry_uri=uri))
+            store = _open_store(store_uri, uri)
+            recorded = record_worklist(output, store, target.name, target.version)
+            typer.echo(f"recorded {recorded:,} predictions of {target.name} v{target.version} in the store")
 
 
 @app.command()
@@ -294,25 +359,59 @@ def promote(
 
 @app.command()
 def bootstrap(
-    history: Annotated[Path | None, typer.Option(help="History to train on (default: simulate one).")] = None,
-    claims: Annotated[int, typer.Option(help="Claims to simulate when no history is given.")] = 60_000,
+    history: Annotated[
+        Path | None, typer.Option(help="Your history: trained on unless a registered version already was.")
+    ] = None,
+    claims: Annotated[
+        int, typer.Option(envvar="RECOUP_DEMO_CLAIMS", help="Claims to simulate when no history is given.")
+    ] = 60_000,
     tracking_uri: TrackingUri = None,
     seed: Seed = 0,
 ) -> None:
-    """Make sure a champion model exists: train and promote one (on simulated history if none given)."""
+    """Make sure a champion model exists, trained on HISTORY when given (else on a simulated history).
+
+    With a history, a version is trained on it and goes through the promotion gate unless a registered
+    version was already trained on the same data (the dataset digest its training run logged)."""
     from training import tracking
+    from training.data import history_digest
+    from training.promote import promote as promote_version
 
     tracking.configure(tracking_uri)
-    if tracking.champion_version() is not None:
-        typer.echo(f"champion model exists (version {tracking.champion_version()}): nothing to do")
-        return
+    champion = tracking.champion_version()
     if history is None:
+        if champion is not None:
+            typer.echo(f"champion model exists (version {champion}); to train on your own history: --history FILE")
+            return
         history = Path("data/demo_history.parquet")
         if not history.exists():
+            from training.simulator import simulate_history
+
             typer.echo(f"no history given: simulating {claims:,} claims into {history}")
-            simulate(output=history, claims=claims, worklist=None, seed=seed)
+            _write_table(simulate_history(claims, seed=seed), history)
+    elif champion is not None:
+        digest = history_digest(history)
+        trained = tracking.versions_trained_on(digest)
+        if champion in trained:
+            typer.echo(f"the champion (version {champion}) was trained on {history} (dataset digest {digest})")
+            return
+        if trained:
+            typer.echo(
+                f"version {trained[0]} was trained on {history} (dataset digest {digest}) but the promotion gate "
+                f"kept version {champion} as champion; `recoup evaluate --version {trained[0]}` shows why, "
+                f"`recoup promote --version {trained[0]} --force` serves it anyway"
+            )
+            return
+        typer.echo(f"training on {history} (dataset digest {digest}); the champion is version {champion}")
     train(source=history, seed=seed, tracking_uri=tracking_uri, register=True)
-    promote(version=None, force=False, tracking_uri=tracking_uri)
+    comparison = promote_version(None, tracking_uri=tracking_uri)
+    typer.echo(comparison.summary())
+    if comparison.promoted:
+        typer.echo(f"version {comparison.challenger_version} is the champion")
+    else:
+        typer.echo(
+            f"refused: version {comparison.champion_version} stays champion; "
+            f"`recoup promote --version {comparison.challenger_version} --force` serves the new one anyway"
+        )
 
 
 @app.command()
@@ -322,13 +421,78 @@ def serve(
     model_uri: Annotated[
         str | None, typer.Option(envvar="RECOUP_MODEL_URI", help="Model to serve (default models:/recoup@champion).")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="RECOUP_WORKERS",
+            help="Server processes on the one port, each with its own copy of the model (about its size in "
+            "memory each); metrics are summed across them.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the scoring API (FastAPI under uvicorn); other settings come from RECOUP_* variables."""
     from service.server import serve as run_server
     from service.settings import Settings
 
+    if model_uri:
+        os.environ["RECOUP_MODEL_URI"] = model_uri  # worker processes read their settings from the environment
     settings = Settings(model_uri=model_uri) if model_uri else Settings()
-    run_server(host, port, settings)
+    run_server(host, port, settings, workers=workers)
+
+
+@app.command("import-x12")
+def import_x12(
+    sources: Annotated[list[Path], typer.Argument(help="835 files or directories (X12 is detected by content).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Scoring claims to write (.parquet or .csv).")],
+    claims_837: Annotated[
+        list[Path] | None, typer.Option("--claims-837", help="837P/837I files or directories (repeatable).")
+    ] = None,
+    appeals: Annotated[Path | None, typer.Option(help="Appeals log (CSV or Parquet) to join into a history.")] = None,
+    history_out: Annotated[Path | None, typer.Option(help="History to write (needs --appeals).")] = None,
+    payer_map: Annotated[Path | None, typer.Option(help="Payer map CSV; its rows win over the shipped table.")] = None,
+    default: Annotated[
+        list[str] | None, typer.Option(help="COLUMN=VALUE for a contract column no file gives (repeatable).")
+    ] = None,
+    hash_claim_ids: Annotated[
+        bool, typer.Option(help="Write keyed hashes of the claim ids (salt from $RECOUP_CLAIM_ID_SALT).")
+    ] = False,
+    report: Annotated[Path | None, typer.Option(help="Also write the full report (every entry) here.")] = None,
+) -> None:
+    """Import X12 835 remittances (+ 837 claims, + an appeals log) into the data contract.
+
+    Writes the screened candidates (denied and underpaid claims) for scoring and, with --appeals, a
+    training history; prints the report: counts by screening outcome and reason, and every problem.
+    """
+    from features.io import TableReadError
+    from features.x12 import ImportError_, ImportOptions, import_x12, parse_defaults
+    from features.x12.payers import PayerMapError
+
+    if history_out is not None and appeals is None:
+        typer.echo("error: --history-out needs --appeals", err=True)
+        raise typer.Exit(2)
+    try:
+        options = ImportOptions(
+            claims_837=list(claims_837 or []),
+            payer_map=payer_map,
+            defaults=parse_defaults(list(default or [])),
+            hash_claim_ids=hash_claim_ids,
+        )
+        imported = import_x12(list(sources), options, appeals)
+    except (ImportError_, PayerMapError, TableReadError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    _write_table(imported.result.candidates, output)
+    summary = imported.report.to_text()
+    typer.echo(summary)
+    typer.echo(f"wrote {len(imported.result.candidates):,} candidate claims to {output}")
+    if history_out is not None:
+        _write_table(imported.history, history_out)
+        typer.echo(f"wrote {len(imported.history):,} history rows to {history_out}")
+    if report is not None:
+        report.write_text(imported.report.to_text(max_problems=len(imported.report.problems)) + "\n")
+    if imported.report.claims == 0:
+        raise typer.Exit(1)
 
 
 outcomes_app = typer.Typer(help="Outcomes of escalation attempts, into the store.", no_args_is_help=True)
@@ -457,13 +621,17 @@ def ingest_idr(
     quarter: Annotated[
         str | None, typer.Option(help="YYYYQn when neither a Quarter column nor the file name gives it.")
     ] = None,
+    reports: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the mapping report and the dropped rows (default: beside OUTPUT)."),
+    ] = None,
 ) -> None:
     """Map CMS Federal IDR dispute line items to an IDR dataset, reporting every dropped row."""
     from training.idr import format_idr_ingest_report, write_idr_dataset
     from training.idr import ingest_idr as ingest
 
     result = ingest(files, quarter=quarter)
-    written = write_idr_dataset(result, output)
+    written = write_idr_dataset(result, output, reports)
     typer.echo(format_idr_ingest_report(result))
     typer.echo("wrote " + ", ".join(map(str, written)))
 

@@ -31,6 +31,7 @@ from distributed import Client, LocalCluster
 from features.io import table_files
 from models.bundle import RecoupBundle, output_columns
 from models.ladder import LadderPolicy
+from models.served import make_served
 from service.worklist import (
     DEFAULT_CHUNK_ROWS,
     ERROR_COLUMN,
@@ -108,12 +109,21 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
 
     One thread per worker: LightGBM already uses every core of its machine for each prediction.
     """
+    # distributed logs its every step at INFO: a user sees its warnings and errors, all of it with --verbose
+    level = logging.INFO if logging.getLogger().isEnabledFor(logging.INFO) else logging.WARNING
+    logging.getLogger("distributed").setLevel(level)
     if scheduler:
         with Client(scheduler) as client:
             yield client
         return
     with (
-        LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, dashboard_address=None) as cluster,
+        LocalCluster(
+            n_workers=workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # its HTTP routes on any free local port
+            silence_logs=level,
+        ) as cluster,
         Client(cluster) as client,
     ):
         yield client
@@ -167,13 +177,7 @@ def _compile(bundle: RecoupBundle, cache_dir: Path) -> None:
     A worker that cannot compile, or that later loses its copy (spilled, restarted, joined late), scores
     with LightGBM: the same numbers to about 1e-15, not bit for bit.
     """
-    try:
-        bundle.models.compile(cache_dir)
-    except Exception as error:
-        logger.warning(
-            "compiled trees unavailable on a worker; it scores with LightGBM",
-            extra={"error": f"{type(error).__name__}: {error}"},
-        )
+    make_served(bundle, compiled_dir=cache_dir)
 
 
 def _in_order(client: Client, partitions: list, window: int) -> Iterator[pd.DataFrame]:

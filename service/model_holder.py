@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import time
@@ -25,9 +26,11 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from features.requests import EXAMPLE_CLAIM, ClaimRequest, typed_claim, validate_requests
+from features.columns import ClaimColumns
 from models.bundle import PayerProfiles, RecoupBundle
 from models.ladder import LadderPolicy
+from models.result import ScoreResult
+from models.served import load_bundle, make_served
 from service.observability import Metrics
 from service.settings import Settings
 
@@ -38,9 +41,14 @@ _VERSION_URI = re.compile(r"models:/(?P<name>[^/@]+)/(?P<version>\d+)")
 MAX_ERROR_CHARS = 300
 
 
-def load_bundle(uri: str) -> RecoupBundle:
-    """The ``RecoupBundle`` inside the pyfunc model at ``uri``."""
-    return mlflow.pyfunc.load_model(uri).unwrap_python_model().bundle
+def settle_heap() -> None:
+    """After a model is loaded or swapped: collect once, then freeze every surviving object (the served
+    model, the app) out of the collector's reach. A full collection otherwise walks the model's objects
+    again and again under load (measured at about 115 ms over 234k objects, the p99 of a busy server).
+    Unfrozen first, so that the previous model's objects can be collected."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass(frozen=True)
@@ -121,9 +129,13 @@ class LoadedModel:
         """The bundle's flat scoring output for validated claims, under the service's policy."""
         return self.bundle.score(claims, policy=self.policy)
 
-    def score_one(self, claim: dict[str, Any]) -> dict[str, Any]:
-        """The bundle's output row for one typed claim (``features.requests.typed_claim``)."""
-        return self.bundle.score_one(claim, policy=self.policy)
+    def score_columns(self, claims: ClaimColumns) -> ScoreResult:
+        """The bundle's structured result for validated claims as typed columns, under the service's policy."""
+        return self.bundle.score_columns(claims, policy=self.policy)
+
+    def score_claims(self, claims: list[dict[str, Any]]) -> ScoreResult:
+        """The bundle's structured result for typed claims (``features.requests.typed_claim``)."""
+        return self.bundle.score_claims(claims, policy=self.policy)
 
 
 class ModelHolder:
@@ -179,14 +191,17 @@ class ModelHolder:
                 self._record_failure(error)
                 return False
             previous, self._current = self._current, loaded  # the swap: one reference assignment
+            previous_version = previous.version if previous else None
+            del previous
             self.last_error = self.last_error_at = None
             self.metrics.model_swapped(loaded.name, loaded.version, loaded.loaded_at.timestamp())
+            settle_heap()
             logger.info(
                 "model loaded",
                 extra={
                     "model_name": loaded.name,
                     "model_version": loaded.version,
-                    "previous_version": previous.version if previous else None,
+                    "previous_version": previous_version,
                 },
             )
             return True
@@ -211,47 +226,19 @@ class ModelHolder:
         bundle = self.loader(target.uri)
         if not isinstance(bundle, RecoupBundle):
             raise TypeError(f"{target.uri} does not hold a RecoupBundle")
-        if self.settings.compile_trees:
-            self._compile(bundle, target)
         policy = self.settings.apply_policy(bundle.policy)
+        make_served(
+            bundle,
+            compile_trees=self.settings.compile_trees,
+            compiled_dir=self.settings.compiled_trees_dir,
+            policy=policy,
+        )
         loaded = LoadedModel(target, bundle, policy, datetime.now(UTC), PayerIndex.build(bundle.profiles))
-        self._smoke_test(loaded)
         logger.info(
             "model checked",
             extra={"model_version": target.version, "load_seconds": round(time.perf_counter() - started, 3)},
         )
         return loaded
-
-    def _compile(self, bundle: RecoupBundle, target: Target) -> None:
-        """Compiled trees for ``bundle``; without them (a compiler failure) it still scores, with LightGBM."""
-        started = time.perf_counter()
-        try:
-            bundle.models.compile(self.settings.compiled_trees_dir)
-        except Exception as error:
-            logger.warning(
-                "compiled trees unavailable; scoring with LightGBM",
-                extra={"model_version": target.version, "error": f"{type(error).__name__}: {error}"},
-            )
-            return
-        logger.info(
-            "trees compiled",
-            extra={"model_version": target.version, "compile_seconds": round(time.perf_counter() - started, 3)},
-        )
-
-    @staticmethod
-    def _smoke_test(loaded: LoadedModel) -> None:
-        """Score the contract's example claim on both paths: a version that loads but cannot score is never
-        served (this also fills the single-claim path's caches)."""
-        claim = ClaimRequest.model_validate(EXAMPLE_CLAIM)
-        result = validate_requests([claim])
-        typed = typed_claim(claim)
-        if len(result.valid) != 1 or typed is None:
-            raise ValueError("the contract's example claim does not validate")
-        scored = loaded.score(result.valid)
-        if len(scored) != 1 or "recommended_action" not in scored:
-            raise ValueError("the model did not score the example claim")
-        if loaded.score_one(typed)["recommended_action"] != scored["recommended_action"].iloc[0]:
-            raise ValueError("the single-claim path disagrees with the frame path on the example claim")
 
     def _record_failure(self, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}"

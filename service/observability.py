@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -18,12 +19,15 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
+#: Set (by ``service.server.serve`` with several workers) to the directory the processes share their
+#: metrics in: prometheus_client's multiprocess mode, read by each process when it imports the library.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 INTERNAL_ERROR = "internal error"
 _REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -90,8 +94,28 @@ def describe_exception(error: BaseException) -> dict[str, str]:
 # --- metrics ------------------------------------------------------------------------------------------
 
 
+def multiprocess_metrics() -> bool:
+    """Whether the metrics are shared by several worker processes (``MULTIPROCESS_DIR_ENV`` is set)."""
+    return bool(os.environ.get(MULTIPROCESS_DIR_ENV))
+
+
+def process_stopped() -> None:
+    """Drop this process's live gauges from the shared metrics (a worker shutting down)."""
+    if multiprocess_metrics():
+        multiprocess.mark_process_dead(os.getpid())
+
+
 class Metrics:
     """The service's Prometheus metrics, in a registry of their own (one per app)."""
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format: this process's, or with several worker processes every
+        process's, summed (counters, histograms) or by pid (gauges)."""
+        if multiprocess_metrics():
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -129,12 +153,22 @@ class Metrics:
             buckets=PROBABILITY_BUCKETS,
             registry=r,
         )
+        # with several worker processes each reports its own model, by pid, while it lives
         self.model_info = Gauge(
-            "recoup_model_info", "The model version being served (value 1).", ["name", "version"], registry=r
+            "recoup_model_info",
+            "The model version being served (value 1).",
+            ["name", "version"],
+            registry=r,
+            multiprocess_mode="liveall",
         )
-        self.model_ready = Gauge("recoup_model_ready", "1 when a model is loaded.", registry=r)
+        self.model_ready = Gauge(
+            "recoup_model_ready", "1 when a model is loaded.", registry=r, multiprocess_mode="liveall"
+        )
         self.model_loaded_at = Gauge(
-            "recoup_model_loaded_timestamp_seconds", "When the served model was loaded.", registry=r
+            "recoup_model_loaded_timestamp_seconds",
+            "When the served model was loaded.",
+            registry=r,
+            multiprocess_mode="liveall",
         )
         self.reloads = Counter(
             "recoup_model_reloads", "Model loads by result (loaded, failed).", ["result"], registry=r

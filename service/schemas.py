@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, create_model
 
 from features.requests import ClaimRequest
 from features.schema import ESCALATION_LEVELS
+from models.result import CLAIM_FIELDS, LEVEL_FIELDS, ResultField
 from service import examples
 
 LevelName = Literal[tuple(level.name for level in ESCALATION_LEVELS)]
@@ -68,42 +69,21 @@ class ModelRef(BaseModel):
     version: str | None = Field(None, description="Registered model version; null for a model served by run URI.")
 
 
-class LadderStep(BaseModel):
-    """The numbers for attempting one escalation level next (dollars are US dollars for this claim)."""
+def _answer_field(spec: ResultField) -> tuple[Any, Any]:
+    """A response field from its declaration in ``models.result`` (one place for a new field)."""
+    if spec.kind is bool:
+        return bool, Field(description=spec.description)
+    return spec.kind | None, Field(None, description=spec.description, **spec.constraints)
 
-    model_config = _example(examples.LADDER[0])
 
-    level: LevelName = Field(description="The escalation level these numbers are for.")
-    eligible: bool = Field(description="Whether the level may be attempted now (eligibility and deadline rules).")
-    ineligible_reason: str | None = Field(
-        None, description="Why the level cannot be attempted now; null when eligible."
-    )
-    p_success: float | None = Field(
-        None, ge=0, le=1, description="Probability the attempt raises the allowed amount (0-1); null when ineligible."
-    )
-    expected_allowed: float | None = Field(
-        None, description="Expected total allowed amount given success, in dollars; null when ineligible."
-    )
-    allowed_p10: float | None = Field(
-        None, description="Allowed amount given success, 10th percentile, in dollars; null when ineligible."
-    )
-    allowed_p90: float | None = Field(
-        None, description="Allowed amount given success, 90th percentile, in dollars; null when ineligible."
-    )
-    expected_days: float | None = Field(None, description="Expected days from submission to resolution.")
-    expected_recovery: float | None = Field(
-        None, description="p_success x (expected_allowed - current allowed), in dollars, before costs."
-    )
-    cost: float | None = Field(
-        None,
-        description="Cost to the provider of attempting the level, in US dollars (the policy's cost; "
-        "the IDR entity fee, charged only on a loss, is in net_value, not here).",
-    )
-    net_value: float | None = Field(
-        None,
-        description="Discounted expected value of attempting the level now, in dollars, after costs and the "
-        "best follow-up on failure.",
-    )
+#: The numbers for attempting one escalation level next: ``models.result.LEVEL_FIELDS``, one field each.
+LadderStep: type[BaseModel] = create_model(
+    "LadderStep",
+    __config__=_example(examples.LADDER[0]),
+    __doc__="The numbers for attempting one escalation level next (dollars are US dollars for this claim).",
+    level=(LevelName, Field(description="The escalation level these numbers are for.")),
+    **{spec.name: _answer_field(spec) for spec in LEVEL_FIELDS},
+)
 
 
 class Recommendation(BaseModel):
@@ -127,6 +107,15 @@ class ScoreResponse(BaseModel):
     reasons: list[str] = Field(description="The main drivers of the recommendation, in plain words.")
     warnings: list[str] = Field(description="Caveats: unknown payer or code, thin data, ignored fields.")
     model: ModelRef = Field(description="The model version that scored the claim.")
+
+
+if CLAIM_FIELDS:  # per-claim answer fields declared in ``models.result``, beside the recommendation
+    ScoreResponse = create_model(
+        "ScoreResponse",
+        __base__=ScoreResponse,
+        __doc__=ScoreResponse.__doc__,
+        **{spec.name: _answer_field(spec) for spec in CLAIM_FIELDS},
+    )
 
 
 class BatchScoreRequest(BaseModel):

@@ -7,7 +7,6 @@ inside the model bundle; unset ones keep the bundle's.
 from __future__ import annotations
 
 import logging
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,8 +18,8 @@ from features.schema import ESCALATION_LEVELS
 from features.store import default_store_uri
 from models.ladder import LadderPolicy
 from models.monitoring import Thresholds
+from models.served import DEFAULT_TRACKING_URI, tracking_uri
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 LEVEL_NAMES = frozenset(level.name for level in ESCALATION_LEVELS)
 
 
@@ -104,7 +103,7 @@ class Settings(BaseSettings):
     @field_validator("tracking_uri", mode="after")
     @classmethod
     def _default_tracking_uri(cls, value: str) -> str:
-        return value or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+        return tracking_uri(value)
 
     @field_validator("store_uri", mode="after")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -25,3 +26,11 @@ def test_notebook_executes(path, tmp_path):
         if output.get("output_type") == "error"
     ]
     assert not errors
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])]
+    assert any("image/png" in output.get("data", {}) for output in outputs), "no plots"
+    tables = [output["data"]["text/html"] for output in outputs if "text/html" in output.get("data", {})]
+    assert tables, "no tables"
+    for html in tables:  # formatted for a reader: percentages, multiples, counts; never 0.800057
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)
+        raw = [text for text in cells if re.fullmatch(r"-?\d+\.\d{4,}", text.strip())]
+        assert not raw, f"unformatted numbers in a table: {raw[:5]}"

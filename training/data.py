@@ -39,10 +39,18 @@ def dataset_digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
+def _table(source: Path | pd.DataFrame) -> pd.DataFrame:
+    return read_table(source)[0] if not isinstance(source, pd.DataFrame) else source
+
+
+def history_digest(source: Path | pd.DataFrame) -> str:
+    """The dataset digest ``recoup train`` logs for ``source``: of its valid rows, as read and validated."""
+    return dataset_digest(validate_history(_table(source)).valid)
+
+
 def load_history(source: Path | pd.DataFrame) -> History:
     """Read and validate a history; rejected rows are reported in ``report``, never fatal."""
-    table = read_table(source)[0] if not isinstance(source, pd.DataFrame) else source
-    result = validate_history(table)
+    result = validate_history(_table(source))
     truth_columns = result.report.truth_columns
     attempts = derive_attempts(result.valid.drop(columns=truth_columns))
     attempts["attempt_date"] = attempts["submitted_date"]

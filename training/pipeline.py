@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from features.idr_payers import load_idr_benchmarks, match_payer_group
+from features.idr_payers import idr_prior_features, load_idr_benchmarks, match_payer_group
 from features.schema import Level
 from features.transformer import ClaimFeatures
 from models.bundle import REASON_METHODS, RecoupBundle
@@ -113,7 +113,16 @@ def train(
     history = load_history(source)
     timer.done("load")
     split = time_split(history.resolved)
+    notes = []
     benchmarks = thin_history_benchmarks(load_idr_benchmarks(), split.train) if idr_priors else None
+    if benchmarks is not None and not idr_priors_observed(benchmarks, split.train):
+        # no training row would carry a prior: the models could not learn from one (nor would a new payer's
+        # record move a score), so the model is fitted without the columns rather than with empty ones
+        benchmarks = None
+        notes.append(
+            f"IDR prior features not used: every payer of the training slice has {THIN_HISTORY_ATTEMPTS}+ "
+            "attempts of its own history, or matches no IDR payer group"
+        )
     transformer = ClaimFeatures(min_category_count=min_category_count, idr_benchmarks=benchmarks).fit(split.train)
     models = fit(split, transformer, seed=seed)
     timer.done("fit")
@@ -147,7 +156,6 @@ def train(
     for level, row in by_level.iterrows():
         metrics |= {f"test_{k}_{level}": v for k, v in row.items() if k != "n"}
     metrics |= settlement_metrics(split.test, predicted)
-    notes = []
     if len(history.truth.columns):
         from training.truth import truth_metrics
 
@@ -194,6 +202,12 @@ def thin_history_benchmarks(
     return benchmarks[~benchmarks["payer_group"].str.lower().isin(set(covered.str.lower()))]
 
 
+def idr_priors_observed(benchmarks: pd.DataFrame, train: pd.DataFrame) -> bool:
+    """Whether every IDR prior feature has a value for some payer of the training slice."""
+    payers = pd.Series(train["payer_id"].unique(), dtype=object)
+    return bool(idr_prior_features(payers, benchmarks).notna().any().all())
+
+
 def _log_run(
     history: History, split, metrics, comparison, by_level, by_payer, test_features, bundle, predicted, seed
 ) -> None:
@@ -214,7 +228,7 @@ def _log_run(
             "annual_discount_rate": bundle.policy.annual_discount_rate,
         }
     )
-    mlflow.set_tags({"dataset_digest": history.digest})
+    mlflow.set_tags({tracking.DIGEST_TAG: history.digest})
     mlflow.log_dict(
         report.to_dict()
         | {

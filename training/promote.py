@@ -17,6 +17,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from models.bundle import RecoupBundle
+from models.served import load_bundle
 from training import tracking
 from training.evaluate import classification_metrics, settlement_metrics
 
@@ -39,10 +40,6 @@ class Comparison:
             f"{'v' + self.champion_version if self.champion_version else '(none)'}"
         )
         return "\n".join([head, self.table.to_string(float_format=lambda v: f"{v:.4f}"), self.reason])
-
-
-def load_bundle(model_uri: str) -> RecoupBundle:
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().bundle
 
 
 def holdout_of(client: MlflowClient, version: str) -> pd.DataFrame:
@@ -76,13 +73,26 @@ def compare(challenger: str | None = None, tracking_uri: str | None = None) -> t
     table = pd.DataFrame(columns)
     if "champion" not in table:
         return Comparison(challenger, champion, table, True, "no other champion: the challenger wins"), client
-    new, old = table.at["log_loss", "challenger"], table.at["log_loss", "champion"]
-    not_worse = bool(new <= old * (1 + LOG_LOSS_TOLERANCE))
-    reason = (
-        f"success log loss {new:.4f} vs {old:.4f} "
-        f"({'not worse' if not_worse else 'worse'} within {LOG_LOSS_TOLERANCE:.1%})"
-    )
+    not_worse, reason = log_loss_verdict(table.at["log_loss", "challenger"], table.at["log_loss", "champion"])
     return Comparison(challenger, champion, table, not_worse, reason), client
+
+
+def log_loss_verdict(challenger: float, champion: float, tolerance: float = LOG_LOSS_TOLERANCE) -> tuple[bool, str]:
+    """Whether the challenger's success log loss is not worse than the champion's (within ``tolerance``,
+    relative), and the comparison in words."""
+    change = challenger / champion - 1
+    not_worse = bool(change <= tolerance)
+    if change < 0:
+        how = f"{-change:.2%} better than the champion's"
+    elif change == 0:
+        how = "equal to the champion's"
+    else:  # two decimals, so that a change just past the tolerance never reads as equal to it
+        where = "within" if not_worse else "beyond"
+        how = f"{change:.2%} worse than the champion's, {where} the {tolerance:.2%} tolerance"
+    return (
+        not_worse,
+        f"success log loss {challenger:.4f} vs {champion:.4f}: {how}: {'not worse' if not_worse else 'worse'}",
+    )
 
 
 def promote(challenger: str | None = None, force: bool = False, tracking_uri: str | None = None) -> Comparison:

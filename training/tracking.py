@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
@@ -10,23 +9,21 @@ import joblib
 import matplotlib
 import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
+from features.schema import REQUEST_TABLE
 from models.bundle import RecoupBundle
 from models.pyfunc import BUNDLE_ARTIFACT, RecoupModel, score_frame
+from models.served import tracking_uri
 
 matplotlib.use("Agg")
 
 REGISTERED_MODEL = "recoup"
 CHAMPION_ALIAS = "champion"
 EXPERIMENT = "recoup"
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 HOLDOUT_ARTIFACT = "holdout/test_attempts.parquet"
-
-
-def tracking_uri(explicit: str | None = None) -> str:
-    """The tracking store: the argument, else ``MLFLOW_TRACKING_URI``, else sqlite in the working dir."""
-    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+DIGEST_TAG = "dataset_digest"  # the training run's tag: which validated history the version was trained on
 
 
 def configure(uri: str | None = None, experiment: str = EXPERIMENT) -> str:
@@ -45,6 +42,17 @@ def champion_version() -> str | None:
         return None
 
 
+def versions_trained_on(digest: str) -> list[str]:
+    """Registered versions of ``recoup`` whose training run logged dataset digest ``digest``, newest first."""
+    client = mlflow.MlflowClient()
+    versions = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
+    return [
+        str(version.version)
+        for version in sorted(versions, key=lambda version: int(version.version), reverse=True)
+        if version.run_id and client.get_run(version.run_id).data.tags.get(DIGEST_TAG) == digest
+    ]
+
+
 def request_example(attempts: pd.DataFrame, rows: int = 3) -> pd.DataFrame:
     """Scoring requests built from history rows: the contract's claim columns as the API receives them."""
     from features.schema import CLAIM_COLUMN_NAMES
@@ -61,12 +69,22 @@ def request_example(attempts: pd.DataFrame, rows: int = 3) -> pd.DataFrame:
     return example.reset_index(drop=True)
 
 
+def request_signature(bundle: RecoupBundle, example: pd.DataFrame) -> ModelSignature:
+    """The pyfunc's signature: every contract request column by name, required only where the contract
+    requires it, of any type. Files give one column several types (dates as text or as dates, codes as
+    text or, in Parquet, as integers, flags as words or booleans), and the contract's own validator inside
+    ``predict`` types them and names every problem by row, as ``recoup score`` does; a narrower type here
+    would make MLflow refuse a whole request, or a worklist read with pandas, before that."""
+    inputs = Schema([ColSpec(AnyType(), column.name, required=column.required) for column in REQUEST_TABLE])
+    return ModelSignature(inputs, infer_signature(example, score_frame(bundle, example)).outputs)
+
+
 def log_bundle(bundle: RecoupBundle, example: pd.DataFrame, register: bool = True):
     """Log the bundle as one pyfunc with signature and input example; register it as ``recoup``."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bundle.joblib"
         joblib.dump(bundle, path)
-        signature = infer_signature(example, score_frame(bundle, example))
+        signature = request_signature(bundle, example)
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=RecoupModel(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.dependencies import HolderDep, MetricsDep, RecorderDep
 from service.schemas import METRICS_RESPONSE, HealthResponse, ModelRef, ReadinessResponse, RecordingStatus
@@ -44,4 +44,4 @@ async def readyz(holder: HolderDep, recorder: RecorderDep, response: Response) -
 )
 async def metrics(registry: MetricsDep) -> Response:
     """Expose Prometheus metrics: requests, latency, model version and score distribution."""
-    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)

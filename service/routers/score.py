@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from features.columns import claim_columns
 from features.requests import (
     ClaimRequest,
     error,
@@ -32,8 +33,7 @@ from features.requests import (
     unknown_fields_warning,
     validate_requests,
 )
-from features.schema import ESCALATION_LEVELS
-from models.bundle import LEVEL_FIELDS, SEPARATOR
+from models.result import ScoreResult
 from service.dependencies import LimiterDep, MetricsDep, ModelDep, RecorderDep, SettingsDep
 from service.model_holder import LoadedModel
 from service.observability import Metrics, describe_exception
@@ -51,13 +51,9 @@ from service.schemas import (
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/score", tags=["score"])
 
-PATH_SEPARATOR = " > "
 SCORING_FAILED = "the claim could not be scored"
 SCORING_ERROR = "scoring_error"
 MAX_FAILURES_IN_A_ROW = 3
-#: Up to this many queued single claims are scored one by one without a frame (about a millisecond each);
-#: more go through the frame path together (about 50 ms fixed, then a fraction of a millisecond each).
-SINGLE_PATH_MAX_CLAIMS = 16
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     **MODEL_ROUTE_ERRORS,
     400: {"model": ErrorResponse, "description": "The body is not readable (e.g. not UTF-8)."},
@@ -80,47 +76,14 @@ class Outcome:
 # --- scoring (runs in worker threads) -----------------------------------------------------------------
 
 
-def _number(value: Any) -> float | None:
-    if value is None or value is pd.NA:
-        return None
-    number = float(value)
-    return number if np.isfinite(number) else None
-
-
-def _split(text: Any) -> list[str]:
-    return [part for part in str(text).split(SEPARATOR) if part] if isinstance(text, str) else []
-
-
-def _response(row: dict[str, Any], claim_id: str, model: LoadedModel, extra_warnings: list[str]) -> dict[str, Any]:
-    """One flat scoring row (``models.bundle.output_columns``) as a ``ScoreResponse`` body."""
-    ladder = []
-    for level in ESCALATION_LEVELS:
-        step: dict[str, Any] = {"level": level.name}
-        for name in LEVEL_FIELDS:
-            value = row[f"{name}_{level.name}"]
-            if name == "eligible":
-                step[name] = bool(value)
-            elif name == "ineligible_reason":
-                step[name] = (value or None) if isinstance(value, str) else None
-            else:
-                step[name] = _number(value)
-        ladder.append(step)
-    path = row["path"]
-    if not isinstance(path, (list, tuple, np.ndarray)):
-        path = str(path or "").split(PATH_SEPARATOR)
-    path = [str(part) for part in path if part]
-    return {
-        "claim_id": claim_id,
-        "ladder": ladder,
-        "recommendation": {
-            "action": row["recommended_action"],
-            "expected_net_recovery": _number(row["expected_net_recovery"]) or 0.0,
-            "path": path,
-        },
-        "reasons": _split(row["reasons"]),
-        "warnings": [*_split(row["warnings"]), *extra_warnings],
-        "model": {"name": model.name, "version": model.version},
-    }
+def _response(result: ScoreResult, position: int, claim: BaseModel, model: LoadedModel) -> dict[str, Any]:
+    """Claim ``position`` of ``result`` as a ``ScoreResponse`` body, built straight from the structured
+    result; unknown request fields add a warning."""
+    body = result.response(position)
+    extra = unknown_fields(claim)
+    if extra:
+        body["warnings"].append(unknown_fields_warning(extra))
+    return {"claim_id": claim.claim_id, **body, "model": {"name": model.name, "version": model.version}}
 
 
 def _score_valid(
@@ -159,10 +122,7 @@ def _score_valid(
                 failed = error(_root(loc, row - 1), SCORING_FAILED, SCORING_ERROR)
                 outcomes[row - 1] = Outcome(claim.claim_id, errors=[failed], failed=True)
                 continue
-            extra = unknown_fields(claim)
-            warnings = [unknown_fields_warning(extra)] if extra else []
-            response = _response(scored, claim.claim_id, model, warnings)
-            outcomes[row - 1] = Outcome(claim.claim_id, response=response)
+            outcomes[row - 1] = Outcome(claim.claim_id, response=_response(*scored, claim, model))
     return outcomes
 
 
@@ -170,19 +130,21 @@ def _root(loc: tuple[str | int, ...] | None, position: int) -> list[str | int]:
     return ["body"] if loc is None else [*loc, position]
 
 
-def _score_rows(model: LoadedModel, valid: pd.DataFrame) -> dict[int, dict[str, Any] | None]:
-    """Flat scoring rows by row number (``None`` for a claim that could not be scored).
+def _score_rows(model: LoadedModel, valid: pd.DataFrame) -> dict[int, tuple[ScoreResult, int] | None]:
+    """Each row's result and its position in it, by row number (``None`` for a claim that could not be
+    scored).
 
     When the whole call fails, rows are retried one by one so that one bad claim cannot fail the others;
     after a few failures in a row the failure is taken to be the model's, and the rest are not retried.
     """
     try:
-        return dict(zip(valid.index, model.score(valid).to_dict("records"), strict=True))
+        result = model.score_columns(claim_columns(valid))
+        return {row: (result, position) for position, row in enumerate(valid.index)}
     except Exception as failure:
         logger.error("scoring failed", extra={**describe_exception(failure), "claims": len(valid)})
         if len(valid) == 1:
             return {valid.index[0]: None}
-    scored: dict[int, dict[str, Any] | None] = {}
+    scored: dict[int, tuple[ScoreResult, int] | None] = {}
     failures_in_a_row = 0
     for row in valid.index:
         if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
@@ -194,36 +156,28 @@ def _score_rows(model: LoadedModel, valid: pd.DataFrame) -> dict[int, dict[str, 
 
 
 def score_claims(model: LoadedModel, claims: list[BaseModel]) -> list[Outcome]:
-    """Score already-parsed single-claim requests; one outcome per claim, in order.
+    """Score already-parsed single-claim requests together; one outcome per claim, in order.
 
-    A few claims take the single-claim path (``RecoupBundle.score_one``: no DataFrame, about a millisecond
-    each); a claim that breaks a rule across fields, one that fails there, and any claims beyond a few
-    (queued while a call ran) go through the frame path, which words errors and pays its fixed cost once.
+    Claims whose values pass every rule (``typed_claim``) are scored in one call of the columnar core,
+    however many there are; a claim that breaks a rule across fields, and every claim of a call that
+    failed, go through the frame path, which words the errors and retries claim by claim.
     """
+    typed = [typed_claim(claim) for claim in claims]
+    ready = [position for position, values in enumerate(typed) if values is not None]
     outcomes: dict[int, Outcome] = {}
-    if len(claims) <= SINGLE_PATH_MAX_CLAIMS:
-        for position, claim in enumerate(claims):
-            if (outcome := _score_one(model, claim)) is not None:
-                outcomes[position] = outcome
+    if ready:
+        try:
+            result = model.score_claims([typed[position] for position in ready])
+        except Exception as failure:  # the frame path tries again, claim by claim, and reports a failure
+            logger.error("scoring failed", extra={**describe_exception(failure), "claims": len(ready)})
+        else:
+            for index, position in enumerate(ready):
+                claim = claims[position]
+                outcomes[position] = Outcome(claim.claim_id, response=_response(result, index, claim, model))
     rest = [position for position in range(len(claims)) if position not in outcomes]
     if rest:
         outcomes.update(_score_valid(model, [claims[position] for position in rest], rest, None))
     return [outcomes[position] for position in range(len(claims))]
-
-
-def _score_one(model: LoadedModel, claim: BaseModel) -> Outcome | None:
-    """The single-claim path's answer, or None to leave the claim to the frame path."""
-    typed = typed_claim(claim)
-    if typed is None:
-        return None
-    try:
-        row = model.score_one(typed)
-    except Exception as failure:  # the frame path tries again, and reports a failure there
-        logger.error("single-claim scoring failed", extra=describe_exception(failure))
-        return None
-    extra = unknown_fields(claim)
-    warnings = [unknown_fields_warning(extra)] if extra else []
-    return Outcome(claim.claim_id, response=_response(row, claim.claim_id, model, warnings))
 
 
 def score_batch_items(model: LoadedModel, items: list[Any]) -> list[Outcome]:
@@ -347,7 +301,9 @@ async def score_claim(
         return JSONResponse({"detail": SCORING_FAILED}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if outcome.errors is not None:
         return JSONResponse({"detail": outcome.errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
-    return outcome.response
+    # built from the structured result in ``ScoreResponse``'s shape (a test holds it to the model): sent as
+    # it is rather than validated again
+    return JSONResponse(outcome.response)
 
 
 @router.post("/batch", response_model=BatchScoreResponse, responses=ERROR_RESPONSES)

@@ -105,6 +105,30 @@ def _copy_upload(upload: UploadFile, target: Path, limit: int) -> None:
             out.write(block)
 
 
+def _is_x12(upload: UploadFile) -> bool:
+    """Whether the upload is X12 by content (it starts with an ISA segment), whatever its name."""
+    head = upload.file.read(512)
+    upload.file.seek(0)
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"ISA")
+
+
+def _import_x12(source: Path, folder: Path, name: str | None, defaults: list[str]) -> Path:
+    """The upload's candidate claims as a Parquet worklist, the import report beside it; 422 when the 835
+    gives nothing to score or an option is wrong."""
+    from features.x12 import ImportError_, ImportOptions, parse_defaults, x12_scoring_table
+
+    table = folder / "worklist.parquet"
+    try:
+        report = x12_scoring_table([source], table, ImportOptions(defaults=parse_defaults(defaults)))
+    except ImportError_ as error:
+        message = str(error).replace(str(source), name or "the upload")
+        detail = [{"type": "x12_import", "loc": ["body", "file"], "msg": message}]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
+    text = report.to_text(max_problems=len(report.problems)).replace(str(source), name or "the upload")
+    (folder / "x12_report.txt").write_text(text + "\n")
+    return table
+
+
 async def _multipart(parts: list[tuple[str, Path, str]], boundary: str) -> AsyncIterator[bytes]:
     """The files as the parts of a ``multipart/mixed`` body, read from disk a block at a time."""
     for name, path, media_type in parts:
@@ -146,13 +170,29 @@ async def score_worklist_upload(
         Query(description="Encoding of a CSV upload (default: the part's charset, else UTF-8).", examples=["latin-1"]),
     ] = None,
     accept: Annotated[str | None, Header()] = None,
+    x12_defaults: Annotated[
+        list[str] | None,
+        Query(
+            alias="default",
+            description="X12 835 upload: COLUMN=VALUE for a contract column the 835 does not give (repeatable).",
+            examples=["place_of_service=23"],
+        ),
+    ] = None,
 ) -> StreamingResponse:
-    """Score a worklist: every claim ranked by expected net recovery, with its ladder, reasons, warnings."""
-    upload_suffix = _upload_suffix(file)
+    """Score a worklist: every claim ranked by expected net recovery, with its ladder, reasons, warnings.
+
+    An X12 835 upload (detected by content) is imported as by ``recoup import-x12``; its denied and
+    underpaid claims are scored, and the import report comes back as a third part, ``x12_report``."""
+    x12 = _is_x12(file)
+    upload_suffix = ".x12" if x12 else _upload_suffix(file)
     folder = Path(tempfile.mkdtemp(prefix="recoup-worklist-"))
+    extra_parts: list[tuple[str, Path, str]] = []
     try:
         source = folder / f"worklist{upload_suffix}"
         await anyio.to_thread.run_sync(_copy_upload, file, source, max_worklist_bytes(request))
+        if x12:
+            source = await anyio.to_thread.run_sync(_import_x12, source, folder, file.filename, x12_defaults or [])
+            extra_parts.append(("x12_report", folder / "x12_report.txt", "text/plain"))
         suffix = _output_suffix(output_format, accept)
         ranked, rejects = folder / f"ranked{suffix}", folder / f"rejects{suffix}"
         scoring = partial(
@@ -184,7 +224,7 @@ async def score_worklist_upload(
         "X-Recoup-Model-Version": str(model.version),
     }
     return StreamingResponse(
-        _multipart([("ranked", ranked, media_type), ("rejects", rejects, media_type)], boundary),
+        _multipart([("ranked", ranked, media_type), ("rejects", rejects, media_type), *extra_parts], boundary),
         media_type=f"multipart/mixed; boundary={boundary}",
         headers=headers,
         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),

@@ -17,6 +17,7 @@ import pandas as pd
 
 from models.estimators import limit_predict_threads
 from models.ladder import LadderPolicy
+from models.served import make_served
 from service.worklist.chunks import score_chunk
 from service.worklist.writer import ChunkPart, write_chunk
 
@@ -40,9 +41,9 @@ def _start_worker(
 ) -> None:
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     limit_predict_threads(threads)
-    bundle = pickle.loads(bundle_bytes)
-    if compiled_dir is not None:
-        bundle.models.compile(compiled_dir)
+    bundle = make_served(
+        pickle.loads(bundle_bytes), compile_trees=compiled_dir is not None, compiled_dir=compiled_dir, policy=policy
+    )
     _worker.update(bundle=bundle, policy=policy)
 
 

@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from features.history import derive_attempts
-from features.transformer import OTHER_CATEGORY, ClaimFeatures, TruthLeakError
+from features.transformer import OTHER_CATEGORY, ClaimFeatures, TruthLeakError, attempt_columns
 from features.validation import validate_history
 from tests.conftest import GOOD_ROWS, HISTORY_HEADER
 
@@ -83,13 +83,29 @@ def test_idr_benchmarks_become_prior_features(attempts):
     assert aetna.between(0.5, 1).all()
 
 
-def test_one_attempt_gets_the_idr_priors_of_the_table_and_brings_every_known_payer_into_the_cache(attempts):
+def test_the_kernel_gives_one_attempt_the_features_it_gives_it_among_many(attempts):
     from features.idr_payers import load_idr_benchmarks
 
     transformer = ClaimFeatures(min_category_count=1, idr_benchmarks=load_idr_benchmarks()).fit(attempts)
-    table = transformer.transform(attempts)
-    first = attempts.iloc[0].to_dict()
-    one = transformer.transform_one({name: None if pd.isna(value) else value for name, value in first.items()})
-    assert one["idr_provider_win_rate"] == table["idr_provider_win_rate"].iloc[0]
+    columns = attempt_columns(attempts)
+    many = transformer.matrix(columns)
+    for position in range(len(attempts)):
+        one = transformer.matrix({name: values[position : position + 1] for name, values in columns.items()})
+        np.testing.assert_array_equal(one[0], many[position])
     known = set(transformer.categories_["payer_id"][:-2])
-    assert len(known) > 1 and known <= set(transformer.__dict__["_idr_prior_one_cache"])
+    assert len(known) > 1 and known <= set(transformer.idr_priors_)  # every known payer's priors, made in fit
+
+
+def test_derived_state_is_rebuilt_on_unpickling_and_never_pickled(attempts):
+    import pickle
+
+    from features.idr_payers import load_idr_benchmarks
+
+    transformer = ClaimFeatures(min_category_count=1, idr_benchmarks=load_idr_benchmarks()).fit(attempts)
+    assert not set(ClaimFeatures.DERIVED) & set(transformer.__getstate__())
+    copy = pickle.loads(pickle.dumps(transformer))
+    assert (
+        copy.category_codes_ == transformer.category_codes_
+        and copy.idr_priors_.keys() == transformer.idr_priors_.keys()
+    )
+    pd.testing.assert_frame_equal(copy.transform(attempts), transformer.transform(attempts))

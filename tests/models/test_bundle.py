@@ -10,7 +10,7 @@ import pandas as pd
 from models.bundle import PayerProfiles
 
 
-def test_attempt_counts_by_payer_and_level_and_no_cache_in_a_pickle():
+def test_attempt_counts_by_payer_and_level_built_with_the_profiles_and_never_pickled():
     by_level = pd.DataFrame(
         {"payer_id": ["A", "A", "B"], "level": ["reconsideration", "legal", "legal"], "attempts": [5, 2, 40]}
     )
@@ -19,6 +19,7 @@ def test_attempt_counts_by_payer_and_level_and_no_cache_in_a_pickle():
     payers = np.array(["A", "A", None, "B", "C"], dtype=object)
     levels = np.array(["reconsideration", "legal", "legal", "legal", "legal"], dtype=object)
     np.testing.assert_array_equal(profiles.attempts(payers, levels), [5, 2, 0, 40, 0])
+    assert not {"_counts", "_attempt_counts"} & set(profiles.__getstate__())
     restored = pickle.loads(pickle.dumps(profiles))
-    assert not {"_counts", "_attempt_counts"} & set(restored.__dict__)
+    assert "_counts" not in restored.__dict__ and "_attempt_counts" in restored.__dict__  # rebuilt on load
     np.testing.assert_array_equal(restored.attempts(payers, levels), [5, 2, 0, 40, 0])

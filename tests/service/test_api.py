@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features.schema import ESCALATION_LEVELS
-from models.bundle import LEVEL_FIELDS
+from models.result import LEVEL_FIELD_NAMES
 from service.app import create_app
 from service.routers import score as score_routes
 from service.settings import Settings
@@ -30,7 +30,7 @@ def test_score_returns_the_ladder_recommendation_reasons_and_model(client, claim
     assert body["claim_id"] == claim["claim_id"]
     assert [step["level"] for step in body["ladder"]] == LEVELS
     for step in body["ladder"]:
-        assert set(step) == {"level", *LEVEL_FIELDS}
+        assert set(step) == {"level", *LEVEL_FIELD_NAMES}
         assert step["eligible"] == (step["ineligible_reason"] is None)
         assert 0 <= step["p_success"] <= 1
         assert step["allowed_p10"] <= step["expected_allowed"] <= step["allowed_p90"]
@@ -411,8 +411,7 @@ def test_a_scoring_bug_is_a_500_without_details(settings, claim, monkeypatch, ca
         def broken(*args, **kwargs):
             raise ValueError(f"cannot score {claim['claim_id']} of {claim['payer_id']}")
 
-        monkeypatch.setattr(type(model.bundle), "score", broken)
-        monkeypatch.setattr(type(model.bundle), "score_one", broken)  # both paths fail: the single one falls back
+        monkeypatch.setattr(type(model.bundle), "score_columns", broken)  # the core: every adapter fails
         with caplog.at_level(logging.INFO):
             single = client.post("/v1/score", json=claim)
             batch = client.post("/v1/score/batch", json={"claims": [claim, claim]})
@@ -428,16 +427,16 @@ def test_a_scoring_bug_is_a_500_without_details(settings, claim, monkeypatch, ca
 def test_a_claim_that_breaks_scoring_does_not_fail_the_rest_of_its_batch(settings, claim, monkeypatch):
     with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
         bundle_type = type(client.app.state.holder.current.bundle)
-        score = bundle_type.score
+        score = bundle_type.score_columns
 
         def fragile(self, claims, policy=None):
-            if claims["claim_id"].eq("POISON").any():
+            if (claims["payer_id"] == "POISON").any():
                 raise ZeroDivisionError("model bug")
             return score(self, claims, policy=policy)
 
-        monkeypatch.setattr(bundle_type, "score", fragile)
+        monkeypatch.setattr(bundle_type, "score_columns", fragile)
         claims = [claim | {"claim_id": f"C-{i}"} for i in range(4)]
-        claims[2] = claim | {"claim_id": "POISON"}
+        claims[2] = claim | {"claim_id": "POISON", "payer_id": "POISON"}
         body = client.post("/v1/score/batch", json={"claims": claims}).json()
     assert (body["scored"], body["failed"]) == (3, 1)
     assert body["results"][2]["errors"] == [

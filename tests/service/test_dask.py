@@ -113,3 +113,16 @@ def test_dask_training_agrees_with_local_training(tmp_path, client, worklist, wo
     source = write_csv(worklist.head(50), tmp_path / "worklist.csv")
     summary = score_worklist(source, tmp_path / "ranked.csv", bundle, progress=False)
     assert summary.scored + summary.rejected == 50 and summary.scored > 0
+
+
+def test_a_local_cluster_logs_warnings_only_unless_verbose(caplog):
+    import logging
+
+    from service.dask_scoring import dask_client
+
+    caplog.set_level(logging.DEBUG)  # the handler takes everything: only the logger levels can filter
+    logging.getLogger().setLevel(logging.WARNING)  # `recoup` without --verbose
+    with dask_client(None, 1) as local:
+        assert local.submit(sum, [1, 2]).result() == 3
+    chatter = [r for r in caplog.records if r.name.startswith("distributed") and r.levelno < logging.WARNING]
+    assert not chatter, [r.getMessage() for r in chatter[:5]]

@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
+from models.served import load_bundle
 from service.app import create_app
-from service.model_holder import ModelHolder, load_bundle
+from service.model_holder import ModelHolder
 from tests.service.conftest import API_KEY, register_copy
 
 POLL_SECONDS = 0.2

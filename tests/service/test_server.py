@@ -16,7 +16,7 @@ import pytest
 
 from tests.service.conftest import API_KEY
 
-STARTUP_SECONDS = 90
+STARTUP_SECONDS = 240  # a loaded CI host can take minutes to import, load and compile
 
 
 def _free_port() -> int:
@@ -25,18 +25,23 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def server(model_store, tmp_path: Path):
-    """``service.server.serve`` in its own process on a free loopback port; yields (base URL, log path)."""
-    port = _free_port()
+def _server_environment(model_store) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("RECOUP_")}
-    env |= {
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return env | {
         "RECOUP_TRACKING_URI": model_store.tracking_uri,
         "RECOUP_API_KEYS": API_KEY,
         "RECOUP_RELOAD_INTERVAL_SECONDS": "0",
         "PYTHONUNBUFFERED": "1",
         "RECOUP_COMPILED_TREES_DIR": str(model_store.root / "trees"),
     }
+
+
+@pytest.fixture
+def server(model_store, tmp_path: Path):
+    """``service.server.serve`` in its own process on a free loopback port; yields (base URL, log path)."""
+    port = _free_port()
+    env = _server_environment(model_store)
     log_path = tmp_path / "server.log"
     code = f"from service.server import serve; serve('127.0.0.1', {port})"
     with log_path.open("wb") as log:
@@ -93,3 +98,52 @@ def test_uvicorn_serves_scores_over_http(server, claim, model_store):
     assert any(record.get("message") == "Application shutdown complete." for record in records)
     everything = log_path.read_text()
     assert claim["claim_id"] not in everything and "Traceback" not in everything
+
+
+def test_several_workers_serve_one_port_and_sum_their_metrics(model_store, tmp_path, claim):
+    """``recoup serve --workers 2``: two processes answer, and /metrics counts every request whichever
+    process answers the scrape."""
+    import re
+
+    from service.schemas import ScoreResponse
+
+    port = _free_port()
+    env = _server_environment(model_store)
+    recoup = Path(sys.executable).with_name("recoup")
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(recoup), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    requests = 24
+    try:
+        deadline = time.monotonic() + 2 * STARTUP_SECONDS
+        pids: set[str] = set()
+        while len(pids) < 2:  # both workers loaded their model
+            assert process.poll() is None, f"server exited early:\n{log_path.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"workers not ready in time:\n{log_path.read_text()[-3000:]}"
+            try:
+                metrics = httpx.get(f"{base}/metrics", timeout=2).text
+                pids = set(re.findall(r'recoup_model_ready\{pid="(\d+)"\} 1\.0', metrics))
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        for _ in range(requests):  # a new connection each: the processes share the accepting socket
+            response = httpx.post(f"{base}/v1/score", json=claim, headers={"X-API-Key": API_KEY}, timeout=30)
+            assert response.status_code == 200, response.text
+            ScoreResponse.model_validate(response.json())
+        pattern = r'recoup_http_requests_total\{method="POST",route="/v1/score",status="200"\} (\d+)\.0'
+        for _ in range(6):  # whichever process answers the scrape
+            assert re.findall(pattern, httpx.get(f"{base}/metrics", timeout=5).text) == [str(requests)]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

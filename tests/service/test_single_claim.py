@@ -1,5 +1,5 @@
-"""The single-claim path (``typed_claim`` + ``RecoupBundle.score_one``, no DataFrame) gives the frame path's
-verdicts and answers: the same rules, the same features at every ladder step, the same output row."""
+"""The single-claim adapter (``typed_claim`` + ``RecoupBundle.score_claims``, no DataFrame) gives the frame
+adapter's verdicts and answers: the same rules, the same typed columns, the same output row."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.columns import claim_columns, claim_columns_of
 from features.requests import EXAMPLE_CLAIM, typed_claim, validate_requests
 from features.schema import REQUEST_TABLE
 from models.bundle import output_columns
-from models.decision import step_pairs
 from tests.service import fixtures_worklist
 from tests.service.test_requests import accepted_requests
 
@@ -50,55 +50,37 @@ def test_typed_claims_keep_the_table_rules_and_values(requests):
                 assert expected == got, (row, column.name)
 
 
-def test_one_claim_features_equal_the_frame_features_at_every_step(requests, worklist_bundle):
+def test_typed_claims_make_the_frame_columns(requests):
     table = validate_requests(requests, today=TODAY).valid
-    transformer, models = worklist_bundle.transformer, worklist_bundle.models
-    rows = {row: typed_claim(claim, today=TODAY) for row, claim in enumerate(requests, start=1)}
-    for start, target in step_pairs(np.zeros(1, dtype="int64")):
-        frame = worklist_bundle._attempt_frame(table, start, target)
-        expected = models.matrix(transformer.transform(frame))
-        got = np.vstack(
-            [
-                models.row(
-                    transformer.transform_one(
-                        {
-                            **rows[row],
-                            "level": int(target),
-                            "prior_level": start,
-                            "allowed_before": rows[row]["current_allowed_amount"],
-                            "attempt_date": rows[row]["as_of_date"],
-                        }
-                    )
-                )
-                for row in table.index
-            ]
-        )
-        np.testing.assert_allclose(
-            got, expected, rtol=1e-12, atol=0, equal_nan=True, err_msg=f"step {start} -> {target.name}"
-        )
+    from_frame = claim_columns(table)
+    from_claims = claim_columns_of([typed_claim(requests[row - 1], today=TODAY) for row in table.index])
+    assert from_frame.keys() == from_claims.keys()
+    for name, expected in from_frame.items():
+        got = from_claims[name]
+        if np.issubdtype(expected.dtype, np.datetime64):
+            np.testing.assert_array_equal(got.astype("datetime64[D]"), expected.astype("datetime64[D]"), err_msg=name)
+        elif expected.dtype == object:
+            assert got.tolist() == expected.tolist(), name
+        else:
+            np.testing.assert_array_equal(got, expected, err_msg=name)
 
 
-def test_score_one_answers_as_the_frame_path(requests, worklist_bundle):
+def test_claims_scored_together_answer_as_the_frame_path(requests, worklist_bundle):
     table = validate_requests(requests, today=TODAY).valid
     expected = worklist_bundle.score(table)
-    for row in table.index:
-        got = worklist_bundle.score_one(typed_claim(requests[row - 1], today=TODAY))
-        assert list(got) == output_columns()
-        for name in output_columns():
-            want = expected.at[row, name]
-            if isinstance(want, float | np.floating):
-                assert got[name] == pytest.approx(want, rel=1e-9, abs=1e-9, nan_ok=True), (row, name)
-            else:
-                assert got[name] == want, (row, name)
+    together = worklist_bundle.score_claims([typed_claim(requests[row - 1], today=TODAY) for row in table.index])
+    got = pd.DataFrame(together.columns(), index=table.index)
+    assert list(got.columns) == output_columns()
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+    # one at a time: the same answers as together
+    for position in (0, len(table) // 2, len(table) - 1):
+        alone = worklist_bundle.score_claims([typed_claim(requests[table.index[position] - 1], today=TODAY)])
+        assert alone.response(0) == together.response(position)
 
 
-def test_score_one_finds_the_step_columns_itself(requests, worklist_bundle):
-    """A bundle that has not scored a frame yet learns its step columns from the one claim."""
+def test_an_unpickled_bundle_has_its_step_table_before_any_score(worklist_bundle):
     fresh = pickle.loads(pickle.dumps(worklist_bundle))
-    fresh.__dict__.pop("_step_table", None)
-    typed = typed_claim(requests[0], today=TODAY)
-    got, expected = fresh.score_one(typed), worklist_bundle.score_one(typed)
     assert "_step_table" in fresh.__dict__
-    assert got.keys() == expected.keys()
-    for name, value in expected.items():
-        assert got[name] == value or (value != value and got[name] != got[name]), name
+    columns, _ = fresh.__dict__["_step_table"]
+    np.testing.assert_array_equal(columns, worklist_bundle.__dict__["_step_table"][0])
+    assert "_step_table" not in fresh.__getstate__()

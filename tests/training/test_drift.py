@@ -170,3 +170,11 @@ def test_recoup_simulate_refuses_a_bad_spec_with_the_rule_and_no_traceback(tmp_p
     text = " ".join(re.sub("[\u2500-\u257f]", " ", result.output).split())  # without the box rich draws
     assert "drift item 1 'BCBS_TX:all:0@2025-01-01': factor '0' must be a positive number" in text
     assert "Traceback" not in result.output and not (tmp_path / "x.csv").exists()
+
+
+def test_simulate_called_as_a_function_keeps_its_defaults(tmp_path):
+    """``recoup bootstrap`` calls the command function directly, with the option defaults as they are."""
+    from service.cli import simulate
+
+    simulate(output=tmp_path / "h.parquet", claims=300, worklist=None, seed=0)
+    assert world_of(pd.read_parquet(tmp_path / "h.parquet")).describe() == "2026"

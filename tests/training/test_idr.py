@@ -319,6 +319,57 @@ def test_write_and_read_the_dataset(ingested, tmp_path):
     assert "split_decision" in text and "Payment Determination Outcome" in text
 
 
+def test_the_cli_writes_its_reports_beside_the_dataset_or_where_told_never_in_the_working_directory(
+    tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    beside = CliRunner().invoke(app, ["ingest-idr", str(FIXTURE), "-o", str(tmp_path / "out" / "idr.parquet")])
+    assert beside.exit_code == 0, beside.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["idr.dropped.csv", "idr.parquet", "idr.report.json"]
+    told = CliRunner().invoke(
+        app, ["ingest-idr", str(FIXTURE), "-o", str(tmp_path / "b" / "idr.parquet"), "--reports", str(tmp_path / "r")]
+    )
+    assert told.exit_code == 0, told.output
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["idr.dropped.csv", "idr.report.json"]
+    assert not list(work.iterdir())
+
+
+def test_benchmarks_do_not_depend_on_the_order_of_the_rows(ingested):
+    shuffled = ingested.dataset.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    pd.testing.assert_frame_equal(payer_idr_benchmarks(shuffled), payer_idr_benchmarks(ingested.dataset))
+
+
+SHARED_PUF = next(
+    (
+        parent / "shared" / "reference" / "idr" / "air_ambulance_dli_2023q1_2024q4.parquet"
+        for parent in Path(__file__).resolve().parents
+        if (parent / "shared" / "reference" / "idr").is_dir()
+    ),
+    None,
+)
+
+
+@pytest.mark.skipif(SHARED_PUF is None, reason="the CMS IDR public use file (../shared/reference/idr) is absent")
+def test_rebuilding_the_shipped_benchmarks_gives_the_committed_file_byte_for_byte(tmp_path):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    committed = (repo / "features" / "data" / "idr_payer_benchmarks.csv").read_bytes()
+    for attempt in ("first", "second"):
+        out = tmp_path / attempt
+        out.mkdir()
+        script = [sys.executable, "scripts/build_idr_benchmarks.py", "--source", str(SHARED_PUF), "--out", str(out)]
+        subprocess.run(script, cwd=repo, check=True, capture_output=True)
+        assert (out / "idr_payer_benchmarks.csv").read_bytes() == committed, attempt
+
+
 # ---------------------------------------------------------------------------------------------- payer groups
 
 

@@ -14,9 +14,10 @@ from mlflow import MlflowClient
 from sklearn.isotonic import IsotonicRegression
 
 from models.bundle import output_columns
+from models.served import load_bundle
 from training import tracking
 from training.pipeline import train
-from training.promote import load_bundle, promote
+from training.promote import promote
 from training.simulator import simulate_history, simulate_worklist
 
 
@@ -188,3 +189,17 @@ def test_idr_priors_are_kept_only_for_payers_with_thin_history():
     kept = set(thin_history_benchmarks(benchmarks, train_rows, min_attempts=200)["payer_group"])
     assert "Aetna" not in kept  # ample history of its own
     assert {"Cigna", "UnitedHealthcare"} <= kept  # thin, or none at all
+
+
+def test_idr_priors_are_left_out_deliberately_when_no_training_payer_has_thin_history(history, tmp_path, monkeypatch):
+    import warnings
+
+    monkeypatch.chdir(tmp_path)
+    biggest = history["payer_id"].value_counts().index[:3]
+    ample = history[history["payer_id"].isin(biggest)].drop(columns=[c for c in history if c.startswith("truth_")])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = train(ample, tracking_uri=f"sqlite:///{tmp_path / 'm.db'}", register=False, min_category_count=10)
+    assert not [w for w in caught if "without any observed values" in str(w.message)]
+    assert any(note.startswith("IDR prior features not used") for note in result.notes)
+    assert MlflowClient(f"sqlite:///{tmp_path / 'm.db'}").get_run(result.run_id).data.params["idr_priors"] == "False"

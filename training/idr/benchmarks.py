@@ -71,7 +71,12 @@ def payer_idr_benchmarks(dataset: pd.DataFrame, prior_strength: float = 50) -> p
             "offer_ratio_line_items": int,
         }
     )
-    ordered = table.drop(index=ALL_PAYERS).sort_values("line_items", ascending=False)
+    # the largest groups first; ties by name, so the same data always gives the same file, row for row
+    ordered = (
+        table.drop(index=ALL_PAYERS)
+        .rename_axis("payer_group")
+        .sort_values(["line_items", "payer_group"], ascending=[False, True], kind="stable")
+    )
     columns = [
         "payer_id",
         "line_items",

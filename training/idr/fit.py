@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import lightgbm as lgb
 import mlflow
@@ -21,6 +19,7 @@ from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from models.served import tracking_uri as resolve_tracking_uri
 from training.idr.benchmarks import payer_idr_benchmarks
 from training.idr.features import (
     CATEGORICAL_FEATURES,
@@ -317,10 +316,6 @@ class IdrTrainResult:
     per_payer_test: pd.DataFrame  # outcome model vs payer baseline per payer group on the test quarter
 
 
-def default_tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
-
-
 def train_idr_model(
     dataset: pd.DataFrame,
     *,
@@ -371,7 +366,7 @@ def train_idr_model(
     return _track_run(
         dataset,
         seed,
-        tracking_uri or default_tracking_uri(),
+        resolve_tracking_uri(tracking_uri),
         experiment,
         prior_strength,
         outcome,

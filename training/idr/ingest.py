@@ -545,12 +545,15 @@ def _with_payer_groups(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]
     return dataset, {name: int(count) for name, count in source.value_counts().items()}
 
 
-def write_idr_dataset(result: IdrIngestResult, out: Path) -> tuple[Path, Path, Path]:
-    """Write the dataset (Parquet), its mapping report (.report.json) and the dropped rows (.dropped.csv)."""
+def write_idr_dataset(result: IdrIngestResult, out: Path, reports: Path | None = None) -> tuple[Path, Path, Path]:
+    """Write the dataset (Parquet), its mapping report (.report.json) and the dropped rows (.dropped.csv);
+    the two reports go in folder ``reports``, by default beside the dataset (never the working directory)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    report_path = out.with_name(out.stem + ".report.json")
-    dropped_path = out.with_name(out.stem + ".dropped.csv")
+    reports = Path(reports) if reports is not None else out.parent
+    for folder in (out.parent, reports):
+        folder.mkdir(parents=True, exist_ok=True)
+    report_path = reports / (out.stem + ".report.json")
+    dropped_path = reports / (out.stem + ".dropped.csv")
     result.dataset.to_parquet(out, index=False)
     report_path.write_text(json.dumps(result.to_report(), indent=2) + "\n", encoding="utf-8")
     result.dropped.to_csv(dropped_path, index=False)

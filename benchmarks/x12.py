@@ -1,0 +1,102 @@
+"""X12 import speed: claims/s and peak RSS of ``recoup import-x12`` on 835 sets written by the simulator.
+
+The 835 files are a simulated worklist's initial adjudications written by ``training.x12_writer`` (one
+file per payer and month, one transaction per payment date), at two sizes, so that memory can be
+compared with the input size: the import streams transactions, and only the output table grows with the
+claims. The import runs in a child process (``recoup import-x12``, the command users run); wall time and
+peak RSS are sampled by ``benchmarks.run.measure``. Target: 100,000 claims in under 60 s.
+
+Run alone with ``python benchmarks/x12.py [--claims N]``; ``make bench`` runs it as one section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_SECONDS = 60
+SIZES = {"full": (25_000, 100_000), "quick": (2_000, 8_000)}
+#: An 835 set without 837s has no place of service or specialty: given once, as a user would.
+DEFAULTS = ("place_of_service=23", "specialty=emergency_medicine")
+
+
+def write_set(claims: int, folder: Path) -> tuple[Path, float]:
+    """The simulator's 835 files for ``claims`` fresh claims, and the seconds the writing took."""
+    from training.simulator import simulate_worklist
+    from training.x12_writer import write_x12
+
+    started = time.perf_counter()
+    worklist = simulate_worklist(claims, seed=11)
+    write_x12(worklist, folder, submissions=False)
+    return folder / "remits", time.perf_counter() - started
+
+
+def bench_x12(sizes: tuple[int, ...], folder: Path, measure) -> dict:
+    runs = {}
+    for claims in sizes:
+        remits, written = write_set(claims, folder / f"x12-{claims}")
+        output = folder / f"x12-{claims}.parquet"
+        command = [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "import-x12",
+            str(remits),
+            "-o",
+            str(output),
+            *[part for value in DEFAULTS for part in ("--default", value)],
+        ]
+        run = measure(command)
+        runs[str(claims)] = {
+            "claims": claims,
+            "seconds": run["seconds"],
+            "claims_per_second": claims / run["seconds"],
+            "peak_rss_mb": run["peak_rss_mb"],
+            "write_seconds": written,
+            "input_mb": sum(path.stat().st_size for path in remits.iterdir()) / 2**20,
+        }
+    largest = runs[str(max(sizes))]
+    largest["target_seconds"] = TARGET_SECONDS * max(sizes) / 100_000
+    largest["meets_target"] = largest["seconds"] < largest["target_seconds"]
+    return runs
+
+
+def markdown(runs: dict) -> list[str]:
+    lines = [
+        "",
+        "## X12 835 import (`recoup import-x12`, simulator-written 835s, no 837)",
+        "",
+        "| claims | input MB | seconds | claims/s | peak RSS MB |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs.values():
+        lines.append(
+            f"| {run['claims']:,} | {run['input_mb']:.1f} | {run['seconds']:.1f} | {run['claims_per_second']:,.0f} "
+            f"| {run['peak_rss_mb']:.0f} |"
+        )
+    return lines
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from run import RESULTS, measure
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    parser.add_argument("--claims", type=int, nargs="+", help="override the sizes")
+    args = parser.parse_args()
+    sizes = tuple(args.claims) if args.claims else SIZES["quick" if args.quick else "full"]
+    with tempfile.TemporaryDirectory(prefix="recoup-bench-x12-") as scratch:
+        runs = bench_x12(sizes, Path(scratch), measure)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    import json
+
+    (RESULTS / "x12.json").write_text(json.dumps(runs, indent=2) + "\n")
+    print("\n".join(markdown(runs)))
+
+
+if __name__ == "__main__":
+    main()

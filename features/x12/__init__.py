@@ -1,0 +1,130 @@
+"""X12 835/837 reading into the data contract (a data reader like the CSV and Parquet ones).
+
+``import_x12`` is the whole stage behind ``recoup import-x12``: 835 remittances (+ 837 claims, + an
+appeals log) in, scoring claims (the screened candidates), an optional training history and a report out.
+Modules: ``reader`` (x12sdk transactions with per-transaction and per-claim error capture), ``remit``
+(835 mapping), ``submitted`` (837 mapping), ``payers`` (the payer map), ``screening``, ``importer``
+(linking reversals and building claims) and ``appeals`` (the appeals log into history).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from features.io import TABLE_SUFFIXES
+from features.schema import LEVEL_NAMES
+from features.validation import validate_history
+from features.x12.appeals import claim_fills, read_appeals_log, reconstruct
+from features.x12.importer import (
+    ClaimIds,
+    ImportError_,
+    ImportOptions,
+    ImportReport,
+    ImportResult,
+    import_remittances,
+    parse_defaults,
+)
+from features.x12.reader import Problem, looks_like_x12
+
+__all__ = [
+    "ImportError_",
+    "ImportOptions",
+    "ImportReport",
+    "ImportResult",
+    "X12Import",
+    "import_x12",
+    "is_x12_source",
+    "looks_like_x12",
+    "parse_defaults",
+    "x12_scoring_table",
+]
+
+
+@dataclass
+class X12Import:
+    result: ImportResult
+    history: pd.DataFrame | None  # validated history rows (contract types), when an appeals log was given
+
+    @property
+    def report(self) -> ImportReport:
+        return self.result.report
+
+
+def import_x12(sources: list[Path], options: ImportOptions | None = None, appeals: Path | None = None) -> X12Import:
+    """Import 835 files or directories; with ``appeals``, also the history the log and the 835s give."""
+    options = options or ImportOptions()
+    log = fills = None
+    notes: list[str] = []
+    if appeals is not None:
+        log, notes = read_appeals_log(appeals)
+        if "claim_id" not in log:
+            raise ImportError_(f"{appeals}: no claim id column (e.g. 'Claim ID', 'claim_id', 'Account Number')")
+        fills = claim_fills(log)
+    result = import_remittances(sources, options, fills)
+    if log is None:
+        return X12Import(result, None)
+    report = result.report
+    ids = ClaimIds(options.hash_claim_ids, options.salt)
+    log = log.assign(claim_id=log["claim_id"].astype(str).str.strip().map(ids))
+    known = log["claim_id"].isin(set(result.claims["claim_id"]))
+    for row, claim_id in log.loc[~known, "claim_id"].items():
+        report.problems.append(
+            Problem(
+                str(appeals),
+                "appeal for a claim that is not among the imported claims; row not in the history",
+                claim_id=claim_id,
+                detail=f"row {row}",
+            )
+        )
+    rows = reconstruct(log[known], result.claims, result.readjudications)
+    validated = validate_history(rows, keep_truth=False)
+    for problem in validated.report.problems:
+        report.problems.append(
+            Problem(
+                str(appeals),
+                "history row does not meet the data contract; not written",
+                claim_id=rows.at[problem.row, "claim_id"] if problem.row in rows.index else None,
+                detail=f"row {problem.row}: column {problem.column!r}, value {problem.value!r}: {problem.rule}",
+            )
+        )
+    report.history_rows = len(validated.valid)
+    report.notes += [f"{appeals}: header {note}" for note in notes]
+    return X12Import(result, _with_level_names(validated.valid.reset_index(drop=True)))
+
+
+def is_x12_source(path: Path) -> bool:
+    """Whether ``path`` is X12 by content: a file that starts with ISA, or a directory that holds such a
+    file and no CSV/Parquet parts."""
+    path = Path(path)
+    if path.is_dir():
+        files = [p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")]
+        tables = [p for p in files if p.suffix.lower() in TABLE_SUFFIXES]
+        return not tables and any(looks_like_x12(p) for p in files)
+    return path.is_file() and looks_like_x12(path)
+
+
+def x12_scoring_table(sources: list[Path], output: Path, options: ImportOptions | None = None) -> ImportReport:
+    """Import X12 835s (``options`` as for ``import_x12``) and write the candidates to score as Parquet."""
+    imported = import_x12(sources, options)
+    if imported.result.candidates.empty:
+        raise ImportError_(
+            "the X12 input gave no claims to score (no denied or underpaid claim); the import report:\n"
+            + imported.report.to_text()
+        )
+    imported.result.candidates.to_parquet(output, index=False)
+    return imported.report
+
+
+def _with_level_names(history: pd.DataFrame) -> pd.DataFrame:
+    """Levels written by name (validation types them as numbers); an all-empty prior_level is dropped."""
+    names = pd.Series(LEVEL_NAMES)
+    for column in ("level", "prior_level"):
+        if column in history:
+            if history[column].isna().all():
+                history = history.drop(columns=column)
+            else:
+                history[column] = history[column].map(lambda value: None if pd.isna(value) else names[int(value)])
+    return history

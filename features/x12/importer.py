@@ -1,0 +1,571 @@
+"""835 remittances (+ 837 claims + an appeals log) into contract tables: the ``recoup import-x12`` stage.
+
+The flow: 837 files -> submissions by patient control number; 835 files -> one adjudication record per
+CLP, streamed; adjudications linked per claim (reversals cancel, the first adjudication is the initial
+one, later ones are re-adjudications); claims built in the contract's columns, validated by the
+contract's own rules, screened; with an appeals log, history rows joined to the claims. Every defect is a
+report entry; nothing is dropped silently. Field-by-field rules: docs/x12.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.schema import CLAIM_COLUMN_NAMES, CLAIM_COLUMNS
+from features.validation import validate_table
+from features.x12.payers import PayerMap
+from features.x12.reader import Problem, read_transactions, x12_files
+from features.x12.remit import REVERSAL, Adjudication, adjudications
+from features.x12.screening import CANDIDATES, OUTCOMES, screen
+from features.x12.submitted import Submission, submissions
+
+logger = logging.getLogger(__name__)
+
+SALT_VARIABLE = "RECOUP_CLAIM_ID_SALT"
+#: CARC reason codes as published: numbers 1-299 and the lettered series. A code outside them is
+#: reported (and kept: the payer sent it).
+_CARC_LETTER_SERIES = {"A": 8, "B": 23, "D": 25, "P": 32, "W": 9, "Y": 3}
+CHUNK_ROWS = 20_000
+
+
+class ImportError_(ValueError):
+    """The import cannot run at all (bad option, missing salt); names what to fix."""
+
+
+def known_carc(reason: str) -> bool:
+    if reason.isdigit():
+        return 1 <= int(reason) <= 299
+    series, number = reason[:1], reason[1:]
+    return series in _CARC_LETTER_SERIES and number.isdigit() and 0 <= int(number) <= _CARC_LETTER_SERIES[series]
+
+
+class ClaimIds:
+    """Claim ids as written: passed through, or keyed hashes (HMAC-SHA256 with a salt from the environment)
+    for sites that must not write the provider's account numbers."""
+
+    def __init__(self, hashed: bool, salt: str | None = None):
+        if hashed:
+            salt = salt if salt is not None else os.environ.get(SALT_VARIABLE)
+            if not salt:
+                raise ImportError_(f"--hash-claim-ids needs a salt: set the {SALT_VARIABLE} environment variable")
+            self._key = salt.encode()
+        self.hashed = hashed
+
+    def __call__(self, claim_id: str | None) -> str | None:
+        if claim_id is None or not self.hashed:
+            return claim_id
+        return "H" + hmac.new(self._key, claim_id.encode(), hashlib.sha256).hexdigest()[:20].upper()
+
+
+@dataclass
+class ImportReport:
+    files: int = 0
+    files_837: int = 0
+    transactions: int = 0
+    adjudications: int = 0
+    reversals: int = 0
+    readjudications: int = 0
+    duplicates: int = 0
+    claims: int = 0
+    claims_rejected: int = 0
+    multi_line: int = 0
+    matched_837: int = 0
+    unmapped_payers: Counter = field(default_factory=Counter)
+    screening: Counter = field(default_factory=Counter)  # (outcome, reason) -> claims
+    history_rows: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [problem for problem in self.problems if problem.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_text(self, max_problems: int = 30) -> str:
+        lines = [
+            f"835 files read            {self.files:>10,}",
+            f"837 files read            {self.files_837:>10,}",
+            f"transactions              {self.transactions:>10,}",
+            f"claim adjudications (CLP) {self.adjudications:>10,}",
+            f"  reversals (CLP02=22)    {self.reversals:>10,}",
+            f"  re-adjudications        {self.readjudications:>10,}",
+            f"  duplicates ignored      {self.duplicates:>10,}",
+            f"claims                    {self.claims:>10,}",
+            f"  matched to an 837       {self.matched_837:>10,}",
+            f"  multi-line (primary line kept) {self.multi_line:>5,}",
+            f"  rejected by the contract {self.claims_rejected:>9,}",
+        ]
+        if self.unmapped_payers:
+            names = ", ".join(f"{name} ({count})" for name, count in self.unmapped_payers.most_common(10))
+            lines.append(f"payers not in the payer map (kept as named): {names}")
+        lines.append("screening")
+        for outcome in OUTCOMES:
+            total = sum(count for (name, _), count in self.screening.items() if name == outcome)
+            marker = "candidate" if outcome in CANDIDATES else "not written"
+            lines.append(f"  {outcome:<20} {total:>10,}  ({marker})")
+            for (name, reason), count in sorted(self.screening.items()):
+                if name == outcome:
+                    lines.append(f"      {count:>10,}  {reason}")
+        if self.history_rows:
+            lines.append(f"history rows              {self.history_rows:>10,}")
+        lines += self.notes
+        errors, warnings = len(self.errors), len(self.problems) - len(self.errors)
+        lines.append(f"problems: {errors:,} error(s), {warnings:,} warning(s)" if self.problems else "problems: none")
+        for problem in self.problems[:max_problems]:
+            lines.append(f"  {problem}")
+        if len(self.problems) > max_problems:
+            lines.append(f"  ... and {len(self.problems) - max_problems:,} more")
+        return "\n".join(lines)
+
+
+@dataclass
+class ImportResult:
+    claims: pd.DataFrame  # every imported claim, typed contract columns, indexed 0..n-1
+    screening: pd.DataFrame  # outcome and reason, aligned with ``claims``
+    readjudications: pd.DataFrame  # claim_id, payment_date, allowed: later adjudications (appeal evidence)
+    report: ImportReport
+
+    @property
+    def candidates(self) -> pd.DataFrame:
+        return self.claims[self.screening["outcome"].isin(CANDIDATES).to_numpy()].reset_index(drop=True)
+
+
+#: Per-adjudication columns kept while streaming (the primary line's values where lines exist).
+_ADJUDICATION_COLUMNS = (
+    "claim_id",
+    "file",
+    "position",
+    "sequence",
+    "status",
+    "payer_claim_number",
+    "original_reference",
+    "payment_date",
+    "payer_code",
+    "payer_name",
+    "payee_state",
+    "service_date",
+    "filing_indicator",
+    "billed",
+    "allowed",
+    "qpa",
+    "carc_codes",
+    "nsa_remark",
+    "cpt_code",
+    "modifier",
+    "units",
+    "prior_authorization",
+    "lines",
+    "line_charge",
+    "claim_charge",
+)
+
+
+def _row(adjudication: Adjudication, sequence: int, ids: ClaimIds) -> tuple:
+    line = adjudication.primary_line
+    several = len(adjudication.lines) > 1
+    return (
+        ids(adjudication.claim_id),
+        adjudication.file,
+        adjudication.position,
+        sequence,
+        adjudication.status,
+        adjudication.payer_claim_number,
+        adjudication.original_reference,
+        adjudication.payment_date,
+        adjudication.payer_code,
+        adjudication.payer_name,
+        adjudication.payee_state,
+        adjudication.service_date,
+        adjudication.filing_indicator,
+        # the primary line's amounts, so that the ratios to Medicare and QPA compare the same line
+        line.charge if several else adjudication.claim_charge,
+        line.allowed if several else adjudication.claim_allowed,
+        None if several else adjudication.qpa,
+        ",".join(adjudication.carc_codes) or None,
+        adjudication.nsa_remark,
+        line.procedure if line else None,
+        line.modifiers[0] if line and line.modifiers else None,
+        line.units if line else None,
+        adjudication.prior_authorization,
+        len(adjudication.lines),
+        line.charge if line else None,
+        adjudication.claim_charge,
+    )
+
+
+def read_835(sources: list[Path], ids: ClaimIds, report: ImportReport) -> pd.DataFrame:
+    """Every CLP of the 835 files as one row, in input order (streamed; rows are packed in chunks)."""
+    chunks, rows, sequence = [], [], 0
+    for path in x12_files(sources):
+        report.files += 1
+        for transaction in _transactions(path, ids, report):
+            if transaction.code != "835":
+                report.problems.append(
+                    Problem(
+                        transaction.file,
+                        "an 837 among the 835 files (give it with --claims-837)",
+                        transaction.start,
+                        severity="warning",
+                    )
+                )
+                continue
+            report.transactions += 1
+            for adjudication in adjudications(transaction, report.problems):
+                sequence += 1
+                _check_codes(adjudication, ids, report)
+                rows.append(_row(adjudication, sequence, ids))
+                if len(rows) >= CHUNK_ROWS:
+                    chunks.append(pd.DataFrame(rows, columns=_ADJUDICATION_COLUMNS))
+                    rows = []
+    chunks.append(pd.DataFrame(rows, columns=_ADJUDICATION_COLUMNS))
+    frame = pd.concat(chunks, ignore_index=True)
+    report.adjudications = len(frame)
+    return frame
+
+
+def _transactions(path: Path, ids: ClaimIds, report: ImportReport):
+    """The file's transactions; the reader's problems join the report with claim ids as written."""
+    problems: list[Problem] = []
+    try:
+        yield from read_transactions(path, problems)
+    finally:
+        report.problems += [replace(problem, claim_id=ids(problem.claim_id)) for problem in problems]
+
+
+def _check_codes(adjudication: Adjudication, ids: ClaimIds, report: ImportReport) -> None:
+    unknown = [pair for pair in adjudication.carc_codes if not known_carc(pair.split("-", 1)[1])]
+    if unknown:
+        report.problems.append(
+            Problem(
+                adjudication.file,
+                "unknown CARC reason code (kept in carc_codes)",
+                adjudication.position,
+                ids(adjudication.claim_id),
+                ", ".join(unknown),
+                severity="warning",
+            )
+        )
+
+
+def read_837(sources: list[Path], ids: ClaimIds, report: ImportReport) -> dict[str, Submission]:
+    """Submissions by (hashed) patient control number; a later submission of the same claim replaces an
+    earlier one (a corrected or replacement claim)."""
+    found: dict[str, Submission] = {}
+    for path in x12_files(sources):
+        report.files_837 += 1
+        for transaction in _transactions(path, ids, report):
+            if transaction.code != "837":
+                report.problems.append(
+                    Problem(
+                        transaction.file,
+                        "an 835 among the 837 files (give it as an 835 PATH)",
+                        transaction.start,
+                        severity="warning",
+                    )
+                )
+                continue
+            for submission in submissions(transaction):
+                found[ids(submission.claim_id)] = submission
+    return found
+
+
+def link(adjudications_frame: pd.DataFrame, report: ImportReport) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(initial adjudication per claim, later re-adjudications) from every CLP of the input.
+
+    Per claim, in payment date order (input order on a tie): a reversal (CLP02 = 22) cancels the latest
+    earlier adjudication with its payer claim number (else the latest); the first adjudication that is not
+    a reversal is the initial one, reversed or not; each later one, unless it repeats an adjudication that
+    was never reversed (the same remit read twice), is a re-adjudication: evidence of an appeal's outcome.
+    """
+    frame = adjudications_frame.assign(_date=pd.to_datetime(adjudications_frame["payment_date"]))
+    frame = frame.sort_values(["claim_id", "_date", "sequence"], kind="stable", na_position="first")
+    frame = frame.reset_index(drop=True)
+    claim_ids = frame["claim_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, claim_ids[1:] != claim_ids[:-1]]) if len(frame) else np.array([], int)
+    ends = np.r_[starts[1:], len(frame)]
+    single = (ends - starts == 1) & (frame["status"].to_numpy()[starts] != REVERSAL)
+    initial = list(starts[single])  # most claims: one adjudication, nothing to link
+    later: list[int] = []
+    columns = {
+        name: frame[name].to_numpy()
+        for name in ("status", "payer_claim_number", "billed", "allowed", "_date", "file", "position")
+    }
+    for start, end in zip(starts[~single], ends[~single], strict=True):
+        first = _link_claim(range(start, end), columns, claim_ids[start], later, report)
+        if first is not None:
+            initial.append(first)
+    report.readjudications = len(later)
+    readjudications = frame.loc[later, ["claim_id", "payment_date", "allowed"]].reset_index(drop=True)
+    initial_rows = frame.loc[sorted(initial)].drop(columns="_date")
+    return initial_rows.sort_values("sequence").reset_index(drop=True), readjudications
+
+
+def _link_claim(rows: range, columns: dict, claim_id: str, later: list[int], report: ImportReport) -> int | None:
+    """The initial row of one claim's adjudications; its re-adjudications are appended to ``later``."""
+    status, number = columns["status"], columns["payer_claim_number"]
+    kept: list[int] = []  # rows standing (not reversed)
+    first = None
+    for row in rows:
+        where = (columns["file"][row], int(columns["position"][row]), claim_id)
+        if status[row] == REVERSAL:
+            report.reversals += 1
+            same = [i for i in kept if number[i] == number[row]]
+            target = (same or kept or [None])[-1]
+            if target is None:
+                report.problems.append(
+                    Problem(
+                        where[0],
+                        "reversal of an adjudication that is not in the input",
+                        where[1],
+                        claim_id,
+                        severity="warning",
+                    )
+                )
+            else:
+                kept.remove(target)
+        elif first is None:
+            first = row
+            kept.append(row)
+        elif any(_same_decision(columns, i, row) for i in kept):
+            report.duplicates += 1
+            report.problems.append(
+                Problem(
+                    where[0],
+                    "duplicate adjudication (same payer claim number and amounts, never reversed): "
+                    "ignored, not double counted",
+                    where[1],
+                    claim_id,
+                    severity="warning",
+                )
+            )
+        else:
+            kept.append(row)
+            later.append(row)
+    if first is None:
+        report.problems.append(
+            Problem(
+                columns["file"][rows[0]],
+                "only reversals for this claim: nothing to import",
+                int(columns["position"][rows[0]]),
+                claim_id,
+                severity="warning",
+            )
+        )
+    return first
+
+
+def _same_decision(columns: dict, one: int, other: int) -> bool:
+    return all(
+        _equal(columns[name][one], columns[name][other])
+        for name in ("payer_claim_number", "status", "billed", "allowed", "_date")
+    )
+
+
+def _equal(left, right) -> bool:
+    return (pd.isna(left) and pd.isna(right)) if (pd.isna(left) or pd.isna(right)) else left == right
+
+
+def _iso(value) -> str | None:
+    return None if value is None or pd.isna(value) else value.isoformat()
+
+
+def build_claims(
+    initial: pd.DataFrame,
+    submitted: dict[str, Submission] | None,
+    payer_map: PayerMap,
+    defaults: dict[str, str],
+    fills: pd.DataFrame | None,
+    report: ImportReport,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Contract claim rows (as values, not yet validated) and each row's payer settings."""
+    records, settings_rows = [], []
+    for row in initial.itertuples(index=False):
+        settings = payer_map.settings(row.payer_code, row.payer_name)
+        if not settings.mapped:
+            report.unmapped_payers[settings.payer_id] += 1
+        settings_rows.append((settings.medicare_multiple, settings.in_network))
+        submission = submitted.get(row.claim_id) if submitted is not None else None
+        line = submission.line_for(row.cpt_code, row.line_charge) if submission is not None else None
+        if submitted is not None and submission is None:
+            report.problems.append(
+                Problem(
+                    row.file,
+                    "835 claim with no matching 837 (CLP01 = CLM01): imported from the 835 alone",
+                    int(row.position),
+                    row.claim_id,
+                    severity="warning",
+                )
+            )
+        if submission is not None:
+            report.matched_837 += 1
+        if row.lines > 1:
+            report.multi_line += 1
+        place = submission.place_of_service if submission is not None else None
+        if line is not None and line.place_of_service:
+            place = line.place_of_service
+        record = {
+            "claim_id": row.claim_id,
+            "payer_id": settings.payer_id,
+            "plan_type": _plan(row.filing_indicator, 0),
+            "funding": _plan(row.filing_indicator, 1),
+            "state": (submission.state if submission is not None else None) or row.payee_state,
+            "place_of_service": place,
+            "cpt_code": row.cpt_code or (line.procedure if line is not None else None),
+            "modifier": (line.modifiers[0] if line is not None and line.modifiers else None)
+            if line is not None
+            else row.modifier,
+            "units": (line.units if line is not None and line.units else None) or _int(row.units),
+            "specialty": submission.specialty if submission is not None else None,
+            "emergency": (submission.emergency or (line is not None and line.emergency))
+            if submission is not None
+            else None,
+            "nsa_eligible": bool(row.nsa_remark),
+            "network_gap": None,
+            "service_date": _iso(row.service_date),
+            "initial_payment_date": _iso(row.payment_date),
+            "billed_amount": row.billed,
+            "initial_allowed_amount": row.allowed,
+            "qpa_amount": row.qpa,
+            "carc_codes": row.carc_codes,
+            "has_medical_necessity_letter": submission.has_medical_necessity_letter if submission else None,
+            "has_clinical_notes": submission.has_clinical_notes if submission else None,
+            "prior_authorization": bool(row.prior_authorization)
+            or (submission.prior_authorization if submission else None),
+        }
+        if record["prior_authorization"] is False and submission is None:
+            record["prior_authorization"] = None
+        records.append(record)
+    claims = pd.DataFrame(records, columns=list(CLAIM_COLUMN_NAMES))
+    if fills is not None and len(claims):
+        _fill_from_log(claims, fills, report)
+    for column, value in defaults.items():
+        if column != "emergency":
+            claims[column] = claims[column].astype(object).where(claims[column].notna(), value)
+    # without an 837, an emergency-room place of service (given by --default too) marks an emergency
+    emergency_room = claims["place_of_service"].astype(str).str.strip().eq("23") & claims["emergency"].isna()
+    claims["emergency"] = claims["emergency"].astype(object).where(~emergency_room, True)
+    if "emergency" in defaults:
+        claims["emergency"] = claims["emergency"].where(claims["emergency"].notna(), defaults["emergency"])
+    settings = pd.DataFrame(settings_rows, columns=["medicare_multiple", "in_network"])
+    return claims, settings
+
+
+def _plan(filing_indicator, which: int):
+    from features.x12.remit import FILING_INDICATORS
+
+    return FILING_INDICATORS.get(filing_indicator or "", (None, None))[which]
+
+
+def _int(value):
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def _fill_from_log(claims: pd.DataFrame, fills: pd.DataFrame, report: ImportReport) -> None:
+    """Claim columns the appeals log gives fill what the X12 did not determine; the X12 wins a conflict."""
+    by_claim = fills.set_index("claim_id")
+    positions = pd.Index(claims["claim_id"])
+    for column in by_claim.columns:
+        values = by_claim[column].reindex(positions).to_numpy()
+        current = claims[column].astype(object)
+        given = pd.notna(values) & (pd.Series(values).astype(str).str.strip() != "").to_numpy()
+        missing = current.isna().to_numpy()
+        claims[column] = np.where(missing & given, values, current.to_numpy())
+        conflicts = (
+            given
+            & ~missing
+            & (current.astype(str).str.lower().to_numpy() != pd.Series(values).astype(str).str.lower().to_numpy())
+        )
+        if conflicts.any():
+            report.problems.append(
+                Problem(
+                    "appeals log",
+                    f"column {column!r} differs from what the X12 files say for "
+                    f"{int(conflicts.sum())} claim(s): the X12 value is kept",
+                    severity="warning",
+                )
+            )
+
+
+def validate_claims_frame(
+    claims: pd.DataFrame, initial: pd.DataFrame, report: ImportReport
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Typed valid claims and the positions (into ``claims``) they came from; contract failures reported."""
+    if claims.empty:
+        return claims.iloc[0:0], np.array([], dtype=int)
+    frame = claims.copy()
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    result = validate_table(frame, CLAIM_COLUMNS)
+    for problem in result.report.problems:
+        where = initial.iloc[problem.row - 1] if problem.row >= 1 else None
+        report.problems.append(
+            Problem(
+                where["file"] if where is not None else "claims",
+                "claim does not meet the data contract; not imported",
+                int(where["position"]) if where is not None else None,
+                where["claim_id"] if where is not None else None,
+                f"column {problem.column!r}, value {problem.value!r}: {problem.rule}"
+                + (" (give it with --default or an 837)" if problem.value == "" else ""),
+            )
+        )
+    report.claims_rejected = result.report.rows_rejected
+    valid = result.valid
+    return valid.reset_index(drop=True), valid.index.to_numpy() - 1
+
+
+@dataclass
+class ImportOptions:
+    claims_837: list[Path] = field(default_factory=list)
+    payer_map: Path | None = None
+    defaults: dict[str, str] = field(default_factory=dict)
+    hash_claim_ids: bool = False
+    salt: str | None = None
+
+
+def parse_defaults(pairs: list[str]) -> dict[str, str]:
+    """``COLUMN=VALUE`` options for contract claim columns no file gives."""
+    defaults = {}
+    for pair in pairs:
+        column, separator, value = pair.partition("=")
+        column = column.strip().lower()
+        if not separator or column not in CLAIM_COLUMN_NAMES:
+            raise ImportError_(
+                f"--default {pair!r}: expected COLUMN=VALUE with COLUMN one of {', '.join(CLAIM_COLUMN_NAMES)}"
+            )
+        if column == "claim_id":
+            raise ImportError_("--default claim_id: every claim id comes from the 835 (CLP01)")
+        defaults[column] = value.strip()
+    return defaults
+
+
+def import_remittances(
+    sources: list[Path], options: ImportOptions | None = None, log_fills: pd.DataFrame | None = None
+) -> ImportResult:
+    """Read, link, build, validate and screen: the claims of the 835 files in the contract."""
+    options = options or ImportOptions()
+    ids = ClaimIds(options.hash_claim_ids, options.salt)
+    report = ImportReport()
+    payer_map = PayerMap.load(options.payer_map)
+    submitted = read_837(options.claims_837, ids, report) if options.claims_837 else None
+    frame = read_835(sources, ids, report)
+    initial, readjudications = link(frame, report)
+    if log_fills is not None:
+        log_fills = log_fills.assign(claim_id=log_fills["claim_id"].map(ids))
+    claims, settings = build_claims(initial, submitted, payer_map, options.defaults, log_fills, report)
+    valid, kept = validate_claims_frame(claims, initial, report)
+    settings = settings.iloc[kept].reset_index(drop=True)
+    screening = screen(valid, settings["medicare_multiple"].to_numpy(), settings["in_network"].to_numpy())
+    report.claims = len(valid)
+    report.screening.update(zip(screening["outcome"], screening["reason"], strict=True))
+    return ImportResult(valid, screening, readjudications, report)

@@ -1,0 +1,180 @@
+"""The structured scoring result: what ``RecoupBundle`` answers for a batch of claims, before any format.
+
+``ScoreResult`` holds, for n claims, each claim field as an array of n (``CLAIM_FIELDS``), each level field
+as an (n, levels) array (``LEVEL_FIELDS``, levels in ladder order), the expected path as a tuple of level
+names, and the reasons and warnings as lists of sentences. Two formats are made from it and nothing else:
+
+* ``ScoreResult.response`` -> the JSON body of one claim (``POST /v1/score``, the batch endpoint);
+* ``ScoreResult.columns`` -> the flat columns of a worklist or a frame (``output_columns()``): level
+  fields as ``<field>_<level>``, the path joined by ``PATH_SEPARATOR``, reasons and warnings by
+  ``SEPARATOR``. Only the worklist writer and the frame adapters flatten.
+
+Adding a field is one line here: append a ``ResultField`` to ``LEVEL_FIELDS`` (per level: a deadline, the
+days left, the rule it comes from) or to ``CLAIM_FIELDS`` (per claim: an IDR batch id), and have the bundle
+put its values in the dict it builds the result from (``RecoupBundle._result``). The flat columns, the JSON
+body and the OpenAPI response model (``service.schemas.LadderStep`` and ``ScoreResponse``, made from these
+tables) follow; a result missing a declared field fails at construction, not in a format.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from features.schema import ESCALATION_LEVELS
+
+SEPARATOR = "; "  # reasons and warnings in a flat column
+PATH_SEPARATOR = " > "  # the path's steps in a flat column
+
+
+@dataclass(frozen=True)
+class ResultField:
+    """One answer field: its name, its JSON kind (``bool``, ``float``, ``str``, ``date``), its description
+    (the OpenAPI text) and pydantic constraints (``ge``/``le``)."""
+
+    name: str
+    kind: type
+    description: str
+    constraints: dict[str, Any] = field(default_factory=dict)
+
+
+#: Each level's numbers, in the order of the flat columns (and of a ladder step in the JSON body).
+LEVEL_FIELDS: tuple[ResultField, ...] = (
+    ResultField("eligible", bool, "Whether the level may be attempted now (eligibility and deadline rules)."),
+    ResultField("ineligible_reason", str, "Why the level cannot be attempted now; null when eligible."),
+    ResultField(
+        "p_success",
+        float,
+        "Probability the attempt raises the allowed amount (0-1); null when ineligible.",
+        {"ge": 0, "le": 1},
+    ),
+    ResultField(
+        "expected_allowed", float, "Expected total allowed amount given success, in dollars; null when ineligible."
+    ),
+    ResultField(
+        "allowed_p10", float, "Allowed amount given success, 10th percentile, in dollars; null when ineligible."
+    ),
+    ResultField(
+        "allowed_p90", float, "Allowed amount given success, 90th percentile, in dollars; null when ineligible."
+    ),
+    ResultField("expected_days", float, "Expected days from submission to resolution."),
+    ResultField(
+        "expected_recovery", float, "p_success x (expected_allowed - current allowed), in dollars, before costs."
+    ),
+    ResultField(
+        "cost",
+        float,
+        "Cost to the provider of attempting the level, in US dollars (the policy's cost; the IDR entity fee, "
+        "charged only on a loss, is in net_value, not here).",
+    ),
+    ResultField(
+        "net_value",
+        float,
+        "Discounted expected value of attempting the level now, in dollars, after costs and the best follow-up "
+        "on failure.",
+    ),
+)
+#: Per-claim fields beyond the recommendation: flat columns of their own, and top-level JSON fields.
+CLAIM_FIELDS: tuple[ResultField, ...] = ()
+LEVEL_FIELD_NAMES = tuple(spec.name for spec in LEVEL_FIELDS)
+#: Each level field's flat columns, one per level in ladder order.
+LEVEL_COLUMNS = {name: [f"{name}_{level.name}" for level in ESCALATION_LEVELS] for name in LEVEL_FIELD_NAMES}
+_OUTPUT_COLUMNS = (
+    "recommended_action",
+    "expected_net_recovery",
+    "path",
+    *(LEVEL_COLUMNS[name][position] for position in range(len(ESCALATION_LEVELS)) for name in LEVEL_FIELD_NAMES),
+    "reasons",
+    "warnings",
+    *(spec.name for spec in CLAIM_FIELDS),
+)
+
+
+def output_columns() -> list[str]:
+    """The flat scoring output, in order: the decision, then each level's numbers."""
+    return list(_OUTPUT_COLUMNS)
+
+
+def _json(kind: type, value: Any) -> Any:
+    """One value as JSON: NaN and empty text as null, numpy scalars as Python's."""
+    if kind is bool:
+        return bool(value)
+    if kind is float:
+        number = float(value)
+        return number if math.isfinite(number) else None
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return None
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else str(value.astype("datetime64[D]"))
+    return value if kind is str else str(value)
+
+
+@dataclass
+class ScoreResult:
+    """The answer for n claims. ``claim[name]``: arrays of n (``recommended_action``,
+    ``expected_net_recovery`` and ``CLAIM_FIELDS``); ``levels[name]``: (n, levels) arrays of
+    ``LEVEL_FIELDS``; ``path``: each claim's steps as level names; ``reasons``, ``warnings``: sentences."""
+
+    claim: dict[str, np.ndarray]
+    levels: dict[str, np.ndarray]
+    path: list[tuple[str, ...]]
+    reasons: list[list[str]]
+    warnings: list[list[str]]
+
+    def __post_init__(self) -> None:
+        missing = [name for name in LEVEL_FIELD_NAMES if name not in self.levels] + [
+            name
+            for name in ("recommended_action", "expected_net_recovery", *(s.name for s in CLAIM_FIELDS))
+            if name not in self.claim
+        ]
+        if missing:
+            raise ValueError(f"a score result lacks field(s): {', '.join(missing)}")
+
+    def __len__(self) -> int:
+        return len(self.path)
+
+    def response(self, position: int) -> dict[str, Any]:
+        """Claim ``position``'s answer as the JSON body's scoring part (``ScoreResponse`` without
+        ``claim_id`` and ``model``, which the caller knows)."""
+        ladder = []
+        for column, level in enumerate(ESCALATION_LEVELS):
+            step: dict[str, Any] = {"level": level.name}
+            for spec in LEVEL_FIELDS:
+                step[spec.name] = _json(spec.kind, self.levels[spec.name][position, column])
+            ladder.append(step)
+        body: dict[str, Any] = {
+            "ladder": ladder,
+            "recommendation": {
+                "action": str(self.claim["recommended_action"][position]),
+                "expected_net_recovery": _json(float, self.claim["expected_net_recovery"][position]) or 0.0,
+                "path": list(self.path[position]),
+            },
+            "reasons": list(self.reasons[position]),
+            "warnings": list(self.warnings[position]),
+        }
+        for spec in CLAIM_FIELDS:
+            body[spec.name] = _json(spec.kind, self.claim[spec.name][position])
+        return body
+
+    def columns(self) -> dict[str, Any]:
+        """The flat columns (``output_columns()``), each an array of n."""
+        out: dict[str, Any] = {
+            "recommended_action": self.claim["recommended_action"],
+            "expected_net_recovery": self.claim["expected_net_recovery"],
+            "path": _joined(self.path, PATH_SEPARATOR),
+        }
+        for name in LEVEL_FIELD_NAMES:
+            out |= dict(zip(LEVEL_COLUMNS[name], self.levels[name].T, strict=True))
+        out["reasons"] = _joined(self.reasons, SEPARATOR)
+        out["warnings"] = _joined(self.warnings, SEPARATOR)
+        for spec in CLAIM_FIELDS:
+            out[spec.name] = self.claim[spec.name]
+        return {name: out[name] for name in _OUTPUT_COLUMNS}
+
+
+def _joined(parts: Sequence[Sequence[str]], separator: str) -> np.ndarray:
+    return np.array([separator.join(row) for row in parts], dtype=object)
