@@ -101,6 +101,7 @@ def _warnings(result: OutcomeImport) -> list[str]:
     "",
     response_model=OutcomesResponse,
     responses={
+        400: {"model": ErrorResponse, "description": "The body is not readable (e.g. not UTF-8)."},
         401: {"model": ErrorResponse, "description": "Missing API key."},
         403: {"model": ErrorResponse, "description": "Invalid API key."},
         409: {"model": OutcomesErrorResponse, "description": "A row would change a resolved attempt: nothing stored."},
