@@ -261,7 +261,9 @@ class RecoupBundle:
             matrix = steps.base[explainable]
             matrix[:, steps.step_columns] = steps.step_values[pair]
             contributions = self.models.success_contributions(matrix, self.reason_method)
-            explained = top_reasons(contributions, self.models.feature_names, levels[explainable])
+            explained = top_reasons(
+                contributions, self.models.feature_names, levels[explainable], matrix, self.transformer.categories_
+            )
             for position, sentences in zip(explainable.tolist(), explained, strict=True):
                 reasons[position] = sentences
         return reasons

@@ -16,6 +16,7 @@ from anyio import CapacityLimiter
 from fastapi import Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +27,7 @@ from service.observability import Metrics, ObservabilityMiddleware, process_stop
 from service.recording import PredictionRecorder, StoreHolder
 from service.routers import claims, health, model, monitoring, outcomes, payers, score, worklists
 from service.settings import Settings, get_settings
+from service.web import STATIC_DIR, STATIC_PREFIX, docs
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +112,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
     metrics = Metrics()
-    app = FastAPI(title="recoup", version=_version(), description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="recoup",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served from the vendored files instead (service.web.docs): they work offline
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.holder = ModelHolder(settings, metrics)
@@ -129,6 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)  # outermost: sees every response
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(health.router)
+    app.include_router(docs.router)
+    app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
     secured = [Depends(require_api_key)]
     for router in (
         score.router,

@@ -3,7 +3,9 @@
 The "before" is stored in tests/fixtures/scoring_reference/ (bundle, claims, ranked output), recorded by
 ``scripts/build_scoring_reference.py`` with the code of main before the core was rebuilt (issue #13; the
 output is main's at 06d0f65, with the fee and deadline rules of issue #17). The bundle is a pickle of the
-classes before the rebuild (format 1), so loading it also runs the bundle-format migration.
+classes before the rebuild (format 1), so loading it also runs the bundle-format migration. The
+``reasons`` column was re-recorded (``--score-only``) for issue #14: reasons now agree in number, carry
+the claim's values and word a zero flag as an absence; no other column moved.
 """
 
 from __future__ import annotations
