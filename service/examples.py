@@ -62,8 +62,9 @@ SCORE_RESPONSE: dict[str, Any] = {
     "ladder": LADDER,
     "recommendation": RECOMMENDATION,
     "reasons": [
-        "This payer's record raises the chance of success at reconsideration",
-        "The denial reason lowers the chance of success at reconsideration",
+        "AETNA's record raises the chance of success at reconsideration",
+        "The clinical notes attached raise the chance of success at reconsideration",
+        "The charge at 4.2x Medicare lowers the chance of success at reconsideration",
     ],
     "warnings": [],
     "model": MODEL_REF,
