@@ -46,8 +46,9 @@ NUMBER_COLUMNS = (
 INTEGER_COLUMNS = ("current_level",)
 DATE_COLUMNS = ("service_date", "initial_payment_date", "current_level_date", "as_of_date")
 
-#: Set on some claims only (by the worklist's IDR batching): a column only when present.
+#: Set on some claims only (by the worklist's IDR batching, ``models.batching``): a column only when present.
 OPTIONAL_NUMBER_COLUMNS = ("idr_batch_size",)
+OPTIONAL_TEXT_COLUMNS = ("idr_batch_id",)
 
 ClaimColumns = dict[str, np.ndarray]
 
@@ -84,6 +85,9 @@ def claim_columns(frame: pd.DataFrame) -> ClaimColumns:
     for name in OPTIONAL_NUMBER_COLUMNS:
         if name in frame:
             columns[name] = frame[name].to_numpy(dtype="float64", na_value=np.nan)
+    for name in OPTIONAL_TEXT_COLUMNS:
+        if name in frame:
+            columns[name] = frame[name].to_numpy(dtype=object, na_value="")
     return columns
 
 
@@ -105,4 +109,9 @@ def claim_columns_of(claims: Sequence[Mapping[str, Any]]) -> ClaimColumns:
     for name in OPTIONAL_NUMBER_COLUMNS:
         if any(name in claim for claim in claims):
             columns[name] = np.array([claim.get(name, np.nan) for claim in claims], dtype="float64")
+    for name in OPTIONAL_TEXT_COLUMNS:
+        if any(name in claim for claim in claims):
+            text = np.empty(len(claims), dtype=object)
+            text[:] = [claim.get(name) or "" for claim in claims]
+            columns[name] = text
     return columns

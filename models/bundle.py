@@ -38,7 +38,7 @@ from models.decision import (
 )
 from models.estimators import OutcomeModels
 from models.explain import top_reasons
-from models.ladder import IDR_BATCH_SIZE, LadderClaims, LadderPolicy
+from models.ladder import IDR_BATCH_ID, IDR_BATCH_SIZE, LadderClaims, LadderPolicy
 from models.result import LEVEL_COLUMNS, LEVEL_FIELD_NAMES, SEPARATOR, ScoreResult, output_columns
 
 __all__ = ["LEVEL_COLUMNS", "LEVEL_FIELD_NAMES", "SEPARATOR", "PayerProfiles", "RecoupBundle", "output_columns"]
@@ -236,8 +236,15 @@ class RecoupBundle:
                 by_level = getattr(decision, name)
                 levels[name] = np.column_stack([by_level[level] for level in ESCALATION_LEVELS])
         explained = self._explained_level(decision)
+        batch_id = claims.get(IDR_BATCH_ID)
+        if batch_id is None:  # scored alone (not by a worklist that batches IDR disputes)
+            batch_id = np.full(len(current), "", dtype=object)
         return ScoreResult(
-            claim={"recommended_action": decision.action, "expected_net_recovery": decision.expected_net_recovery},
+            claim={
+                "recommended_action": decision.action,
+                "expected_net_recovery": decision.expected_net_recovery,
+                IDR_BATCH_ID: batch_id,
+            },
             levels=levels,
             path=decision.path,
             reasons=self._reasons(current, explained, steps),

@@ -174,9 +174,14 @@ def decide(
     current, allowed = claims.current_level, claims.current_allowed
     targets = layout.targets
     cost_by_level = np.array([policy.cost_of(level) for level in ESCALATION_LEVELS])
-    # the Federal IDR fees in force on each step's filing date (NSA claims only; shared within a batch)
+    # the Federal IDR fees in force on each step's filing date (NSA claims only), shared within a batch
+    # when IDR is the claim's next step: a batch is formed for filing now, and an IDR reached later, after
+    # a failure, is filed alone
     idr = targets == _EXTERNAL_REVIEW
-    fees = policy.idr_fees(filing_dates(claims, layout, grid.expected_days)[idr], claims.nsa, claims.idr_batch_size)
+    batch_size = claims.idr_batch_size
+    if batch_size is not None:
+        batch_size = np.where(layout.starts[idr][:, None] == current, batch_size, 1.0)
+    fees = policy.idr_fees(filing_dates(claims, layout, grid.expected_days)[idr], claims.nsa, batch_size)
     cost = np.repeat(cost_by_level[targets - 1][:, None], n, axis=1)
     cost[idr] += fees.admin
     loss_fee = np.zeros((len(targets), n))

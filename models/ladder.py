@@ -171,8 +171,10 @@ class LadderClaims:
         return len(self.current_level)
 
 
-#: The claim column the worklist's IDR batching sets: how many claims share the claim's batched dispute
+#: The claim columns the worklist's IDR batching sets: how many claims share the claim's batched dispute,
+#: and the dispute's name
 IDR_BATCH_SIZE = "idr_batch_size"
+IDR_BATCH_ID = "idr_batch_id"
 
 # By level number; plain ints, since comparing an array with an IntEnum member costs several microseconds
 _BEYOND = np.array([f"the claim is already at or beyond {level.name}" for level in Level], dtype=object)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,7 @@ PATH_SEPARATOR = " > "  # the path's steps in a flat column
 
 @dataclass(frozen=True)
 class ResultField:
-    """One answer field: its name, its JSON kind (``bool``, ``float``, ``str``, ``date``), its description
+    """One answer field: its name, its JSON kind (``bool``, ``float``, ``int``, ``str``, ``date``), its description
     (the OpenAPI text) and pydantic constraints (``ge``/``le``)."""
 
     name: str
@@ -77,9 +78,33 @@ LEVEL_FIELDS: tuple[ResultField, ...] = (
         "Discounted expected value of attempting the level now, in dollars, after costs and the best follow-up "
         "on failure.",
     ),
+    ResultField(
+        "deadline",
+        date,
+        "Last day to file the level as the claim's next step (ISO date), by the rules in force; null when no "
+        "deadline applies or it is unknown (deadline_rule says which date is missing).",
+    ),
+    ResultField(
+        "days_left",
+        int,
+        "Days from as_of_date to the deadline: 0 on the last day, negative once missed; null without a deadline.",
+    ),
+    ResultField(
+        "deadline_rule",
+        str,
+        "The rule that sets the deadline, with its citation; or why it is unknown and which date it needs; "
+        "null for a level the claim is already at or beyond.",
+    ),
 )
 #: Per-claim fields beyond the recommendation: flat columns of their own, and top-level JSON fields.
-CLAIM_FIELDS: tuple[ResultField, ...] = ()
+CLAIM_FIELDS: tuple[ResultField, ...] = (
+    ResultField(
+        "idr_batch_id",
+        str,
+        "The batched Federal IDR dispute a worklist put the claim in (its IDR fees are shared with the "
+        "batch's other claims); null when the claim would be filed alone.",
+    ),
+)
 LEVEL_FIELD_NAMES = tuple(spec.name for spec in LEVEL_FIELDS)
 #: Each level field's flat columns, one per level in ladder order.
 LEVEL_COLUMNS = {name: [f"{name}_{level.name}" for level in ESCALATION_LEVELS] for name in LEVEL_FIELD_NAMES}
@@ -103,9 +128,9 @@ def _json(kind: type, value: Any) -> Any:
     """One value as JSON: NaN and empty text as null, numpy scalars as Python's."""
     if kind is bool:
         return bool(value)
-    if kind is float:
+    if kind is float or kind is int:
         number = float(value)
-        return number if math.isfinite(number) else None
+        return (int(number) if kind is int else number) if math.isfinite(number) else None
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         return None
     if isinstance(value, np.datetime64):

@@ -256,6 +256,14 @@ def score(
         ),
     ] = True,
     encoding: Encoding = "utf-8",
+    batch_idr: Annotated[
+        bool,
+        typer.Option(
+            "--batch-idr/--no-batch-idr",
+            help="Group the claims that may share a batched Federal IDR dispute, price IDR at each claim's "
+            "share of the batch's fees, and write the batches to OUTPUT.batches.EXT.",
+        ),
+    ] = True,
     claims_837: Annotated[
         list[Path] | None, typer.Option("--claims-837", help="X12 input: 837 files or directories (repeatable).")
     ] = None,
@@ -305,11 +313,18 @@ def score(
 
                 with dask_client(scheduler, workers) as client:
                     summary = score_worklist_dask(
-                        source, output, bundle, client, rejects=rejects, chunk_rows=chunk_rows
+                        source, output, bundle, client, rejects=rejects, chunk_rows=chunk_rows, batch_idr=batch_idr
                     )
             else:
                 summary = score_worklist(
-                    source, output, bundle, rejects=rejects, chunk_rows=chunk_rows, jobs=jobs, encoding=encoding
+                    source,
+                    output,
+                    bundle,
+                    rejects=rejects,
+                    chunk_rows=chunk_rows,
+                    jobs=jobs,
+                    encoding=encoding,
+                    batch_idr=batch_idr,
                 )
         except (TableReadError, ValueError) as error:  # unreadable input; CSV given to the dask engine
             typer.echo(f"error: {error}", err=True)

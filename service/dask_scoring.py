@@ -42,6 +42,7 @@ from service.worklist import (
     score_chunk,
     write_worklist,
 )
+from service.worklist.chunks import chunk_candidates, plan_worklist
 
 IN_FLIGHT_PER_WORKER = 2  # scored partitions computed ahead of the writer, per worker
 
@@ -84,14 +85,29 @@ def read_piece(piece: ParquetPiece) -> pd.DataFrame:
     return frame
 
 
-def scored_partitions(pieces: list[ParquetPiece], bundle, policy: LadderPolicy | None = None) -> dd.DataFrame:
+def raw_partitions(pieces: list[ParquetPiece]) -> tuple[dd.DataFrame, pd.DataFrame]:
+    """The pieces as a Dask DataFrame of raw input rows, and its (empty) meta."""
+    empty = pq.read_schema(pieces[0].path).empty_table().to_pandas()
+    return dd.from_map(read_piece, pieces, meta=empty), empty
+
+
+def scored_partitions(
+    pieces: list[ParquetPiece], bundle, policy: LadderPolicy | None = None, batches=None
+) -> dd.DataFrame:
     """The pieces as a Dask DataFrame of ``score_chunk`` results (every row back: scores or ``errors``).
 
-    ``bundle`` is a ``RecoupBundle`` or a Future of one (scattered to the workers).
+    ``bundle`` is a ``RecoupBundle`` or a Future of one (scattered to the workers); ``batches`` the IDR
+    batch plan (``service.worklist.chunks.plan_worklist``), or a Future of it, or None.
     """
-    empty = pq.read_schema(pieces[0].path).empty_table().to_pandas()
-    raw = dd.from_map(read_piece, pieces, meta=empty)
-    return raw.map_partitions(score_chunk, bundle, policy, meta=_meta(empty))
+    raw, empty = raw_partitions(pieces)
+    return raw.map_partitions(score_chunk, bundle, policy, batches, meta=_meta(empty))
+
+
+def batch_plan(pieces: list[ParquetPiece], policy: LadderPolicy) -> pd.DataFrame:
+    """The worklist's IDR batches, its candidates found by the workers (a first pass over the input)."""
+    raw, _ = raw_partitions(pieces)
+    meta = chunk_candidates(pd.DataFrame(), policy)
+    return plan_worklist([raw.map_partitions(chunk_candidates, policy, meta=meta).compute()], policy)
 
 
 def _meta(empty_input: pd.DataFrame) -> pd.DataFrame:
@@ -139,6 +155,7 @@ def score_worklist_dask(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: bool = True,
     policy: LadderPolicy | None = None,
+    batch_idr: bool = True,
 ) -> WorklistSummary:
     """``service.worklist.score_worklist`` with the scoring done by the workers of ``client``."""
     pieces = parquet_pieces(Path(source), chunk_rows)
@@ -160,7 +177,9 @@ def score_worklist_dask(
                 for worker in workers
             ]
         )
-    partitions = scored_partitions(pieces, shared_bundle, policy).to_delayed()
+    batches = batch_plan(pieces, policy or bundle.policy) if batch_idr else None
+    shared_batches = None if batches is None else client.scatter(batches, broadcast=True, hash=False)
+    partitions = scored_partitions(pieces, shared_bundle, policy, shared_batches).to_delayed()
     window = IN_FLIGHT_PER_WORKER * max(1, len(client.nthreads()))
     return write_worklist(
         _in_order(client, partitions, window),
@@ -168,6 +187,7 @@ def score_worklist_dask(
         rejects=rejects,
         total_rows=sum(piece.rows for piece in pieces),
         progress=progress,
+        batches=batches,
     )
 
 

@@ -141,6 +141,19 @@ PAYER_PROFILE: dict[str, Any] = {
     "federal_idr": IDR_RECORD,
 }
 
+RULE_IN_FORCE: dict[str, Any] = {
+    "rule": "idr_administrative_fee",
+    "value": 15.0,
+    "range_low": None,
+    "range_high": None,
+    "unit": "dollars per party per dispute",
+    "effective_from": "2026-06-11",
+    "effective_to": None,
+    "citation": "Federal IDR Operations final rule, FR Doc 2026-11140 (CMS-9897-F, RIN 0938-AV15): $15 per party "
+    "for disputes initiated on or after June 11 2026",
+    "applied": 15.0,
+}
+
 MODEL_INFO: dict[str, Any] = {
     "name": "recoup",
     "version": "3",
@@ -155,15 +168,17 @@ MODEL_INFO: dict[str, Any] = {
             "reconsideration": 25.0,
             "written_appeal": 118.0,
             "peer_to_peer": 250.0,
-            "external_review": 415.0,
+            "external_review": 300.0,
             "legal": 5000.0,
         },
-        "idr_entity_fee": 500.0,
+        "idr_admin_fee": None,
+        "idr_entity_fee": None,
         "annual_discount_rate": 0.1,
-        "internal_appeal_days": 180,
-        "open_negotiation_business_days": 30,
-        "idr_start_business_days": 4,
+        "internal_appeal_days": None,
+        "open_negotiation_business_days": None,
+        "idr_start_business_days": None,
     },
+    "rules_in_force": [RULE_IN_FORCE],
 }
 
 RECORDING: dict[str, Any] = {

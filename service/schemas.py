@@ -7,7 +7,7 @@ amounts are US dollars per claim; rates and probabilities are fractions between 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -239,6 +239,22 @@ class PayerProfileResponse(PayerSummary):
     )
 
 
+class RuleInForce(BaseModel):
+    """One fee or window of the rules table (``features/data/policy_rules.csv``) in force today."""
+
+    model_config = _example(examples.RULE_IN_FORCE)
+
+    rule: str = Field(description="The rule's name, e.g. idr_administrative_fee.")
+    value: float = Field(description="The published figure (or recoup's planning figure within a range), in unit.")
+    range_low: float | None = Field(None, description="Lower end of the published range, where there is one.")
+    range_high: float | None = Field(None, description="Upper end of the published range, where there is one.")
+    unit: str = Field(description="What the figure counts, e.g. dollars per party per dispute.")
+    effective_from: date = Field(description="First day the figure is in force.")
+    effective_to: date | None = Field(None, description="Last day it is in force; null while it still is.")
+    citation: str = Field(description="The regulation or Federal Register document that sets it.")
+    applied: float = Field(description="The figure the service applies: the rule's, or the policy's override.")
+
+
 class ModelInfo(BaseModel):
     """The model being served."""
 
@@ -259,7 +275,12 @@ class ModelInfo(BaseModel):
         default_factory=dict, description="Test-slice metrics logged by the training run, by MLflow metric name."
     )
     policy: dict[str, Any] = Field(
-        default_factory=dict, description="The decision policy in force: costs in dollars, fees, discount, deadlines."
+        default_factory=dict,
+        description="The decision policy: costs in dollars, discount, and the overrides of the rules table (a "
+        "null fee or window is the one in force on each date, see rules_in_force).",
+    )
+    rules_in_force: list[RuleInForce] = Field(
+        default_factory=list, description="Every fee and window of the rules table in force today, with its source."
     )
 
 
@@ -310,16 +331,18 @@ WORKLIST_HEADERS: dict[str, tuple[str, str]] = {
         "Sum of expected_net_recovery over the scored rows, in dollars (2 decimals).",
     ),
     "X-Recoup-Model-Version": ("string", "The registered model version that scored the worklist."),
+    "X-Recoup-IDR-Batches": ("integer", "Batched Federal IDR disputes formed (in the batches part)."),
 }
 
 _PART = "A whole {what} file: CSV (text/csv, the default) or Parquet (application/vnd.apache.parquet)."
 
 #: The 200 answer of ``POST /v1/worklists``: two files in one ``multipart/mixed`` body, counts in headers.
 WORKLIST_RESPONSE: dict[str, Any] = {
-    "description": "multipart/mixed with two parts, each a whole file in the requested format (CSV, or "
+    "description": "multipart/mixed with three parts, each a whole file in the requested format (CSV, or "
     "Parquet with ?format=parquet): `ranked`, every scored row with its ladder columns, highest expected "
-    "net recovery first, and `rejects`, every rejected row with its `errors` (header only when none). The "
-    "counts are in the X-Recoup-* headers.",
+    "net recovery first; `rejects`, every rejected row with its `errors` (header only when none); and "
+    "`batches`, one row per batched Federal IDR dispute (header only when none; absent with "
+    "?batch_idr=false). The counts are in the X-Recoup-* headers.",
     "headers": {
         name: {"description": text, "schema": {"type": kind}} for name, (kind, text) in WORKLIST_HEADERS.items()
     },
@@ -335,7 +358,16 @@ WORKLIST_RESPONSE: dict[str, Any] = {
                         + " The input columns (and the input row number) plus recommended_action, "
                         "expected_net_recovery, path, reasons, warnings and, per level L, eligible_L, "
                         "ineligible_reason_L, p_success_L, expected_allowed_L, allowed_p10_L, allowed_p90_L, "
-                        "expected_days_L, expected_recovery_L, cost_L (dollars) and net_value_L.",
+                        "expected_days_L, expected_recovery_L, cost_L (dollars), net_value_L, deadline_L "
+                        "(ISO date), days_left_L and deadline_rule_L; and idr_batch_id.",
+                    },
+                    "batches": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": _PART.format(what="batches")
+                        + " Per batched dispute: idr_batch_id, payer_id, plan_type, similar_services, "
+                        "first_service_date, last_service_date, claims, recommending_idr and "
+                        "combined_expected_net_value (dollars: the sum of its claims' net value of filing IDR now).",
                     },
                     "rejects": {
                         "type": "string",
@@ -347,15 +379,18 @@ WORKLIST_RESPONSE: dict[str, Any] = {
                 "required": ["ranked", "rejects"],
             },
             "encoding": {
-                "ranked": {"contentType": "text/csv, application/vnd.apache.parquet"},
-                "rejects": {"contentType": "text/csv, application/vnd.apache.parquet"},
+                name: {"contentType": "text/csv, application/vnd.apache.parquet"}
+                for name in ("ranked", "rejects", "batches")
             },
             "example": "--8f3c\r\nContent-Type: text/csv\r\n"
             'Content-Disposition: attachment; name="ranked"; filename="ranked.csv"\r\n\r\n'
             f"{examples.RANKED_CSV}\r\n"
             "--8f3c\r\nContent-Type: text/csv\r\n"
             'Content-Disposition: attachment; name="rejects"; filename="rejects.csv"\r\n\r\n'
-            "row,claim_id,...,errors\r\n--8f3c--\r\n",
+            "row,claim_id,...,errors\r\n"
+            "--8f3c\r\nContent-Type: text/csv\r\n"
+            'Content-Disposition: attachment; name="batches"; filename="batches.csv"\r\n\r\n'
+            "idr_batch_id,payer_id,plan_type,similar_services,...,combined_expected_net_value\r\n--8f3c--\r\n",
         }
     },
 }

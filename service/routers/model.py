@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from fastapi import APIRouter
 
 from service.dependencies import ModelDep
@@ -39,4 +41,14 @@ async def model_info(model: ModelDep) -> ModelInfo:
         test_window=_window(metadata.get("test_window")),
         metrics={str(name): _finite(value) for name, value in (metadata.get("metrics") or {}).items()},
         policy=model.policy.model_dump(),
+        rules_in_force=[_rule(row) for row in model.policy.rules_in_force(np.datetime64(datetime.now(UTC).date()))],
     )
+
+
+def _rule(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of the rules table as JSON: blank cells (no range, no end date) as null."""
+    return {name: None if _blank(value) else value for name, value in row.items()}
+
+
+def _blank(value: Any) -> bool:
+    return value == "" or (isinstance(value, float) and not math.isfinite(value))

@@ -5,14 +5,16 @@ temporary directory, scored in chunks in a worker thread under the service's sco
 policy settings, ranked with the external merge, and streamed back from disk, so memory stays flat
 whatever the upload's size. The largest upload accepted is ``max_worklist_bytes``.
 
-The response is ``multipart/mixed`` with two parts, each a whole file in the requested format:
-``ranked`` (every scored row, highest expected net recovery first) and ``rejects`` (every rejected row
-with its ``errors``; header only when none). Rejected rows get a part of their own rather than a header
+The response is ``multipart/mixed`` with three parts, each a whole file in the requested format:
+``ranked`` (every scored row, highest expected net recovery first), ``rejects`` (every rejected row
+with its ``errors``; header only when none) and ``batches`` (the batched Federal IDR disputes the
+worklist's claims may share, as ``recoup score --batch-idr`` writes them; absent with
+``?batch_idr=false``). Rejected rows get a part of their own rather than a header
 because there can be many of them and their errors quote the values as uploaded, which headers (logged
 by proxies) should not carry. Headers give the counts at a glance: ``X-Recoup-Rows-Read``,
-``X-Recoup-Rows-Scored``, ``X-Recoup-Rows-Rejected``, ``X-Recoup-Expected-Net-Recovery`` and
-``X-Recoup-Model-Version``. The format is CSV, or Parquet with ``?format=parquet`` or an ``Accept``
-header naming ``application/vnd.apache.parquet``.
+``X-Recoup-Rows-Scored``, ``X-Recoup-Rows-Rejected``, ``X-Recoup-Expected-Net-Recovery``,
+``X-Recoup-Model-Version`` and ``X-Recoup-IDR-Batches``. The format is CSV, or Parquet with
+``?format=parquet`` or an ``Accept`` header naming ``application/vnd.apache.parquet``.
 """
 
 from __future__ import annotations
@@ -169,6 +171,13 @@ async def score_worklist_upload(
         str | None,
         Query(description="Encoding of a CSV upload (default: the part's charset, else UTF-8).", examples=["latin-1"]),
     ] = None,
+    batch_idr: Annotated[
+        bool,
+        Query(
+            description="Group the claims that may share a batched Federal IDR dispute and price IDR at each "
+            "claim's share of its batch's fees (the batches part); false scores every claim alone."
+        ),
+    ] = True,
     accept: Annotated[str | None, Header()] = None,
     x12_defaults: Annotated[
         list[str] | None,
@@ -204,6 +213,7 @@ async def score_worklist_upload(
             progress=False,
             policy=model.policy,
             encoding=encoding or _charset(file) or DEFAULT_ENCODING,
+            batch_idr=batch_idr,
         )
         try:
             summary = await anyio.to_thread.run_sync(scoring, limiter=limiter)
@@ -222,9 +232,13 @@ async def score_worklist_upload(
         "X-Recoup-Rows-Rejected": str(summary.rejected),
         "X-Recoup-Expected-Net-Recovery": f"{summary.total_expected_recovery:.2f}",
         "X-Recoup-Model-Version": str(model.version),
+        "X-Recoup-IDR-Batches": str(len(summary.by_batch)),
     }
+    parts = [("ranked", ranked, media_type), ("rejects", rejects, media_type)]
+    if summary.batches is not None:
+        parts.append(("batches", summary.batches, media_type))
     return StreamingResponse(
-        _multipart([("ranked", ranked, media_type), ("rejects", rejects, media_type), *extra_parts], boundary),
+        _multipart([*parts, *extra_parts], boundary),
         media_type=f"multipart/mixed; boundary={boundary}",
         headers=headers,
         background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),

@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 
 from features.io import READ_ERROR_COLUMN, TableReadError, table_files
 from features.validation import validate_claims
+from models.batching import BATCH_KEY_COLUMNS, batch_candidates, plan_batches
 from models.bundle import RecoupBundle, output_columns
-from models.ladder import LadderPolicy
+from models.ladder import IDR_BATCH_ID, IDR_BATCH_SIZE, LadderPolicy
 
 #: Claims per chunk: measured on 1M claims with 2 workers, 10k chunks took 58 s, 20k 51-56 s, 40k 49 s;
 #: each worker then peaks near 700 MB, whatever the input size.
@@ -24,18 +25,24 @@ RANK_COLUMN = "expected_net_recovery"
 RESERVED_COLUMNS = frozenset([ROW_COLUMN, ERROR_COLUMN, READ_ERROR_COLUMN, *output_columns()])
 
 
-def score_chunk(chunk: pd.DataFrame, bundle: RecoupBundle, policy: LadderPolicy | None = None) -> pd.DataFrame:
+def score_chunk(
+    chunk: pd.DataFrame,
+    bundle: RecoupBundle,
+    policy: LadderPolicy | None = None,
+    batches: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Every input row back, in input order: ``row``, the input columns, the scores, and ``errors`` (empty
     for a scored row; for a rejected row its problems, and no scores).
 
     ``chunk`` is raw input indexed by 1-based row number (as ``features.io`` reads it). Each row is scored
-    on its own, so the result does not depend on how the input is cut into chunks or partitions.
+    on its own, so the result does not depend on how the input is cut into chunks or partitions; the one
+    thing shared between rows is the worklist's IDR batches (``batches``: the plan of ``plan_worklist``,
+    by row number), which price Federal IDR at each claim's share of its batch's fees.
     """
     result = validate_claims(chunk)
+    valid = result.valid if batches is None else with_batches(result.valid, batches)
     scores = (
-        bundle.score(result.valid, policy=policy)
-        if len(result.valid)
-        else pd.DataFrame(index=result.valid.index, columns=output_columns())
+        bundle.score(valid, policy=policy) if len(valid) else pd.DataFrame(index=valid.index, columns=output_columns())
     )
     inputs = chunk.drop(columns=[name for name in chunk.columns if name in RESERVED_COLUMNS])
     if inputs.columns.duplicated().any():  # validation rejected every row; the files need unique names
@@ -44,6 +51,29 @@ def score_chunk(chunk: pd.DataFrame, bundle: RecoupBundle, policy: LadderPolicy 
     combined[ERROR_COLUMN] = result.rejected[ERROR_COLUMN].reindex(combined.index).fillna("")
     combined.index.name = ROW_COLUMN
     return combined.reset_index()
+
+
+def chunk_candidates(chunk: pd.DataFrame, policy: LadderPolicy) -> pd.DataFrame:
+    """The claims of one raw chunk that may join a batched IDR dispute (``models.batching``), by row."""
+    valid = validate_claims(chunk).valid
+    if not len(valid):
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in BATCH_KEY_COLUMNS}, index=valid.index)
+    return batch_candidates(valid, policy)
+
+
+def plan_worklist(candidates: list[pd.DataFrame], policy: LadderPolicy) -> pd.DataFrame:
+    """The worklist's IDR batches from its chunks' candidates (``chunk_candidates``), by row number."""
+    return plan_batches(pd.concat(candidates) if candidates else chunk_candidates(pd.DataFrame(), policy), policy)
+
+
+def with_batches(valid: pd.DataFrame, batches: pd.DataFrame) -> pd.DataFrame:
+    """Validated claims with their IDR batch (``plan_worklist``): its id ("" alone) and size (1 alone)."""
+    return valid.assign(
+        **{
+            IDR_BATCH_ID: batches[IDR_BATCH_ID].reindex(valid.index).fillna("").to_numpy(dtype=object),
+            IDR_BATCH_SIZE: batches[IDR_BATCH_SIZE].reindex(valid.index).fillna(1.0).to_numpy(dtype="float64"),
+        }
+    )
 
 
 def _numbered_copies(names: pd.Index) -> list[str]:

@@ -18,7 +18,7 @@ import pandas as pd
 from models.estimators import limit_predict_threads
 from models.ladder import LadderPolicy
 from models.served import make_served
-from service.worklist.chunks import score_chunk
+from service.worklist.chunks import chunk_candidates, score_chunk
 from service.worklist.writer import ChunkPart, write_chunk
 
 PARENT_CHECK_SECONDS = 1.0
@@ -55,8 +55,16 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def score_and_write(chunk: pd.DataFrame, scratch: Path, number: int, csv_lines: bool) -> ChunkPart:
-    return write_chunk(score_chunk(chunk, _worker["bundle"], _worker["policy"]), scratch, number, csv_lines)
+def score_and_write(
+    chunk: pd.DataFrame, scratch: Path, number: int, csv_lines: bool, batches: pd.DataFrame | None
+) -> ChunkPart:
+    scored = score_chunk(chunk, _worker["bundle"], _worker["policy"], batches)
+    return write_chunk(scored, scratch, number, csv_lines)
+
+
+def candidates(chunk: pd.DataFrame) -> pd.DataFrame:
+    """``chunks.chunk_candidates`` under the policy the worker scores with."""
+    return chunk_candidates(chunk, _worker["policy"] or _worker["bundle"].policy)
 
 
 def ordered_map(pool: ProcessPoolExecutor, function: Callable, arguments: Iterable[tuple], ahead: int) -> Iterator:

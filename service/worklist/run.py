@@ -8,13 +8,14 @@ import pickle
 import time
 from pathlib import Path
 
+import pandas as pd
 from tqdm import tqdm
 
 from features.io import DEFAULT_ENCODING, iter_table_chunks
 from models.bundle import RecoupBundle
 from models.ladder import LadderPolicy
-from service.worklist.chunks import DEFAULT_CHUNK_ROWS, input_rows, score_chunk
-from service.worklist.pool import ordered_map, score_and_write, worker_pool
+from service.worklist.chunks import DEFAULT_CHUNK_ROWS, chunk_candidates, input_rows, plan_worklist, score_chunk
+from service.worklist.pool import candidates, ordered_map, score_and_write, worker_pool
 from service.worklist.summary import WorklistSummary
 from service.worklist.writer import WorklistWriter, write_worklist
 
@@ -30,6 +31,7 @@ def score_worklist(
     policy: LadderPolicy | None = None,
     jobs: int = 1,
     encoding: str = DEFAULT_ENCODING,
+    batch_idr: bool = True,
 ) -> WorklistSummary:
     """Score a worklist into ``output`` (CSV or Parquet by its name), ranked by expected net recovery.
 
@@ -38,19 +40,29 @@ def score_worklist(
     overrides the bundle's ladder policy (the service applies its settings this way). With ``jobs`` > 1,
     chunks are scored and written by that many worker processes (a compiled bundle is compiled, from the
     cache, in each); the output is the same. ``encoding`` is a CSV input's (see ``features.io``).
+
+    With ``batch_idr`` the claims that may share a batched Federal IDR dispute are grouped first
+    (``models.batching``; one extra pass that reads and validates the input), IDR is priced at each claim's
+    share of its batch's fees, and the batches are written beside the output (``default_batches_path``).
     """
-    chunks = iter_table_chunks(Path(source), chunk_rows, encoding=encoding)
-    # the first chunk is read before anything is shown or written: a file beyond recovery (an empty one,
-    # a header that does not decode) is then one error line, without a progress bar before it
-    chunks = itertools.chain([next(chunks)], chunks)
+
+    def read() -> itertools.chain:
+        chunks = iter_table_chunks(Path(source), chunk_rows, encoding=encoding)
+        # the first chunk is read before anything is shown or written: a file beyond recovery (an empty one,
+        # a header that does not decode) is then one error line, without a progress bar before it
+        return itertools.chain([next(chunks)], chunks)
+
     total = input_rows(Path(source))
+    effective = policy or bundle.policy
     if jobs <= 1:
+        batches = plan_worklist([chunk_candidates(c, effective) for c in read()], effective) if batch_idr else None
         return write_worklist(
-            (score_chunk(chunk, bundle, policy) for chunk in chunks),
+            (score_chunk(chunk, bundle, policy, batches) for chunk in read()),
             output,
             rejects=rejects,
             total_rows=total,
             progress=progress,
+            batches=batches,
         )
     started = time.perf_counter()
     bar = tqdm(total=total, unit="claims", desc="scoring", disable=not progress)
@@ -62,12 +74,27 @@ def score_worklist(
         threads,
         os.getpid(),
     )
-    with WorklistWriter(Path(output), rejects) as writer, bar, worker_pool(jobs, worker_state) as pool:
-        numbered = ((chunk, writer.scratch, number, writer.csv_lines) for number, chunk in enumerate(chunks))
-        # one chunk queued per worker beyond the ones being scored: every worker stays busy, and the
-        # parent holds few raw chunks
-        for part in ordered_map(pool, score_and_write, numbered, ahead=jobs + 1):
-            writer.add_part(part)
-            bar.update(part.rows)
-        bar.set_postfix_str("ranking")
-        return writer.finish(started)
+    with worker_pool(jobs, worker_state) as pool, bar:
+        batches = None
+        if batch_idr:  # the first pass in the workers too: validating is most of its time
+            bar.set_postfix_str("batching IDR")
+            found = list(ordered_map(pool, candidates, ((chunk,) for chunk in read()), ahead=jobs + 1))
+            batches = plan_worklist(found, effective)
+            bar.set_postfix_str("")
+        with WorklistWriter(Path(output), rejects, batches) as writer:
+            numbered = (
+                (chunk, writer.scratch, number, writer.csv_lines, _batches_of(batches, chunk))
+                for number, chunk in enumerate(read())
+            )
+            # one chunk queued per worker beyond the ones being scored: every worker stays busy, and the
+            # parent holds few raw chunks
+            for part in ordered_map(pool, score_and_write, numbered, ahead=jobs + 1):
+                writer.add_part(part)
+                bar.update(part.rows)
+            bar.set_postfix_str("ranking")
+            return writer.finish(started)
+
+
+def _batches_of(batches: pd.DataFrame | None, chunk: pd.DataFrame) -> pd.DataFrame | None:
+    """The part of the batch plan a chunk needs (a worker is sent its own rows, not the whole plan)."""
+    return None if batches is None else batches[batches.index.isin(chunk.index)]

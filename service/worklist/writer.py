@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from features.io import TableReadError
+from models.batching import batch_table
 from service.worklist.chunks import ERROR_COLUMN, RANK_COLUMN, RESERVED_COLUMNS, ROW_COLUMN, rank_order
 from service.worklist.merge import merge_runs, unified_schema
 from service.worklist.summary import WorklistSummary
@@ -40,6 +41,11 @@ CSV_OPTIONS = pa_csv.WriteOptions(quoting_style="needed")
 def default_rejects_path(output: Path) -> Path:
     """``ranked.csv`` -> ``ranked.rejects.csv``: beside the output, in the same format."""
     return output.with_name(f"{output.stem}.rejects{output.suffix}")
+
+
+def default_batches_path(output: Path) -> Path:
+    """``ranked.csv`` -> ``ranked.batches.csv``: the worklist's IDR batches, beside the output."""
+    return output.with_name(f"{output.stem}.batches{output.suffix}")
 
 
 def _temporary(path: Path) -> Path:
@@ -112,9 +118,13 @@ class WorklistWriter:
     temporary file and leaves the final names untouched.
     """
 
-    def __init__(self, output: Path, rejects: Path | None = None) -> None:
+    def __init__(self, output: Path, rejects: Path | None = None, batches: pd.DataFrame | None = None) -> None:
+        """``batches``: the run's IDR batch plan (``chunks.plan_worklist``), written with the scored totals
+        as ``default_batches_path(output)``; None when the run does not batch (a stale file is removed)."""
         self.output = Path(output)
         self.rejects = Path(rejects) if rejects is not None else default_rejects_path(self.output)
+        self.batches_plan = batches
+        self.batches = default_batches_path(self.output)
         for path in (self.output, self.rejects):
             if path.suffix.lower() not in OUTPUT_SUFFIXES:
                 raise ValueError(f"{path}: expected a .csv or .parquet file name")
@@ -136,7 +146,7 @@ class WorklistWriter:
 
     def _clean(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
-        for path in (_temporary(self.output), _temporary(self.rejects)):
+        for path in (_temporary(self.output), _temporary(self.rejects), _temporary(self.batches)):
             path.unlink(missing_ok=True)
 
     @property
@@ -179,10 +189,22 @@ class WorklistWriter:
                 for table in merge_runs(runs, batch_rows):
                     writer.write(table)
         os.replace(_temporary(self.rejects), self.rejects)
+        self._write_batches()
         os.replace(_temporary(self.output), self.output)
         if started is not None:
             self.summary.seconds = time.perf_counter() - started
         return self.summary
+
+    def _write_batches(self) -> None:
+        """The batches file (one row per batched dispute; header only when none), or no stale one."""
+        if self.batches_plan is None:
+            self.batches.unlink(missing_ok=True)
+            return
+        table = pa.Table.from_pandas(batch_table(self.batches_plan, self.summary.by_batch), preserve_index=False)
+        with _TableWriter(_temporary(self.batches), table.schema) as writer:
+            writer.write(table)
+        os.replace(_temporary(self.batches), self.batches)
+        self.summary.batches = self.batches
 
     def _merge_to_run(self, runs: list[Path], name: str, batch_rows: int) -> Path:
         path = self.scratch / f"{name}.parquet"
@@ -255,11 +277,13 @@ def write_worklist(
     rejects: Path | None = None,
     total_rows: int | None = None,
     progress: bool = True,
+    batches: pd.DataFrame | None = None,
 ) -> WorklistSummary:
-    """Rank ``score_chunk`` frames (in input order) into ``output``; shared by the local and Dask engines."""
+    """Rank ``score_chunk`` frames (in input order) into ``output``; shared by the local and Dask engines.
+    ``batches``: the IDR batch plan the chunks were scored with (see ``WorklistWriter``)."""
     started = time.perf_counter()
     bar = tqdm(total=total_rows, unit="claims", desc="scoring", disable=not progress)
-    with WorklistWriter(Path(output), rejects) as writer, bar:
+    with WorklistWriter(Path(output), rejects, batches) as writer, bar:
         for combined in scored_chunks:
             writer.add(combined)
             bar.update(len(combined))

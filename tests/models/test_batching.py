@@ -118,3 +118,15 @@ def test_batch_totals_add_the_claims_net_values():
     assert totals.loc["IDR-1"].tolist() == pytest.approx([2, 1, 11.64])
     assert totals.loc["IDR-3"].tolist() == [1, 0, 0.0]
     assert "" not in totals.index
+
+
+def test_a_batch_prices_only_the_idr_filed_now_not_an_idr_reached_after_a_failure():
+    """A claim at reconsideration files IDR now, in its batch. The same claim one level lower (IDR only after
+    a failed open negotiation, weeks later) would file it alone: its batch size changes nothing."""
+    lower = claims_frame(current_level=Level.none, nsa=True, paid="2026-11-20", as_of="2026-12-01", billed=2400.0)
+    alone = decide(lower, estimates_for(lower, ED_STEPS), NO_DISCOUNT)
+    batched = lower.assign(**{IDR_BATCH_SIZE: 25.0})
+    in_batch = decide(batched, estimates_for(batched, ED_STEPS), NO_DISCOUNT)
+    for level in (R, W, P, X, L):  # external review is not eligible from here: NaN in both
+        np.testing.assert_array_equal(in_batch.net_value[level], alone.net_value[level])
+    assert alone.net_value[R][0] > -np.inf and in_batch.action[0] == alone.action[0]

@@ -334,6 +334,53 @@ def test_unknown_payer_is_404(client):
     assert response.status_code == 404 and response.json() == {"detail": "unknown payer"}
 
 
+def test_every_eligible_level_shows_its_deadline_as_a_date(client, claim):
+    """The example claim (NSA, paid 2026-04-01, as of 2026-04-10): open negotiation runs 30 business days
+    beginning on the payment day (April 1 is day 1, May 12 day 30), internal appeals 180 days."""
+    ladder = {step["level"]: step for step in client.post("/v1/score", json=claim).json()["ladder"]}
+    assert claim["initial_payment_date"] == "2026-04-01" and claim["as_of_date"] == "2026-04-10"
+    assert ladder["reconsideration"]["deadline"] == "2026-05-12"
+    assert ladder["reconsideration"]["days_left"] == 32
+    assert "45 CFR 149.510(b)(1)(i)" in ladder["reconsideration"]["deadline_rule"]
+    for level in ("written_appeal", "peer_to_peer"):
+        assert ladder[level]["deadline"] == "2026-09-28" and ladder[level]["days_left"] == 171
+        assert "180 days" in ladder[level]["deadline_rule"]
+    assert ladder["external_review"]["deadline"] is None
+    assert ladder["external_review"]["deadline_rule"].startswith("unknown: needs current_level_date")
+    assert ladder["legal"]["deadline"] is None and "no filing deadline" in ladder["legal"]["deadline_rule"]
+    for step in ladder.values():
+        assert step["eligible"] is False or step["deadline_rule"], step["level"]
+
+
+def test_the_idr_fee_is_the_one_in_force_on_the_filing_date(client, claim):
+    """After open negotiation (started 2026-11-02), Federal IDR is the next step: as of 2026-12-01 it pays the
+    $15 administrative fee (disputes initiated on or after 2026-06-11), as of 2026-03-01 the $115 one."""
+    after = claim | {"current_level": "reconsideration", "initial_payment_date": "2026-10-01"}
+    now = after | {"current_level_date": "2026-11-02", "as_of_date": "2026-12-01"}
+    before = after | {
+        "service_date": "2025-12-01",
+        "initial_payment_date": "2026-01-02",
+        "current_level_date": "2026-02-02",
+        "as_of_date": "2026-03-01",
+    }
+    costs = {}
+    for name, body in (("now", now), ("before", before)):
+        ladder = {step["level"]: step for step in client.post("/v1/score", json=body).json()["ladder"]}
+        assert ladder["external_review"]["eligible"] is True, ladder["external_review"]
+        costs[name] = ladder["external_review"]["cost"]
+    preparation = 300.0
+    assert costs == {"now": preparation + 15.0, "before": preparation + 115.0}
+
+
+def test_model_info_lists_the_rules_in_force_with_their_sources(client):
+    rules = {rule["rule"]: rule for rule in client.get("/v1/model").json()["rules_in_force"]}
+    fee = rules["idr_administrative_fee"]
+    assert fee["value"] == fee["applied"] == 15.0 and fee["effective_from"] == "2026-06-11"
+    assert fee["effective_to"] is None and "2026-11140" in fee["citation"]
+    assert rules["idr_entity_fee_single"]["range_low"] == 200.0
+    assert rules["idr_entity_fee_single"]["range_high"] == 840.0
+
+
 def test_model_info(client, model_store):
     body = client.get("/v1/model").json()
     assert body["name"] == "recoup" and body["version"] == model_store.version

@@ -65,6 +65,9 @@ def test_dask_scores_equal_local_scores(tmp_path, client, worklist, bundle):
     )
     assert (distributed.scored, distributed.rejected) == (local.scored, local.rejected)
     pd.testing.assert_frame_equal(distributed.by_payer.sort_index(), local.by_payer.sort_index())
+    batches = pd.read_parquet(tmp_path / "dask.batches.parquet")
+    assert len(batches) > 0, "the worklist's IDR batches, found by the workers"
+    pd.testing.assert_frame_equal(batches, pd.read_parquet(tmp_path / "local.batches.parquet"))
 
 
 def test_dask_engine_reads_parquet_only(tmp_path, client, worklist, worklist_bundle):

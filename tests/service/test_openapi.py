@@ -99,7 +99,7 @@ def test_the_worklist_answer_is_a_described_multipart_body_with_documented_heade
     answer = document["paths"]["/v1/worklists"]["post"]["responses"]["200"]
     assert list(answer["content"]) == ["multipart/mixed"]  # never JSON
     parts = answer["content"]["multipart/mixed"]["schema"]["properties"]
-    assert set(parts) == {"ranked", "rejects"} and all(part["description"] for part in parts.values())
+    assert set(parts) == {"ranked", "rejects", "batches"} and all(part["description"] for part in parts.values())
     assert set(answer["headers"]) == set(schemas.WORKLIST_HEADERS)
     assert all(header["description"] and header["schema"]["type"] for header in answer["headers"].values())
 

@@ -18,6 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from features.schema import ESCALATION_LEVELS
+from features.validation import validate_claims
+from models.batching import idr_batches
 from models.bundle import output_columns
 from models.pyfunc import score_frame
 from service.worklist import csv_rows, merge_runs, rank_order, score_worklist
@@ -44,7 +46,7 @@ def ranked_csv(tmp_path_factory, worklist, worklist_bundle):
     summary = score_worklist(source, folder / "ranked.csv", worklist_bundle, chunk_rows=CHUNK_ROWS, progress=False)
     return (
         summary,
-        pd.read_csv(folder / "ranked.csv", dtype={"cpt_code": str, "place_of_service": str}),
+        read_ranked(folder / "ranked.csv"),
         pd.read_csv(folder / "ranked.rejects.csv"),
     )
 
@@ -62,21 +64,60 @@ def test_output_holds_the_input_columns_and_every_score_ranked(ranked_csv, workl
     assert (ranked.set_index("row")["claim_id"] == original.loc[ranked["row"], "claim_id"].to_numpy()).all()
 
 
-def test_scores_equal_scoring_the_whole_table_at_once(ranked_csv, worklist, worklist_bundle):
-    """Chunking, sorting and writing change nothing: the pyfunc's scores, row for row."""
-    _, ranked, _ = ranked_csv
-    direct = score_frame(worklist_bundle, worklist)
-    direct.index = np.arange(1, len(direct) + 1)
-    scored = ranked.set_index("row").sort_index()
-    expected = direct.loc[scored.index]
+def assert_same_scores(scored: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Every scoring column of ``scored`` (read back from a file) equals ``expected``'s, row for row."""
     for column in output_columns():
         if expected[column].dtype.kind in "fb":
             np.testing.assert_allclose(
                 scored[column].astype(float), expected[column].astype(float), rtol=1e-12, err_msg=column
             )
+        elif expected[column].dtype.kind == "M":
+            got = pd.to_datetime(scored[column]).astype("datetime64[ns]")
+            assert got.equals(expected[column].astype("datetime64[ns]")), column
         else:
             got, wanted = (values.fillna("").astype(str) for values in (scored[column], expected[column]))
             assert (got == wanted).all(), column
+
+
+def test_scores_equal_scoring_the_whole_table_at_once(tmp_path, worklist, worklist_bundle):
+    """Without IDR batching, chunking, sorting and writing change nothing: the pyfunc's scores, row for row."""
+    source = write_csv(worklist, tmp_path / "worklist.csv")
+    score_worklist(
+        source, tmp_path / "ranked.csv", worklist_bundle, chunk_rows=CHUNK_ROWS, progress=False, batch_idr=False
+    )
+    scored = read_ranked(tmp_path / "ranked.csv").set_index("row").sort_index()
+    direct = score_frame(worklist_bundle, worklist)
+    direct.index = np.arange(1, len(direct) + 1)
+    assert_same_scores(scored, direct.loc[scored.index])
+    assert not (tmp_path / "ranked.batches.csv").exists()
+
+
+def test_batched_scores_equal_the_whole_table_batched_at_once(ranked_csv, worklist, worklist_bundle):
+    """With IDR batching (the default), chunks change nothing either: batches span chunks, and each claim is
+    priced as scoring the whole validated table with its batches (``models.batching.idr_batches``) would."""
+    summary, ranked, _ = ranked_csv
+    valid = validate_claims(worklist.set_axis(np.arange(1, len(worklist) + 1))).valid
+    batches = idr_batches(valid, worklist_bundle.policy)
+    assert (batches.size > 1).sum() >= 2, "the fixture worklist has batched claims"
+    direct = worklist_bundle.score(valid.assign(idr_batch_size=batches.size, idr_batch_id=batches.batch_id))
+    scored = ranked.set_index("row").sort_index()
+    assert_same_scores(scored, direct.loc[scored.index])
+    alone = worklist_bundle.score(valid)
+    changed = direct["net_value_external_review"].ne(alone["net_value_external_review"]) & (batches.size > 1)
+    assert changed.sum() == (batches.size > 1).sum(), "a batched claim pays its share of the batch's fees"
+    table = pd.read_csv(summary.batches)
+    assert summary.batches == summary.output.with_name("ranked.batches.csv")
+    assert sorted(table["idr_batch_id"]) == sorted(set(batches.batch_id) - {""})
+    by_batch = direct[batches.size > 1].groupby("idr_batch_id")
+    assert table.set_index("idr_batch_id")["claims"].to_dict() == by_batch.size().to_dict()
+    np.testing.assert_allclose(
+        table.set_index("idr_batch_id")["combined_expected_net_value"].sort_index(),
+        by_batch["net_value_external_review"].sum().fillna(0).sort_index(),
+    )
+
+
+def read_ranked(path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"cpt_code": str, "place_of_service": str, "idr_batch_id": str})
 
 
 def test_rejected_rows_go_to_the_rejects_file_with_their_reasons(ranked_csv, worklist):
@@ -164,7 +205,11 @@ def test_worker_processes_write_the_same_files_as_one_process(tmp_path, worklist
         assert (tmp_path / f"one{name}{suffix}").read_bytes() == (tmp_path / f"two{name}{suffix}").read_bytes()
     assert (tmp_path / f"two{suffix}").stat().st_size > 0
     summaries = [
-        {key: value for key, value in summary.to_dict().items() if key not in ("output", "rejects", "seconds")}
+        {
+            key: value
+            for key, value in summary.to_dict().items()
+            if key not in ("output", "rejects", "batches", "seconds")
+        }
         for summary in (one, two)
     ]
     assert summaries[0] == summaries[1]
@@ -273,3 +318,22 @@ def test_a_killed_run_leaves_no_file_under_the_final_name_and_a_rerun_finishes(t
     summary = score_worklist(source, output, worklist_bundle, chunk_rows=CHUNK_ROWS, progress=False)
     assert _leftovers(tmp_path) == []
     assert len(pd.read_parquet(output)) == summary.scored == len(worklist) - len(BAD_ROWS)
+
+
+def test_recoup_score_batches_idr_by_default_and_says_so(model_store, worklist, tmp_path):
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    source = write_csv(worklist, tmp_path / "worklist.csv")
+    base = ["score", str(source), "--jobs", "1", "--no-compile", "--tracking-uri", model_store.tracking_uri]
+    runner = CliRunner()
+    batched = runner.invoke(app, [*base, "-o", str(tmp_path / "ranked.csv")])
+    assert batched.exit_code == 0, batched.output
+    assert "IDR batches" in batched.output and str(tmp_path / "ranked.batches.csv") in batched.output
+    table = pd.read_csv(tmp_path / "ranked.batches.csv")
+    assert len(table) > 0 and (table["claims"] >= 2).all() and (table["claims"] <= 25).all()
+
+    alone = runner.invoke(app, [*base, "-o", str(tmp_path / "alone.csv"), "--no-batch-idr"])
+    assert alone.exit_code == 0, alone.output
+    assert "IDR batches" not in alone.output and not (tmp_path / "alone.batches.csv").exists()

@@ -63,6 +63,18 @@ def test_csv_upload_comes_back_ranked_with_rejects_in_their_own_part(
     (tmp_path / "worklist.csv").write_bytes(upload_csv)
     score_worklist(tmp_path / "worklist.csv", tmp_path / "ranked.csv", worklist_bundle, progress=False)
     pd.testing.assert_frame_equal(ranked, pd.read_csv(tmp_path / "ranked.csv"))
+    batches = pd.read_csv(io.BytesIO(parts["batches"][1]))
+    pd.testing.assert_frame_equal(batches, pd.read_csv(tmp_path / "ranked.batches.csv"))
+    assert response.headers["X-Recoup-IDR-Batches"] == str(len(batches)) and len(batches) > 0
+    assert set(batches["idr_batch_id"]) == set(ranked["idr_batch_id"].dropna())
+
+
+def test_batching_can_be_turned_off(api, upload_csv, worklist_bundle, tmp_path):
+    response = api.post(ROUTE, params={"batch_idr": "false"}, files={"file": ("w.csv", upload_csv, "text/csv")})
+    assert response.status_code == 200, response.text
+    parts = parts_of(response)
+    assert "batches" not in parts and response.headers["X-Recoup-IDR-Batches"] == "0"
+    assert pd.read_csv(io.BytesIO(parts["ranked"][1]))["idr_batch_id"].isna().all()
 
 
 def test_parquet_upload_and_parquet_answer(api, worklist):
