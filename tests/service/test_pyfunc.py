@@ -39,7 +39,8 @@ def pyfunc(model_store):
 
 
 def _as_recoup_scores(tmp_path: Path, source: Path, bundle) -> pd.DataFrame:
-    score_worklist(source, tmp_path / "ranked.parquet", bundle, progress=False)
+    """``recoup score``'s output, each claim scored alone (the pyfunc sees no worklist to batch IDR in)."""
+    score_worklist(source, tmp_path / "ranked.parquet", bundle, progress=False, batch_idr=False)
     return pd.read_parquet(tmp_path / "ranked.parquet").set_index("row").sort_index()
 
 
