@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -52,19 +52,33 @@ def postgres_uri() -> str:
 
 
 @pytest.fixture
-def fresh_postgres_uri(postgres_uri: str) -> Iterator[str]:
-    """A PostgreSQL database created for one test and dropped after it (never tables in a shared one)."""
+def new_postgres_database(postgres_uri: str) -> Iterator[Callable[[], str]]:
+    """Creates PostgreSQL databases for one test (each call a new one), dropped after it (never tables in a
+    shared one); the production layout test takes two, one for MLflow and one for the store."""
     import psycopg
 
-    name = f"recoup_{uuid.uuid4().hex[:12]}"
     admin = postgres_uri.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"recoup_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return postgres_uri.rsplit("/", 1)[0] + "/" + name
+
     try:
-        yield postgres_uri.rsplit("/", 1)[0] + "/" + name
+        yield create
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in created:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fresh_postgres_uri(new_postgres_database: Callable[[], str]) -> str:
+    """A PostgreSQL database created for one test and dropped after it."""
+    return new_postgres_database()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
