@@ -62,10 +62,12 @@ _LEVEL_NUMBER = {level.name: int(level) for level in Level}
 
 @dataclass
 class PayerProfiles:
-    """What the history says about each payer: ``summary`` per payer, ``by_level`` per payer and level."""
+    """What the history says about each payer: ``summary`` per payer, ``by_level`` per payer and level,
+    ``by_family`` per payer and code family (None in bundles trained before it was kept)."""
 
     summary: pd.DataFrame
     by_level: pd.DataFrame
+    by_family: pd.DataFrame | None = None
 
     #: never pickled: attempts by (payer, level) as a plain dict; "_counts" is an older cache (a Series)
     DERIVED = ("_attempt_counts", "_counts")

@@ -25,7 +25,7 @@ from service.dependencies import require_api_key
 from service.model_holder import ModelHolder
 from service.observability import Metrics, ObservabilityMiddleware, process_stopped
 from service.recording import PredictionRecorder, StoreHolder
-from service.routers import claims, health, model, monitoring, outcomes, payers, score, worklists
+from service.routers import brief, claims, health, model, monitoring, outcomes, payers, score, worklists
 from service.settings import Settings, get_settings
 from service.web import STATIC_DIR, STATIC_PREFIX, docs
 
@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     secured = [Depends(require_api_key)]
     for router in (
         score.router,
+        brief.router,
         worklists.router,
         payers.router,
         model.router,

@@ -78,6 +78,8 @@ class PayerIndex:
 
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
     levels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: (payer_id, code family) -> what the payer initially allowed for that kind of service
+    families: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, profiles: PayerProfiles | None) -> PayerIndex:
@@ -87,7 +89,12 @@ class PayerIndex:
         levels: dict[str, list[dict[str, Any]]] = {}
         for row in _records(profiles.by_level):
             levels.setdefault(str(row["payer_id"]), []).append(row)
-        return cls(summaries, levels)
+        by_family = getattr(profiles, "by_family", None)  # older bundles have none
+        families = {
+            (str(row["payer_id"]), str(row["code_family"])): row
+            for row in (_records(by_family) if by_family is not None else [])
+        }
+        return cls(summaries, levels, families)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -90,3 +90,27 @@ def settlement_metrics(test: pd.DataFrame, predicted: pd.DataFrame) -> dict[str,
         "settlement_p10_p90_coverage": float(np.mean((actual >= p10) & (actual <= p90))),
         "days_mae": mean_absolute_error(test["days_to_resolution"], predicted["expected_days"]),
     }
+
+
+def plot_tables(test: pd.DataFrame, predicted: pd.DataFrame, bins: int = 10) -> dict[str, list[dict]]:
+    """What the model page plots, kept in the bundle's metadata (JSON-ready): the success model's calibration
+    (test attempts in ``bins`` equal-width bins of predicted probability: mean predicted, observed rate,
+    count) and the P10-P90 settlement interval's coverage by level (successful test attempts)."""
+    p = predicted["p_success"].to_numpy()
+    y = test["success"].to_numpy().astype(float)
+    position = np.minimum((p * bins).astype(int), bins - 1)
+    calibration = [
+        {"predicted": float(p[position == b].mean()), "observed": float(y[position == b].mean()), "count": int(n)}
+        for b in range(bins)
+        if (n := int((position == b).sum()))
+    ]
+    won = test["success"].to_numpy()
+    actual = test["final_allowed_amount"].to_numpy()
+    inside = (actual >= predicted["allowed_p10"].to_numpy()) & (actual <= predicted["allowed_p90"].to_numpy())
+    levels = test["level"].to_numpy()
+    coverage = [
+        {"level": level_name(level), "coverage": float(inside[won & (levels == level)].mean()), "count": int(n)}
+        for level in sorted(set(levels[won].tolist()))
+        if (n := int((won & (levels == level)).sum()))
+    ]
+    return {"calibration": calibration, "coverage": coverage}

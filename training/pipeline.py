@@ -30,6 +30,7 @@ from training.evaluate import (
     level_name,
     logistic_baseline,
     metrics_by,
+    plot_tables,
     settlement_metrics,
 )
 from training.fit import fit_outcome_models
@@ -174,6 +175,8 @@ def train(
         "seed": seed,
         # what monitoring measures drift against (models/monitoring.py): the training claims' profile
         "reference_profile": reference_profile(split.train),
+        # the model page's calibration and interval-coverage plots (service/web)
+        "plots": plot_tables(split.test, predicted),
     }
     tracking.configure(tracking_uri)
     with mlflow.start_run() as run:

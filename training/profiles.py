@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.reference import medicare_amount
+from features.reference import code_family, medicare_amount
 from features.schema import Level
 from models.bundle import PayerProfiles
 
@@ -28,6 +28,18 @@ def build_payer_profiles(attempts: pd.DataFrame) -> PayerProfiles:
         denial_rate=("denied", "mean"),
         median_initial_pct_of_billed=("initial_pct_billed", "median"),
         median_initial_pct_of_medicare=("initial_pct_medicare", "median"),
+    )
+    # what the payer initially allows for each kind of service: the brief's "typical allowed" benchmark
+    by_family = (
+        claims.assign(code_family=code_family(claims["cpt_code"]).to_numpy())
+        .groupby(["payer_id", "code_family"])
+        .agg(
+            claims=("claim_id", "size"),
+            median_initial_allowed=("initial_allowed_amount", "median"),
+            median_initial_pct_of_billed=("initial_pct_billed", "median"),
+            median_initial_pct_of_medicare=("initial_pct_medicare", "median"),
+        )
+        .reset_index()
     )
     summary["attempts"] = attempts.groupby("payer_id").size()
     summary["first_service_date"] = claims.groupby("payer_id")["service_date"].min()
@@ -56,4 +68,4 @@ def build_payer_profiles(attempts: pd.DataFrame) -> PayerProfiles:
     )
     by_level["market_success_rate"] = prior
     by_level["level"] = by_level["level"].map(lambda level: Level(int(level)).name)
-    return PayerProfiles(summary.reset_index(), by_level)
+    return PayerProfiles(summary.reset_index(), by_level, by_family)

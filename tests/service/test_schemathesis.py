@@ -29,6 +29,7 @@ OPERATIONS = [
     "GET /metrics",
     "POST /v1/score",
     "POST /v1/score/batch",
+    "POST /v1/brief",
     "POST /v1/worklists",
     "GET /v1/payers",
     "GET /v1/payers/{payer_id}",
@@ -53,6 +54,7 @@ def test_the_schema_lists_every_operation(api_schema):
 WITH_INPUT = [
     "POST /v1/score",
     "POST /v1/score/batch",
+    "POST /v1/brief",
     "POST /v1/worklists",
     "GET /v1/payers/{payer_id}",
     "POST /v1/outcomes",
