@@ -36,6 +36,14 @@ ASSETS: dict[str, dict[str, Path]] = {
 }
 
 
+#: Edits to the vendored files, so that they load nothing from outside the service: ReDoc's side menu shows
+#: Redocly's logo from its CDN (an <img> that hides itself when it fails to load), pointed at an empty
+#: data URI instead.
+PATCHES: dict[str, list[tuple[bytes, bytes]]] = {
+    "package/bundles/redoc.standalone.js": [(b"https://cdn.redoc.ly/redoc/logo-mini.svg", b"data:,")],
+}
+
+
 def fetch(spec: str, files: dict[str, Path], scratch: Path) -> None:
     name = subprocess.run(
         ["npm", "pack", spec, "--silent", "--pack-destination", str(scratch)],
@@ -48,8 +56,13 @@ def fetch(spec: str, files: dict[str, Path], scratch: Path) -> None:
             source = tarball.extractfile(member)
             if source is None:
                 raise SystemExit(f"{spec}: {member} is not a file in the package")
+            content = source.read()
+            for old, new in PATCHES.get(member, []):
+                if old not in content:
+                    raise SystemExit(f"{spec}: {member} no longer holds {old!r}: review PATCHES")
+                content = content.replace(old, new)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(source.read())
+            target.write_bytes(content)
             print(f"{spec}: {member} -> {target.relative_to(ROOT)}")
 
 

@@ -27,7 +27,8 @@ from service.observability import Metrics, ObservabilityMiddleware, process_stop
 from service.recording import PredictionRecorder, StoreHolder
 from service.routers import brief, claims, health, model, monitoring, outcomes, payers, score, worklists
 from service.settings import Settings, get_settings
-from service.web import STATIC_DIR, STATIC_PREFIX, docs
+from service.web import STATIC_DIR, STATIC_PREFIX, docs, pages
+from service.web.auth import NotSignedIn, Signer
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +74,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 class RequestSizeLimit:
     """413 for a request body over the limit: at once when its Content-Length says so, else as it is read.
 
-    Worklist uploads (paths under ``upload_prefix``) have a limit of their own, read per request.
+    Worklist uploads (paths under one of ``upload_prefixes``) have a limit of their own, read per request.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, upload_prefix: str, max_upload_bytes: Callable[[], int]) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, upload_prefixes: tuple[str, ...], max_upload_bytes: Callable[[], int]
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.upload_prefix = upload_prefix
+        self.upload_prefixes = upload_prefixes
         self.max_upload_bytes = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -87,7 +90,7 @@ class RequestSizeLimit:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        upload = path == self.upload_prefix or path.startswith(self.upload_prefix + "/")
+        upload = any(path == prefix or path.startswith(prefix + "/") for prefix in self.upload_prefixes)
         limit = self.max_upload_bytes() if upload else self.max_bytes
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and (not value.isdigit() or int(value) > limit):
@@ -132,13 +135,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestSizeLimit,
         max_bytes=settings.max_request_bytes,
-        upload_prefix=worklists.router.prefix,
+        upload_prefixes=(worklists.router.prefix, pages.UPLOAD_PATH),
         max_upload_bytes=lambda: settings.max_worklist_bytes,
     )
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)  # outermost: sees every response
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(health.router)
     app.include_router(docs.router)
+    app.state.signer = Signer(settings)
+    app.state.web_tasks = set()  # worklist jobs scoring in the background (kept referenced)
+    app.include_router(pages.router)
+    app.add_exception_handler(NotSignedIn, pages.to_sign_in)
+    app.add_exception_handler(HTTPException, pages.http_error)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
     secured = [Depends(require_api_key)]
     for router in (

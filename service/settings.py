@@ -79,6 +79,16 @@ class Settings(BaseSettings):
     )
     monitor_min_traffic: int = Field(1000, ge=1, description="Scored claims drift needs before it can alert.")
     max_outcome_rows: int = Field(10_000, ge=1, description="Most outcome rows one POST /v1/outcomes may carry.")
+    web_session_secret: SecretStr | None = Field(
+        None,
+        description="Signs the web app's session cookies and CSRF tokens; default derived from the API keys "
+        "(rotating a key ends its sessions), or random per process when there are none.",
+    )
+    web_session_hours: float = Field(8.0, gt=0, description="How long a web app sign-in lasts.")
+    web_jobs_dir: Path | None = Field(
+        None, description="Where the web app keeps uploaded worklists and their results; default a temporary folder."
+    )
+    web_job_hours: float = Field(24.0, gt=0, description="How long the web app keeps a worklist's files.")
 
     cost_overrides: dict[str, float] = Field(
         default_factory=dict, description='Per-level cost overrides as JSON, e.g. {"legal": 4000}.'

@@ -68,7 +68,7 @@ def max_worklist_bytes(request: Request) -> int:
     return request.app.state.settings.max_worklist_bytes
 
 
-def _upload_suffix(upload: UploadFile) -> str:
+def upload_table_suffix(upload: UploadFile) -> str:
     """``.csv`` or ``.parquet``, from the file name, else from the part's content type."""
     suffix = Path(upload.filename or "").suffix.lower()
     if suffix in UPLOAD_SUFFIXES:
@@ -81,7 +81,7 @@ def _upload_suffix(upload: UploadFile) -> str:
     )
 
 
-def _charset(upload: UploadFile) -> str | None:
+def upload_charset(upload: UploadFile) -> str | None:
     """The ``charset`` parameter of the part's content type, if any."""
     for parameter in (upload.content_type or "").split(";")[1:]:
         name, _, value = parameter.partition("=")
@@ -96,7 +96,7 @@ def _output_suffix(output_format: OutputFormat | None, accept: str | None) -> st
     return f".{output_format.value}"
 
 
-def _copy_upload(upload: UploadFile, target: Path, limit: int) -> None:
+def copy_upload(upload: UploadFile, target: Path, limit: int) -> None:
     """Copy the upload to ``target``; 413 past ``limit`` bytes (the spooled upload is read, not the wire)."""
     copied = 0
     with target.open("wb") as out:
@@ -107,14 +107,14 @@ def _copy_upload(upload: UploadFile, target: Path, limit: int) -> None:
             out.write(block)
 
 
-def _is_x12(upload: UploadFile) -> bool:
+def is_x12(upload: UploadFile) -> bool:
     """Whether the upload is X12 by content (it starts with an ISA segment), whatever its name."""
     head = upload.file.read(512)
     upload.file.seek(0)
     return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"ISA")
 
 
-def _import_x12(source: Path, folder: Path, name: str | None, defaults: list[str]) -> Path:
+def import_x12(source: Path, folder: Path, name: str | None, defaults: list[str]) -> Path:
     """The upload's candidate claims as a Parquet worklist, the import report beside it; 422 when the 835
     gives nothing to score or an option is wrong."""
     from features.x12 import ImportError_, ImportOptions, parse_defaults, x12_scoring_table
@@ -192,15 +192,15 @@ async def score_worklist_upload(
 
     An X12 835 upload (detected by content) is imported as by ``recoup import-x12``; its denied and
     underpaid claims are scored, and the import report comes back as a third part, ``x12_report``."""
-    x12 = _is_x12(file)
-    upload_suffix = ".x12" if x12 else _upload_suffix(file)
+    x12 = is_x12(file)
+    upload_suffix = ".x12" if x12 else upload_table_suffix(file)
     folder = Path(tempfile.mkdtemp(prefix="recoup-worklist-"))
     extra_parts: list[tuple[str, Path, str]] = []
     try:
         source = folder / f"worklist{upload_suffix}"
-        await anyio.to_thread.run_sync(_copy_upload, file, source, max_worklist_bytes(request))
+        await anyio.to_thread.run_sync(copy_upload, file, source, max_worklist_bytes(request))
         if x12:
-            source = await anyio.to_thread.run_sync(_import_x12, source, folder, file.filename, x12_defaults or [])
+            source = await anyio.to_thread.run_sync(import_x12, source, folder, file.filename, x12_defaults or [])
             extra_parts.append(("x12_report", folder / "x12_report.txt", "text/plain"))
         suffix = _output_suffix(output_format, accept)
         ranked, rejects = folder / f"ranked{suffix}", folder / f"rejects{suffix}"
@@ -212,7 +212,7 @@ async def score_worklist_upload(
             rejects=rejects,
             progress=False,
             policy=model.policy,
-            encoding=encoding or _charset(file) or DEFAULT_ENCODING,
+            encoding=encoding or upload_charset(file) or DEFAULT_ENCODING,
             batch_idr=batch_idr,
         )
         try:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
+
+from models.brief import FAMILY_WORDS
 
 
 def _number(value: Any) -> float | None:
@@ -49,11 +52,24 @@ def figure_value(figure: dict[str, Any]) -> str:
     return {"dollars": dollars, "%": percent, "x": multiple, "days": days, "count": count}[unit](value)
 
 
+def timestamp(value: Any, missing: str = "") -> str:
+    """A Unix time as UTC date and minute."""
+    number = _number(value)
+    if number is None:
+        return missing
+    return datetime.fromtimestamp(number, UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def level_words(level: Any) -> str:
     return str(level).replace("_", " ")
 
 
+def family_words(family: Any) -> str:
+    return FAMILY_WORDS.get(str(family), str(family).replace("_", " "))
+
+
 FILTERS = {
+    "family_words": family_words,
     "dollars": dollars,
     "percent": percent,
     "multiple": multiple,
@@ -61,4 +77,5 @@ FILTERS = {
     "count": count,
     "figure_value": figure_value,
     "level_words": level_words,
+    "timestamp": timestamp,
 }
