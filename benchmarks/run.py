@@ -83,14 +83,16 @@ def child(argv: list[str]) -> None:
     """The measured process: score one worklist with one engine (``-`` for no compiled trees)."""
     import joblib
 
-    engine, source, output, bundle_path, jobs, trees = argv
+    engine, source, output, bundle_path, jobs, trees, batch_idr = argv
     bundle = joblib.load(bundle_path)
     if trees != "-":
         bundle.models.compile(Path(trees))
     if engine == "local":
         from service.worklist import score_worklist
 
-        summary = score_worklist(Path(source), Path(output), bundle, progress=False, jobs=int(jobs))
+        summary = score_worklist(
+            Path(source), Path(output), bundle, progress=False, jobs=int(jobs), batch_idr=batch_idr == "batch"
+        )
     else:
         from service.dask_scoring import dask_client, score_worklist_dask
 
@@ -100,7 +102,13 @@ def child(argv: list[str]) -> None:
 
 
 def _child_command(
-    engine: str, source: Path, output: Path, bundle: Path, jobs: int = 1, trees: Path | None = None
+    engine: str,
+    source: Path,
+    output: Path,
+    bundle: Path,
+    jobs: int = 1,
+    trees: Path | None = None,
+    batch_idr: bool = True,
 ) -> list[str]:
     return [
         sys.executable,
@@ -112,6 +120,7 @@ def _child_command(
         str(bundle),
         str(jobs),
         str(trees) if trees else "-",
+        "batch" if batch_idr else "alone",
     ]
 
 
@@ -486,15 +495,19 @@ def bench_worklists(sizes: dict, bundle_path: Path, folder: Path) -> dict:
     small = folder / "small.csv"
     simulate_worklist(sizes["side_by_side"], seed=4).to_csv(small, index=False, date_format="%Y-%m-%d")
     variants = {
-        "lightgbm, 1 process": (1, None),
-        "compiled, 1 process": (1, trees),
-        f"compiled, {jobs} processes": (jobs, trees),
+        "lightgbm, 1 process": (1, None, True),
+        "compiled, 1 process": (1, trees, True),
+        f"compiled, {jobs} processes": (jobs, trees, True),
+        # the IDR batching pass (reads and validates the input once more) is the difference to the row above
+        f"compiled, {jobs} processes, no IDR batching": (jobs, trees, False),
     }
     side_by_side = {
         name: measure(
-            _child_command("local", small, folder / f"variant-{position}.csv", bundle_path, variant_jobs, variant_trees)
+            _child_command(
+                "local", small, folder / f"variant-{position}.csv", bundle_path, variant_jobs, variant_trees, batch
+            )
         )
-        for position, (name, (variant_jobs, variant_trees)) in enumerate(variants.items())
+        for position, (name, (variant_jobs, variant_trees, batch)) in enumerate(variants.items())
     }
 
     parquet = folder / "engines.parquet"
@@ -512,10 +525,9 @@ def bench_worklists(sizes: dict, bundle_path: Path, folder: Path) -> dict:
     }
 
 
-def markdown(results: dict) -> str:
-    w, e, t = results["worklist"]["end_to_end"], results["worklist"]["engines"], results["training"]
-    s, latency = results["simulator"], results["single_claim"]
-    rows = [
+def _worklist_rows(worklist: dict) -> list[tuple[str, str, str, str]]:
+    w, e = worklist["end_to_end"], worklist["engines"]
+    return [
         (
             "worklist end to end (CSV in, ranked CSV out)",
             f"{w['claims']:,} claims",
@@ -526,10 +538,10 @@ def markdown(results: dict) -> str:
         (
             "compiling the trees (once per model version and CPU)",
             "6 models",
-            f"{results['worklist']['compile_seconds']:,.1f} s",
+            f"{worklist['compile_seconds']:,.1f} s",
             "cached on disk",
         ),
-        *_side_by_side_rows(results["worklist"]["side_by_side"]),
+        *_side_by_side_rows(worklist["side_by_side"]),
         (
             "worklist, local engine (Parquet)",
             f"{e['claims']:,} claims",
@@ -542,6 +554,19 @@ def markdown(results: dict) -> str:
             f"{e['dask']['seconds']:,.1f} s",
             f"dask/local {e['dask']['seconds'] / e['local']['seconds']:.2f}x; outputs identical: {e['identical']}",
         ),
+    ]
+
+
+def worklist_markdown(results: dict) -> str:
+    """The table of ``--only worklist``."""
+    return _table(results, _worklist_rows(results["worklist"]))
+
+
+def markdown(results: dict) -> str:
+    t = results["training"]
+    s, latency = results["simulator"], results["single_claim"]
+    rows = [
+        *_worklist_rows(results["worklist"]),
         (
             "simulator",
             f"{s['attempt_rows']:,} attempt rows",
@@ -583,6 +608,10 @@ def markdown(results: dict) -> str:
     ]
     if "store" in results:
         rows += store_bench.markdown_rows(results["store"])
+    return _table(results, rows)
+
+
+def _table(results: dict, rows: list[tuple[str, str, str, str]]) -> str:
     env = results["environment"]
     lines = [
         f"Benchmark ({results['mode']}), {env['date']}, {env['cpus']} CPUs, load average at start "
@@ -651,7 +680,7 @@ def main() -> None:
     parser.add_argument("--worklist-claims", type=int, help="override the end-to-end worklist size")
     parser.add_argument(
         "--only",
-        choices=["serving"],
+        choices=["serving", "worklist"],
         help="train the benchmark model, then run this section only (results in latest-<section>.json/.md)",
     )
     args = parser.parse_args()
@@ -681,6 +710,8 @@ def main() -> None:
         if args.only == "serving":
             results["single_claim"] = bench_latency(bundle_path, sizes["latency_calls"], serving)
             results["serving"] = bench_serving(serving)
+        elif args.only == "worklist":
+            results["worklist"] = bench_worklists(sizes, bundle_path, folder)
         else:
             results["simulator"] = bench_simulator(sizes["attempts"])
             results["single_claim"] = bench_latency(bundle_path, sizes["latency_calls"], serving)
@@ -691,7 +722,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"latest-{args.only}" if args.only else "latest"
     (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
-    table = serving_markdown(results) if args.only else markdown(results)
+    tables = {"serving": serving_markdown, "worklist": worklist_markdown}
+    table = tables.get(args.only, markdown)(results)
     if "x12_import" in results:
         table += "\n".join(x12.markdown(results["x12_import"])) + "\n"
     (RESULTS / f"{name}.md").write_text(table)
