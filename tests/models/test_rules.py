@@ -140,3 +140,19 @@ def test_policies_pickled_before_the_rules_table_take_the_rules_in_force():
     assert revived.cost["external_review"] == 300.0 and revived.cost["legal"] == 4000.0
     assert revived.idr_entity_fee is None and revived.internal_appeal_days is None
     assert pickle.loads(pickle.dumps(revived)) == revived
+
+
+@pytest.mark.parametrize(
+    ("as_of", "eligible"),
+    [("2027-01-05", True), ("2027-01-06", False)],  # the IDR deadline, and the day after
+)
+def test_idr_deadline_across_thanksgiving_christmas_and_new_year(as_of, eligible):
+    """Open negotiation started Monday 2026-11-16 (day 1). Its 30 business days skip Thanksgiving (Thu Nov
+    26) and Christmas (Fri Dec 25): Nov 16-20 (5), 23-25 (8), 27 (9), Nov 30-Dec 4 (14), 7-11 (19),
+    14-18 (24), 21-24 (28), 28 (29), 29 (30). IDR then has 4 business days: Dec 30, Dec 31, New Year's Day
+    (Fri Jan 1 2027) skipped, Jan 4, Jan 5."""
+    claims = claims_frame(current_level=R, nsa=True, paid="2026-11-16", level_date="2026-11-16", as_of=as_of)
+    decision = decide(claims, estimates_for(claims), NO_DISCOUNT)
+    assert decision.deadline[X][0] == np.datetime64("2027-01-05")
+    assert decision.eligible[X][0] is np.bool_(eligible)
+    assert decision.days_left[X][0] == (np.datetime64("2027-01-05") - np.datetime64(as_of)).astype(int)
