@@ -84,8 +84,9 @@ DENIAL_CATEGORY_PRECEDENCE = (
 NO_DENIAL_CATEGORY = "none"
 _RECOGNISED_CARC_CODES = frozenset().union(*CARC_CATEGORIES.values())
 
-#: Remark codes (RARC) that mark a claim processed under the No Surprises Act.
-NSA_REMARK_CODES = frozenset(f"N{number}" for number in range(859, 870))
+#: Remark codes (RARC) that mark a claim processed under the No Surprises Act: DESIGN.md names N859-N869 for
+#: the contract's remark_codes and N864-N871 for X12 remits; one set, their union, serves both.
+NSA_REMARK_CODES = frozenset(f"N{number}" for number in range(859, 872))
 _REMARK_SEPARATORS = re.compile(r"[\s,;]+")
 
 #: Columns of the RVU arrays: the global service, its professional (26) and technical (TC) components.

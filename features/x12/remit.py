@@ -16,9 +16,6 @@ from enum import Enum
 from features.reference import NSA_REMARK_CODES
 from features.x12.reader import Problem, Transaction
 
-#: Remark codes read as No Surprises Act evidence: DESIGN.md's N859-N869 (``features.reference``) and the
-#: N864-N871 the X12 import issue names, together.
-NSA_EVIDENCE_CODES = NSA_REMARK_CODES | frozenset({"N870", "N871"})
 #: CLP02 codes.
 REVERSAL = "22"
 DENIED = "4"
@@ -117,7 +114,7 @@ class Adjudication:
 
     @property
     def nsa_remark(self) -> bool:
-        return not NSA_EVIDENCE_CODES.isdisjoint(self.remarks)
+        return not NSA_REMARK_CODES.isdisjoint(self.remarks)
 
     @property
     def plan_type(self) -> str | None:

@@ -298,8 +298,8 @@ def test_one_claims_carc_codes_read_as_the_columns_do():
 
 
 def test_mentions_nsa_remark():
-    remarks = pd.Series(["N859", "M15, N869", "n862;MA01", "N858", "N870", None])
-    assert mentions_nsa_remark(remarks).tolist() == [True, True, True, False, False, False]
+    remarks = pd.Series(["N859", "M15, N869", "n862;MA01", "N858", "N871", "N872", None])
+    assert mentions_nsa_remark(remarks).tolist() == [True, True, True, False, True, False, False]
 
 
 # --- The shipped tables are exactly what the build script produces ------------------------------------------
