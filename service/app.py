@@ -6,6 +6,8 @@ when keys are configured; health and metrics routes never do.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -55,16 +57,26 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the model before serving and poll its alias while serving; stop polling on shutdown."""
+    """Load the model before serving and poll its alias while serving (and, when configured, refresh the
+    monitoring gauges); stop both on shutdown."""
     settings: Settings = app.state.settings
     settings.log_startup_warnings(logger)
     holder: ModelHolder = app.state.holder
     recorder: PredictionRecorder = app.state.recorder
     await holder.start()
     recorder.start()
+    gauges = None
+    if settings.monitor_refresh_seconds > 0:
+        gauges = asyncio.create_task(
+            monitoring.refresh_gauges(holder, app.state.store, settings, app.state.metrics), name="monitor-gauges"
+        )
     try:
         yield
     finally:
+        if gauges is not None:
+            gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauges
         await holder.stop()
         await anyio.to_thread.run_sync(recorder.stop)
         app.state.store.close()

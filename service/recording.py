@@ -34,6 +34,7 @@ from service.observability import Metrics, describe_exception
 logger = logging.getLogger(__name__)
 
 BATCH_CLAIMS = 2_000
+BATCH_SECONDS = 0.5  # how long a batch waits for more claims (recording lags scoring by at most this)
 WORKLIST_RECORD_ROWS = 20_000
 MAX_ERROR_CHARS = 300
 STOP_SECONDS = 10.0
@@ -227,9 +228,12 @@ class PredictionRecorder:
             if first is None:
                 break
             batch, claims = [first], len(first.responses)
+            # gather what arrives for a moment: one transaction per scoring call cost ~0.9 ms of CPU (and
+            # a commit's wait) per claim under load, against ~0.2 ms per claim in batches of hundreds
+            deadline = time.monotonic() + BATCH_SECONDS
             while claims < BATCH_CLAIMS:
                 try:
-                    more = self._queue.get_nowait()
+                    more = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
                 except queue.Empty:
                     break
                 if more is None:

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         0.05, ge=0, le=1, description="Alert when this share of scored claims has an unknown payer or code."
     )
     monitor_min_traffic: int = Field(1000, ge=1, description="Scored claims drift needs before it can alert.")
+    monitor_refresh_seconds: float = Field(
+        0,
+        ge=0,
+        description="Recompute the recoup_monitor_* gauges this often in the background (0 = only on GET "
+        "/v1/monitoring). Each round reads every prediction (about a minute of CPU per million): set it on "
+        "one replica.",
+    )
     max_outcome_rows: int = Field(10_000, ge=1, description="Most outcome rows one POST /v1/outcomes may carry.")
     web_session_secret: SecretStr | None = Field(
         None,

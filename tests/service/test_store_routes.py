@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -170,3 +172,24 @@ def test_monitoring_joins_outcomes_to_the_predictions_made_and_sets_gauges(store
     later = store_client.get("/v1/monitoring", params={"since": "2099-01-01"}).json()
     assert later["labels"]["predictions"] == 0
     assert store_client.get("/v1/monitoring", params={"since": "yesterday"}).status_code == 422
+
+
+def test_the_monitoring_gauges_refresh_in_the_background(settings, claim, store_uri):
+    """With RECOUP_MONITOR_REFRESH_SECONDS the gauges follow the store without a GET /v1/monitoring; without
+    it they appear only once that endpoint is called."""
+    claims = [claim | {"claim_id": f"G-{i}", "billed_amount": 2000 + 10 * i} for i in range(4)]
+    for interval, expect_refresh in ((0.2, True), (0, False)):
+        configured = settings.model_copy(update={"store_uri": store_uri, "monitor_refresh_seconds": interval})
+        with TestClient(create_app(configured), headers={"X-API-Key": API_KEY}) as client:
+            assert client.post("/v1/score/batch", json={"claims": claims}).status_code == 200
+            _flush(client)
+            deadline = time.monotonic() + 20 if expect_refresh else time.monotonic() + 1
+            while time.monotonic() < deadline:
+                metrics = client.get("/metrics").text
+                if 'recoup_monitor_drift_psi{feature="billed_amount"}' in metrics:
+                    break
+                time.sleep(0.1)
+            refreshed = 'recoup_monitor_drift_psi{feature="billed_amount"}' in metrics
+            assert refreshed is expect_refresh, metrics[-2000:]
+            pending = re.search(r"^recoup_monitor_pending_predictions (\S+)$", metrics, re.MULTILINE)
+            assert float(pending[1]) == (len(claims) if expect_refresh else 0)  # the first round's, unanswered
