@@ -23,8 +23,6 @@ import http.client
 import json
 import os
 import platform
-import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,7 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
-import store_bench  # benchmarks/store_bench.py, beside this script
+import servers  # benchmarks/servers.py, beside this script
+import store_bench
 import x12  # benchmarks/x12.py (this script's folder is first on sys.path)
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -225,7 +224,7 @@ def bench_latency(bundle_path: Path, calls: int, serving: dict) -> dict:
         "frame path": _timed(lambda position: score_frame(bundle, frames.iloc[[position]]), calls),
         "single-claim path": _timed(lambda position: single(bodies[position]), calls),
     }
-    with _server(serving) as client:
+    with servers.recoup_server(serving) as client:
         connection = http.client.HTTPConnection(client.base_url.host, client.base_url.port, timeout=60)
 
         def call(method: str, path: str, body: dict | None = None) -> None:
@@ -245,7 +244,6 @@ def bench_latency(bundle_path: Path, calls: int, serving: dict) -> dict:
 
 
 WRK_SECONDS = 10
-WRK_THREADS = 2
 
 
 def bench_serving(serving: dict, seconds: int = WRK_SECONDS) -> dict:
@@ -262,22 +260,22 @@ def bench_serving(serving: dict, seconds: int = WRK_SECONDS) -> dict:
     _, bodies = _latency_claims(1)
     claim = json.dumps(bodies[0])
     results: dict = {"seconds_per_run": seconds}
-    with _server(serving) as client:
+    with servers.recoup_server(serving) as client:
         base = str(client.base_url).rstrip("/")
         results["one worker"] = {
-            "GET /healthz, 16 connections": _wrk(wrk, f"{base}/healthz", None, 16, seconds),
-            "POST /v1/score, 8 connections": _wrk(wrk, f"{base}/v1/score", claim, 8, seconds),
-            "POST /v1/score, 16 connections": _wrk(wrk, f"{base}/v1/score", claim, 16, seconds),
+            "GET /healthz, 16 connections": servers.wrk(wrk, f"{base}/healthz", None, 16, seconds),
+            "POST /v1/score, 8 connections": servers.wrk(wrk, f"{base}/v1/score", claim, 8, seconds),
+            "POST /v1/score, 16 connections": servers.wrk(wrk, f"{base}/v1/score", claim, 16, seconds),
         }
-    with _server(serving, workers=2) as client:
+    with servers.recoup_server(serving, workers=2) as client:
         base = str(client.base_url).rstrip("/")
         results["two workers"] = {
-            "POST /v1/score, 16 connections": _wrk(wrk, f"{base}/v1/score", claim, 16, seconds),
+            "POST /v1/score, 16 connections": servers.wrk(wrk, f"{base}/v1/score", claim, 16, seconds),
         }
     records = json.dumps({"dataframe_records": [bodies[0]]})
     with _mlflow_server(serving) as base:
         results["mlflow models serve"] = {
-            "POST /invocations, 8 connections": _wrk(wrk, f"{base}/invocations", records, 8, seconds),
+            "POST /invocations, 8 connections": servers.wrk(wrk, f"{base}/invocations", records, 8, seconds),
         }
     one, two = results["one worker"], results["two workers"]
     score16 = one["POST /v1/score, 16 connections"]["requests_per_second"]
@@ -289,58 +287,12 @@ def bench_serving(serving: dict, seconds: int = WRK_SECONDS) -> dict:
     return results
 
 
-def _wrk(wrk: str, url: str, body: str | None, connections: int, seconds: int) -> dict:
-    """One ``wrk`` run: requests per second and latency percentiles; non-2xx answers are an error."""
-    with tempfile.TemporaryDirectory() as folder:
-        script = Path(folder) / "request.lua"
-        if body is None:
-            script.write_text('wrk.method = "GET"\n')
-        else:
-            script.write_text(
-                'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                f"wrk.body = {json.dumps(body)}\n"
-            )
-        output = subprocess.run(
-            [
-                *(wrk, f"-t{min(WRK_THREADS, connections)}", f"-c{connections}", f"-d{seconds}s"),
-                *("--latency", "-s", str(script), url),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    if "Non-2xx" in output:
-        raise RuntimeError(f"{url} answered errors under load:\n{output}")
-    percentiles = {}
-    for line in output.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] in ("50%", "90%", "99%"):
-            percentiles[parts[0]] = _milliseconds(parts[1])
-    rate = next(float(line.split()[1]) for line in output.splitlines() if line.startswith("Requests/sec:"))
-    return {
-        "connections": connections,
-        "requests_per_second": rate,
-        "p50_ms": percentiles["50%"],
-        "p90_ms": percentiles["90%"],
-        "p99_ms": percentiles["99%"],
-    }
-
-
-def _milliseconds(text: str) -> float:
-    for unit, factor in (("us", 1e-3), ("ms", 1.0), ("s", 1e3), ("m", 6e4)):
-        if text.endswith(unit):
-            return float(text[: -len(unit)]) * factor
-    raise ValueError(f"not a wrk duration: {text}")
-
-
 @contextmanager
 def _mlflow_server(serving: dict):
     """``mlflow models serve`` (one worker, this environment) on the benchmark's model; yields its URL."""
     import httpx
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = servers.free_port()
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     env = os.environ | {
         "MLFLOW_TRACKING_URI": serving["tracking_uri"],
@@ -357,27 +309,13 @@ def _mlflow_server(serving: dict):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until(lambda: httpx.get(f"{base}/ping", timeout=2).status_code == 200, process, "mlflow models serve")
+        servers.wait_until(
+            lambda: httpx.get(f"{base}/ping", timeout=2).status_code == 200, process, "mlflow models serve"
+        )
         yield base
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _wait_until(ready, process: subprocess.Popen, what: str, seconds: float = 180) -> None:
-    """Poll ``ready()`` (HTTP errors count as not yet) until it holds; fail if ``process`` ends first."""
-    import httpx
-
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if ready():
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            raise RuntimeError(f"{what} did not become ready")
-        time.sleep(0.5)
 
 
 def _serving_rows(serving: dict) -> list[tuple[str, str, str, str]]:
@@ -431,45 +369,6 @@ def _timed(call, calls: int, warm_up: int = 10) -> dict:
         timings.append((time.perf_counter() - started) * 1000)
     quantiles = statistics.quantiles(timings, n=100)
     return {"p50_ms": quantiles[49], "p99_ms": quantiles[98]}
-
-
-@contextmanager
-def _server(serving: dict, workers: int = 1):
-    """``recoup serve`` (``--workers``) on a free loopback port, serving the benchmark's model, once every
-    worker has loaded it; yields an HTTP client."""
-    import httpx
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RECOUP_")}
-    env |= {
-        "RECOUP_MODEL_URI": serving["model_uri"],
-        "RECOUP_TRACKING_URI": serving["tracking_uri"],
-        "RECOUP_COMPILED_TREES_DIR": str(serving["trees"]),
-        "RECOUP_RELOAD_INTERVAL_SECONDS": "0",
-        "RECOUP_LOG_LEVEL": "WARNING",
-    }
-    recoup = Path(sys.executable).with_name("recoup")
-    process = subprocess.Popen(
-        [str(recoup), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-
-            def ready() -> bool:  # every worker has loaded the model
-                if workers == 1:
-                    return client.get("/readyz").status_code == 200
-                return len(re.findall(r'recoup_model_ready\{pid="\d+"\} 1\.0', client.get("/metrics").text)) >= workers
-
-            _wait_until(ready, process, "the benchmark server")
-            yield client
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def bench_worklists(sizes: dict, bundle_path: Path, folder: Path) -> dict:

@@ -1,9 +1,9 @@
 """The store's two targets, measured side by side (``make bench`` runs them; or ``python benchmarks/store_bench.py``).
 
-- recording: ``POST /v1/score`` throughput at 8 concurrent kept-alive connections on two real ``recoup
-  serve`` processes serving the same model, one recording predictions into a SQLite store and one not;
-  alternating rounds of equal length, so that both see the same machine (target: recording costs under
-  10% of the throughput);
+- recording: ``POST /v1/score`` throughput at 8 concurrent kept-alive connections (``wrk`` when installed,
+  each request a new claim) on two real ``recoup serve`` processes serving the same model, one recording
+  predictions into a SQLite store and one not; alternating rounds of equal length, so that both see the
+  same machine (target: recording costs under 10% of the throughput);
 - monitoring: ``recoup monitor`` (in a child process, MLflow run with plots included) over a SQLite
   store holding 1,000,000 predictions and 200,000 outcomes (target: under 60 s); the predictions'
   numbers are drawn at random (monitoring's cost does not depend on them), the claims are simulated, and
@@ -16,19 +16,19 @@ import argparse
 import http.client
 import json
 import os
-import socket
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import servers  # benchmarks/servers.py, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONNECTIONS = 8
@@ -40,47 +40,8 @@ SIZES = {
 }
 
 
-@contextmanager
-def _server(serving: dict, store_uri: str, record: bool):
-
-    import httpx
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RECOUP_")}
-    env |= {
-        "RECOUP_MODEL_URI": serving["model_uri"],
-        "RECOUP_TRACKING_URI": serving["tracking_uri"],
-        "RECOUP_COMPILED_TREES_DIR": str(serving["trees"]),
-        "RECOUP_RELOAD_INTERVAL_SECONDS": "0",
-        "RECOUP_LOG_LEVEL": "WARNING",
-        "RECOUP_STORE_URI": store_uri,
-        "RECOUP_RECORD_PREDICTIONS": "true" if record else "false",
-    }
-    recoup = Path(sys.executable).with_name("recoup")
-    process = subprocess.Popen(
-        [str(recoup), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    if client.get("/readyz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the benchmark server did not become ready")
-                time.sleep(0.5)
-            yield port, client
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+def _recording(store_uri: str, record: bool) -> dict[str, str]:
+    return {"RECOUP_STORE_URI": store_uri, "RECOUP_RECORD_PREDICTIONS": "true" if record else "false"}
 
 
 def _bodies(count: int) -> list[dict]:
@@ -127,20 +88,37 @@ def _load(port: int, bodies: list[dict], seconds: float, tag: str) -> float:
 
 
 def bench_recording(serving: dict, folder: Path, round_seconds: float, rounds: int) -> dict:
+    """Alternating rounds on the two servers, each request a new claim; with ``wrk`` when installed (its
+    client costs least CPU of the machine the servers share), else with threads of this process."""
+    wrk = shutil.which("wrk")
     bodies = _bodies(2000)
     store_uri = f"sqlite:///{folder / 'recording-store.db'}"
-    results: dict = {"connections": CONNECTIONS, "round_seconds": round_seconds, "off": [], "on": []}
+    results: dict = {
+        "connections": CONNECTIONS,
+        "round_seconds": round_seconds,
+        "load_generator": "wrk" if wrk else "python threads (wrk is not installed)",
+        "off": [],
+        "on": [],
+    }
+
+    def one_round(client, seconds: float, tag: str) -> float:
+        if wrk is None:
+            return _load(client.base_url.port, bodies, seconds, tag)
+        body = json.dumps(bodies[0] | {"claim_id": f"{tag}-{servers.CLAIM_ID_SLOT}"})
+        url = f"{str(client.base_url).rstrip('/')}/v1/score"
+        return servers.wrk(wrk, url, body, CONNECTIONS, seconds, unique_claims=True)["requests_per_second"]
+
     with (
-        _server(serving, f"sqlite:///{folder / 'unused-store.db'}", record=False) as (off_port, _),
-        _server(serving, store_uri, record=True) as (on_port, on_client),
+        servers.recoup_server(serving, environment=_recording(f"sqlite:///{folder / 'unused.db'}", False)) as off,
+        servers.recoup_server(serving, environment=_recording(store_uri, True)) as on,
     ):
-        for port in (off_port, on_port):  # warm up both
-            _load(port, bodies, 2, "warm")
+        for client in (off, on):  # warm up both
+            one_round(client, 2, "warm")
         for number in range(rounds):
-            results["off"].append(_load(off_port, bodies, round_seconds, f"off{number}"))
-            results["on"].append(_load(on_port, bodies, round_seconds, f"on{number}"))
+            results["off"].append(one_round(off, round_seconds, f"off{number}"))
+            results["on"].append(one_round(on, round_seconds, f"on{number}"))
         time.sleep(2)
-        results["recording_status"] = on_client.get("/readyz").json()["recording"]
+        results["recording_status"] = on.get("/readyz").json()["recording"]
     results["off_rps"] = statistics.median(results["off"])
     results["on_rps"] = statistics.median(results["on"])
     results["cost"] = 1 - results["on_rps"] / results["off_rps"]
@@ -242,7 +220,8 @@ def markdown_rows(results: dict) -> list[tuple[str, str, str, str]]:
     return [
         (
             "POST /v1/score throughput, recording off vs on (uvicorn, SQLite store)",
-            f"{recording['connections']} connections, {len(recording['on'])} x {recording['round_seconds']} s rounds",
+            f"{recording['connections']} connections, {len(recording['on'])} x {recording['round_seconds']} s rounds "
+            f"({recording['load_generator']})",
             f"off {recording['off_rps']:,.0f} req/s, on {recording['on_rps']:,.0f} req/s",
             f"recording costs {recording['cost']:.1%} (target < {RECORDING_TARGET:.0%}); recorded "
             f"{status['recorded']:,}, dropped {status['dropped']}, failed {status['failed']}",

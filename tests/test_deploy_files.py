@@ -191,6 +191,7 @@ def test_replicas_reach_the_tracking_server_and_the_store_compose_runs(compose):
     assert _program(command) == _program(test_command) == ["mlflow", "server"]
     options = _options(command)
     assert options.keys() == _options(test_command).keys()  # served artifacts, host, port, workers, hosts
+    assert mlflow["environment"] == layout.mlflow_server_environment()
     assert Path(options["--artifacts-destination"]).is_relative_to(DATA)
     assert mlflow["volumes"][0].split(":")[1] == str(DATA)
     health = _urls(mlflow["healthcheck"]["test"])

@@ -59,6 +59,12 @@ def mlflow_server_command(backend_uri: str, artifacts: Path, port: int) -> list[
     ]
 
 
+def mlflow_server_environment() -> dict[str, str]:
+    """The tracking server's variables, as compose.yaml gives them: no job runner (MLflow's GenAI jobs, eight
+    more processes that recoup never uses)."""
+    return {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def replica_command(port: int) -> list[str]:
     """``recoup serve`` as the image's CMD runs it, on a loopback port."""
     return [str(BIN / "recoup"), "serve", "--host", "127.0.0.1", "--port", str(port)]
@@ -210,7 +216,12 @@ def test_two_replicas_follow_a_new_champion_under_load_and_share_one_store(
         server_log = tmp_path / "mlflow.log"
         backend = "postgresql+psycopg://" + mlflow_db.split("://", 1)[1]
         server = stack.enter_context(
-            _process(mlflow_server_command(backend, artifacts, mlflow_port), _base_environment(), server_log, tmp_path)
+            _process(
+                mlflow_server_command(backend, artifacts, mlflow_port),
+                _base_environment() | mlflow_server_environment(),
+                server_log,
+                tmp_path,
+            )
         )
         _wait_ready(tracking_uri + MLFLOW_HEALTH_PATH, server, server_log)
 
