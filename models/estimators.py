@@ -10,7 +10,7 @@ Fitting lives in ``training``; this module only predicts, so serving never impor
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightgbm as lgb
@@ -23,6 +23,8 @@ from models.compiled import compile_forests, default_cache_dir
 
 SETTLEMENT_QUANTILES = {"allowed_p10": 0.1, "allowed_p50": 0.5, "allowed_p90": 0.9}
 MIN_GAIN_DOLLARS = 0.01
+#: Probabilities are kept this far from 0 and 1 before a log-odds shift (which would map them to +-inf)
+PROBABILITY_EDGE = 1e-6
 #: Below this many rows a prediction runs on one thread: starting a thread team costs more than it saves.
 SINGLE_THREAD_ROWS = 256
 #: Up to this many path values (rows x trees x features), path contributions are summed from the gathered
@@ -69,6 +71,15 @@ class OutcomeModels:
     settlement_mean: lgb.LGBMRegressor
     settlement_quantiles: dict[str, lgb.LGBMRegressor]
     days: lgb.LGBMRegressor
+    #: conformal margins (share of billed) added to the interval's quantile models so that P10-P90 covers
+    #: 80% of a held-out slice (``training.fit.conformal_margins``): ``known`` for a payer the models know,
+    #: ``unknown`` for one they do not (its rows carry ``unknown_payer_code`` in column ``payer_column``:
+    #: scored with the market, so a wider interval). Empty: the raw quantiles (older bundles).
+    interval_margins: dict = field(default_factory=dict)
+    #: each payer's recent behaviour at each level as a log-odds shift of the calibrated success
+    #: probability (``training.fit.payer_level_offsets``): ``table`` (payer code x level), and the matrix
+    #: columns of the payer and the level. Empty: no shift (older bundles).
+    payer_offsets: dict = field(default_factory=dict)
 
     #: never pickled: rebuilt from the models (the first two), or made per process by ``compile`` (the
     #: next two); "_row_coding" is a cache older bundles carry
@@ -84,6 +95,8 @@ class OutcomeModels:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update({name: value for name, value in state.items() if name not in self.DERIVED})
+        self.__dict__.setdefault("interval_margins", {})
+        self.__dict__.setdefault("payer_offsets", {})
         self._derive()
 
     def matrix(self, features: pd.DataFrame) -> np.ndarray:
@@ -139,7 +152,19 @@ class OutcomeModels:
 
     def p_success(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
         matrix = self.matrix(features) if isinstance(features, pd.DataFrame) else features
-        return self.calibrated(self._predict("success", matrix))
+        return self.shifted(self.calibrated(self._predict("success", matrix)), matrix)
+
+    def shifted(self, p: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """``p`` moved by each row's payer x level offset (``payer_offsets``); unchanged without one."""
+        offsets = self.payer_offsets
+        if not offsets:
+            return p
+        table = offsets["table"]
+        payer = np.nan_to_num(matrix[:, offsets["payer_column"]], nan=table.shape[0] - 1).astype("int64")
+        level = np.clip(np.nan_to_num(matrix[:, offsets["level_column"]]), 0, table.shape[1] - 1).astype("int64")
+        shift = table[np.clip(payer, 0, table.shape[0] - 1), level]
+        clipped = np.clip(p, PROBABILITY_EDGE, 1 - PROBABILITY_EDGE)
+        return 1.0 / (1.0 + np.exp(-(np.log(clipped / (1 - clipped)) + shift)))
 
     def predict(
         self,
@@ -182,7 +207,8 @@ class OutcomeModels:
         ceiling = np.maximum(billed, floor)
 
         def dollars(name: str, rows: slice = slice(None)) -> np.ndarray:
-            return np.clip(self._predict(name, matrix[rows]) * billed[rows], floor[rows], ceiling[rows])
+            share = self._predict(name, matrix[rows]) + self._margin(name, matrix[rows])
+            return np.clip(share * billed[rows], floor[rows], ceiling[rows])
 
         expected = dollars("settlement_mean")
         result = {"p_success": self.p_success(matrix)}
@@ -199,6 +225,15 @@ class OutcomeModels:
         result["expected_allowed"] = expected
         result["expected_days"] = np.maximum(self._predict("days", matrix), 1.0)
         return result
+
+    def _margin(self, name: str, matrix: np.ndarray) -> np.ndarray | float:
+        """The conformal margin of quantile model ``name`` for each row: the unknown-payer one for a payer
+        outside the training vocabulary, else the known one; 0 for a model without margins."""
+        margins = self.interval_margins
+        if name not in margins.get("known", {}):
+            return 0.0
+        unknown = matrix[:, margins["payer_column"]] == margins["unknown_payer_code"]
+        return np.where(unknown, margins["unknown"][name], margins["known"][name])
 
     @property
     def feature_names(self) -> list[str]:

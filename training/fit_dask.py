@@ -28,7 +28,7 @@ from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
 from features.transformer import ClaimFeatures
 from models.estimators import SETTLEMENT_QUANTILES, OutcomeModels, model_matrix
 from training.data import Split
-from training.fit import EARLY_STOPPING_ROUNDS, booster_params, calibrator_for, sample_rows
+from training.fit import EARLY_STOPPING_ROUNDS, booster_params, calibrator_for, fitted_models, sample_rows
 
 LOG_EPSILON = 1e-15  # LightGBM's clamp in its log-loss and Poisson metrics
 
@@ -155,4 +155,4 @@ def fit_outcome_models_dask(split: Split, transformer: ClaimFeatures, client: Cl
         split.valid["days_to_resolution"],
         poisson_loss,
     )
-    return OutcomeModels(success, calibrator, settlement_mean, quantiles, days)
+    return fitted_models(split, transformer, valid_x, won_valid, success, calibrator, settlement_mean, quantiles, days)

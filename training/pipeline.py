@@ -91,6 +91,23 @@ class TrainResult:
         ):
             if key in self.metrics:
                 lines.append(f"{key:<34}{self.metrics[key]:>12.4f}")
+        segments = [name for name in ("steady", "changed", "new") if f"segment_{name}_claims" in self.metrics]
+        if segments:
+            lines += ["", "predicted vs true net recovery per claim of fresh claims, by payer segment (simulated):"]
+            for name in segments:
+                claims, promised, truly, bias = (
+                    self.metrics[f"segment_{name}_{what}"]
+                    for what in (
+                        "claims",
+                        "predicted_recovery_per_claim",
+                        "true_recovery_per_claim",
+                        "recovery_bias_pct",
+                    )
+                )
+                lines.append(
+                    f"  {name:<8}{claims:>8,.0f} claims   predicted ${promised:>8,.2f}   true ${truly:>8,.2f}"
+                    f"   bias {bias:+.1f}%"
+                )
         return "\n".join(lines + self.notes)
 
 

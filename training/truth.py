@@ -19,6 +19,11 @@ from training.world import World
 
 POLICY_SAMPLE_CLAIMS = 20_000
 PROBABILITY_FLOOR = 1e-6
+#: Fresh claims simulated after the history to compare predicted and true recovery by payer segment
+SEGMENT_CLAIMS = 5_000
+#: The segment worklist's as_of_date: this long after the history's last attempt
+SEGMENT_AS_OF_DAYS = 15
+SEGMENTS = ("steady", "changed", "new")
 
 
 def truth_metrics(
@@ -44,7 +49,53 @@ def truth_metrics(
         ),
     }
     if bundle is not None:
-        metrics |= policy_metrics(bundle, decision_points(test, seed=seed), world_of(truth))
+        world = world_of(truth)
+        metrics |= policy_metrics(bundle, decision_points(test, seed=seed), world)
+        as_of = (test["submitted_date"].max() + pd.Timedelta(days=SEGMENT_AS_OF_DAYS)).date()
+        metrics |= segment_metrics(bundle, world, as_of, seed=seed)
+    return metrics
+
+
+def payer_segments(world: World, payer_ids: pd.Series) -> np.ndarray:
+    """Each payer's segment under the world's drift: ``new`` (no claims before some date), ``changed`` (its
+    behaviour changes from some date) or ``steady``."""
+    new = {entry.payer_id for entry in world.drift.entries}
+    changed = {change.payer_id for change in world.drift.changes} - new
+    ids = payer_ids.astype(str)
+    return np.where(ids.isin(new), "new", np.where(ids.isin(changed), "changed", "steady"))
+
+
+def segment_metrics(
+    bundle: RecoupBundle, world: World, as_of, claims: int = SEGMENT_CLAIMS, seed: int = 0
+) -> dict[str, float]:
+    """Predicted vs true expected net recovery, by payer segment (``payer_segments``), on fresh claims the
+    world sends after the history (a worklist as of ``as_of``): what the model promises a billing team
+    for the claims it would work next, against what following its recommendations truly yields.
+
+    Per segment: ``segment_<s>_claims``, ``..._predicted_recovery_per_claim`` (the model's
+    expected_net_recovery), ``..._true_recovery_per_claim`` (its recommended path valued under the truth)
+    and ``..._recovery_bias_pct`` (predicted over true, minus one, in percent)."""
+    from features.validation import validate_claims
+    from training.simulator import simulate_worklist
+
+    worklist = validate_claims(simulate_worklist(claims, seed=seed + 1, world=world, as_of=as_of)).valid
+    scored = bundle.score(worklist)
+    paths = [tuple(path.split(" > ")) if path else () for path in scored["path"]]
+    true_value = path_value(worklist, paths, true_estimates(worklist, world), bundle.policy)
+    predicted = scored["expected_net_recovery"].to_numpy(dtype="float64")
+    segments = payer_segments(world, worklist["payer_id"])
+    metrics: dict[str, float] = {}
+    for segment in SEGMENTS:
+        rows = segments == segment
+        if not rows.any():
+            continue
+        truly, promised = float(true_value[rows].mean()), float(predicted[rows].mean())
+        metrics |= {
+            f"segment_{segment}_claims": float(rows.sum()),
+            f"segment_{segment}_predicted_recovery_per_claim": promised,
+            f"segment_{segment}_true_recovery_per_claim": truly,
+            f"segment_{segment}_recovery_bias_pct": 100 * (promised / truly - 1) if truly else float("nan"),
+        }
     return metrics
 
 
