@@ -25,8 +25,10 @@ LEVEL_FEATURE = "level"
 #: The payer x level offsets' prior weight, in attempts. Measured on a drifted world (20,000 claims; five
 #: payers at 0.4x odds from a year before the worklist, three new ones; segment report of ``training.truth``):
 #: predicted vs true recovery of the changed payers +40.8% without offsets, +18.2% at 40, +15.8% at 20,
-#: +15.1% at 10; steady payers -9.8%, -1.6%, +0.1%, +1.7%; test log loss 0.596, 0.584, 0.585, 0.587.
-OFFSET_PRIOR = 20.0
+#: +15.1% at 10; steady payers -9.8%, -1.6%, +0.1%, +1.7%; test log loss 0.596, 0.584, 0.585, 0.587. At 20
+#: and below, payers that did not change drift off their calibration on small histories (the outcome-loop
+#: test flags two steady payers beside the changed one), so 40.
+OFFSET_PRIOR = 40.0
 OFFSET_NEWTON_STEPS = 4
 
 
