@@ -13,6 +13,10 @@ back in an error. The rules, which the README states too:
   strict mode), or whose field count differs from the header's, is one rejected row naming its line.
   Blank lines are skipped, as a strict ``csv`` reader skips them. So the rows read (scored + rejected) are
   exactly the non-blank lines after the header.
+- **Spreadsheet escapes.** A cell that starts with a single quote followed by ``= + - @``, a tab or a CR
+  (after any further quotes) has that one quote removed: it is how recoup's ranked CSV files keep such
+  text from running as a formula in a spreadsheet (``FORMULA_START``), so a ranked file reads back as the
+  values it was written from.
 - **Beyond recovery** (one file-level ``TableReadError`` naming the file, the line and the reason): an
   empty file, a header line that does not decode or parse, a UTF-16/32 file.
 
@@ -54,6 +58,10 @@ READ_ERROR_COLUMN = "_recoup_read_error"
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 _WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 CSV_DIALECT = {"strict": True, "skipinitialspace": True}
+#: Text a spreadsheet would run as a formula (OWASP's CSV-injection rule), after the quotes that escape it:
+#: a CSV writer prefixes such text with ``SPREADSHEET_ESCAPE`` (one more quote), and this reader removes one.
+FORMULA_START = r"'*[=+\-@\t\r]"
+SPREADSHEET_ESCAPE = "'"
 #: Columns a reader never drops: a nested Parquet type in one of them rejects its rows instead
 CONTRACT_COLUMNS = frozenset(column.name for column in HISTORY_TABLE + REQUEST_TABLE)
 
@@ -149,7 +157,23 @@ def _csv_header(path: Path, lines: Iterator[tuple[int, bytes]], encoding: str) -
     header, broken = _parse_line(text)
     if broken:
         raise TableReadError(f"{path}: line {number}: the header: {broken}")
-    return [name.strip() for name in header]
+    return [_unescape(name.strip()) for name in header]
+
+
+_ESCAPED = re.compile(SPREADSHEET_ESCAPE + FORMULA_START)
+
+
+def _unescape(text: str) -> str:
+    return text[1:] if _ESCAPED.match(text) else text
+
+
+def _unescape_cells(frame: pd.DataFrame) -> None:
+    """Remove the spreadsheet escape from every cell that carries one (see the module's rules)."""
+    for position in range(frame.shape[1]):
+        values = frame.iloc[:, position]
+        escaped = values.str.match(_ESCAPED.pattern).fillna(False).to_numpy(dtype=bool)
+        if escaped.any():
+            frame.iloc[escaped, position] = values[escaped].str.slice(1)
 
 
 def _csv_chunks(path: Path, chunk_rows: int, encoding: str) -> Iterator[pd.DataFrame]:
@@ -197,6 +221,8 @@ def _csv_frame(header: list[str], batch: list[tuple[int, bytes]], encoding: str)
                 parsed[i] = fields if fields is not None else next(csv.reader((text,), **CSV_DIALECT))
     good = [text for i, text in enumerate(texts) if i not in errors]
     frame = _parse_lines(good, width)
+    if any(SPREADSHEET_ESCAPE in text for text in good):
+        _unescape_cells(frame)
     if errors:
         frame.index = [i for i in range(len(texts)) if i not in errors]
         bad = pd.DataFrame(

@@ -2,8 +2,9 @@
 
 ``ClaimRequest`` is built with ``pydantic.create_model`` from ``features.schema.REQUEST_TABLE``: every field's
 type, description, example, enum, pattern and bound comes from its ``Column``, so the OpenAPI schema, the
-file reader and the validator can never drift apart. Values are normalised as the table validator does
-(trimmed, upper-cased where the column says so, choices matched case-insensitively, blanks = missing).
+file reader and the validator can never drift apart. Values are read by ``features.values``' rules, as
+the table validator reads them (trimmed, upper-cased where the column says so, choices matched
+case-insensitively, blanks = missing; pydantic's own lax coercions never apply).
 
 Pydantic only checks each field on its own. The request then becomes a one-row frame and goes through
 ``features.validation.validate_claims``, the same function that checks worklist files, so every rule
@@ -19,11 +20,12 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from pydantic_core import PydanticCustomError
 
+from features import values as rules
 from features.schema import REQUEST_TABLE, Column, Kind, Level, parse_level
-from features.validation import EARLIEST_DATE, HEADER_ROW, LATEST_DATE, Problem, ValidationResult, validate_claims
+from features.validation import HEADER_ROW, Problem, ValidationResult, validate_claims
 
 REQUEST_COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in REQUEST_TABLE)
 DATE_COLUMN_NAMES: tuple[str, ...] = tuple(column.name for column in REQUEST_TABLE if column.kind is Kind.DATE)
@@ -31,9 +33,6 @@ COLUMNS_BY_NAME: dict[str, Column] = {column.name: column for column in REQUEST_
 REQUIRED_RULE = "is required"
 MAX_UNKNOWN_FIELDS_NAMED = 5
 MAX_FIELD_NAME_CHARS = 40
-#: The dates a table can hold (pandas nanosecond timestamps).
-FIRST_DATE = (pd.Timestamp.min + pd.Timedelta(days=1)).date()
-LAST_DATE = pd.Timestamp.max.date()
 
 
 def _encodable(text: str) -> bool:
@@ -45,40 +44,47 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _in_table_range(value: date) -> date:
-    """Dates the table validator can type (pandas nanosecond timestamps); others break the column's rule."""
-    if not FIRST_DATE <= value <= LAST_DATE:
-        raise PydanticCustomError("date_out_of_range", "date out of range")
-    return value
-
-
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+_SCALAR_RULES = {
+    Kind.STRING: rules.text_value,
+    Kind.CODE: rules.text_value,
+    Kind.CHOICE: rules.text_value,
+    Kind.BOOL: rules.bool_value,
+    Kind.INT: rules.number_value,
+    Kind.FLOAT: rules.number_value,
+    Kind.DATE: rules.date_value,
+}
 
 
 def _normaliser(column: Column):
-    """A before-validator that cleans a value exactly as ``features.validation`` does for files."""
+    """A before-validator that reads a value by ``features.values``' rules, as ``features.validation``
+    reads files: pydantic's own lax coercions (``"on"`` as true, a number as a date) never apply. What is
+    left to pydantic is the column's pattern, bounds and choices, declared once in the schema."""
     canonical = {choice.upper(): choice for choice in column.choices or ()}
+    parse = _SCALAR_RULES.get(column.kind)
 
     def normalise(value: Any) -> Any:
-        if _blank(value):
-            # a blank optional value means "use the default", as an empty cell does in a file
+        if value is None or (isinstance(value, str) and not value.strip()):
+            # a blank optional value means "use the default", as an empty cell does in a file (a NaN, which
+            # JSON does not have, breaks a number's rule rather than being taken for a missing value)
             return "" if column.required and value is not None else None
         if column.kind is Kind.LEVEL:
             if isinstance(value, bool):
                 return value
             level = parse_level(value) if isinstance(value, (str, int, float)) else None
             return level.name if level is not None else value
-        if not isinstance(value, str):
-            return value
-        if not _encodable(value):
+        if isinstance(value, str) and not _encodable(value):
             raise PydanticCustomError("string_unicode", "invalid Unicode")
-        text = value.strip()
+        try:
+            parsed = parse(value)
+        except rules.BrokenRule:
+            raise PydanticCustomError("contract_rule", column.rule) from None
         if column.kind is Kind.CHOICE:
-            return canonical.get(text.upper(), text)
+            return canonical.get(parsed.upper(), parsed)
         if column.kind in (Kind.STRING, Kind.CODE):
-            return text.upper() if column.upper else text
-        return text
+            return parsed.upper() if column.upper else parsed
+        if column.kind is Kind.INT and parsed.is_integer():
+            return int(parsed)
+        return parsed
 
     return normalise
 
@@ -101,6 +107,8 @@ def _constraints(column: Column) -> dict[str, Any]:
         constraints["gt" if column.exclusive else "ge"] = (
             int(column.minimum) if column.kind is Kind.INT else column.minimum
         )
+    if column.kind in (Kind.INT, Kind.FLOAT) and column.maximum is not None:
+        constraints["le"] = column.maximum
     if column.kind is Kind.FLOAT:
         constraints["allow_inf_nan"] = False
     return constraints
@@ -130,10 +138,7 @@ def _field(column: Column) -> tuple[Any, Any]:
         default = None
     examples = [column.example] if column.example is not None else None
     info = Field(default, description=_description(column), examples=examples, **_constraints(column))
-    validators: list[Any] = [BeforeValidator(_normaliser(column))]
-    if column.kind is Kind.DATE:
-        validators.append(AfterValidator(lambda value: value if value is None else _in_table_range(value)))
-    return Annotated[annotation, *validators], info
+    return Annotated[annotation, BeforeValidator(_normaliser(column))], info
 
 
 def _example() -> dict[str, Any]:
@@ -193,25 +198,21 @@ def validate_requests(
 ) -> ValidationResult:
     """Run the contract's table validation over request models: the API and files share every rule.
 
-    Pydantic has already checked each field against its column's rule, except the table's date range
-    (narrower than the range pydantic admits): when every date is within it, the table validator only
-    types the columns (``parsed``) and checks the rules across columns, which gives the same result at a
-    fraction of the cost (a test compares the two on valid and invalid claims).
+    The request models have already checked each field against its column's rule (``features.values``),
+    so the table validator only types the columns (``parsed``) and checks the rules across columns, which
+    gives the same result at a fraction of the cost (a test compares the two on valid and invalid claims).
     """
-    parsed = all(_dates_in_table_range(claim) for claim in claims)
-    return validate_claims(to_frame(claims, index), today=today, parsed=parsed)
+    return validate_claims(to_frame(claims, index), today=today, parsed=True)
 
 
 def typed_claim(claim: BaseModel, *, today: date | None = None) -> dict[str, Any] | None:
     """One request's values as ``validate_requests`` types them (defaults filled, the level as its number),
-    or None when the claim breaks a rule across fields (or a date lies outside the table's range): then
-    ``validate_requests`` words the problems. The rules are ``features.validation``'s for request tables,
-    on plain values; a test holds the two paths to the same verdicts and values.
+    or None when the claim breaks a rule across fields: then ``validate_requests`` words the problems. The
+    rules are ``features.validation``'s for request tables, on plain values; a test holds the two paths to
+    the same verdicts and values.
     """
     today = today or date.today()
     values = {name: claim.__dict__.get(name) for name in REQUEST_COLUMN_NAMES}
-    if not _dates_in_table_range(claim):
-        return None
     for column in REQUEST_TABLE:
         if values[column.name] is None and column.default is not None:
             default = column.default
@@ -238,14 +239,6 @@ def typed_claim(claim: BaseModel, *, today: date | None = None) -> dict[str, Any
     if values["as_of_date"] is None:
         values["as_of_date"] = today
     return values
-
-
-def _dates_in_table_range(claim: BaseModel) -> bool:
-    values = claim.__dict__
-    return all(
-        values.get(name) is None or EARLIEST_DATE.date() <= values[name] <= LATEST_DATE.date()
-        for name in DATE_COLUMN_NAMES
-    )
 
 
 def error(loc: Sequence[str | int], msg: str, kind: str = "value_error") -> dict[str, Any]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
+from features.values import MAX_AMOUNT
+
 
 class Level(IntEnum):
     """The escalation ladder, in the order a claim climbs it."""
@@ -59,7 +61,7 @@ class Column:
     """One column of the contract.
 
     ``default`` is a literal, or ``"=other_column"`` to copy another column of the same row.
-    ``minimum`` with ``exclusive`` gives ``> minimum``; without it ``>= minimum``.
+    ``minimum`` with ``exclusive`` gives ``> minimum``; without it ``>= minimum``. ``maximum`` is inclusive.
     """
 
     name: str
@@ -70,6 +72,7 @@ class Column:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     exclusive: bool = False
+    maximum: float | None = None
     pattern: str | None = None
     pattern_rule: str | None = None
     upper: bool = False
@@ -88,10 +91,13 @@ class Column:
             return "must be true or false"
         if self.kind in (Kind.INT, Kind.FLOAT):
             noun = "a whole number" if self.kind is Kind.INT else "a number"
-            if self.minimum is None:
-                return f"must be {noun}"
-            return f"must be {noun} {'>' if self.exclusive else '>='} {self.minimum:g}"
-        return "must be a non-empty string"
+            bounds = []
+            if self.minimum is not None:
+                bounds.append(f"{'>' if self.exclusive else '>='} {self.minimum:g}")
+            if self.maximum is not None:
+                bounds.append(f"<= {self.maximum:,.0f}")
+            return f"must be {noun} {' and '.join(bounds)}" if bounds else f"must be {noun}"
+        return "must be a non-empty string without control characters"
 
 
 CLAIM_COLUMNS: tuple[Column, ...] = (
@@ -197,13 +203,23 @@ CLAIM_COLUMNS: tuple[Column, ...] = (
         "Date of the initial adjudication or remittance.",
         example="2026-04-01",
     ),
-    Column("billed_amount", Kind.FLOAT, True, "Provider's charge.", minimum=0, exclusive=True, example=2400.0),
+    Column(
+        "billed_amount",
+        Kind.FLOAT,
+        True,
+        "Provider's charge.",
+        minimum=0,
+        exclusive=True,
+        maximum=MAX_AMOUNT,
+        example=2400.0,
+    ),
     Column(
         "initial_allowed_amount",
         Kind.FLOAT,
         True,
         "Payer's initial allowed amount (0 = denied).",
         minimum=0,
+        maximum=MAX_AMOUNT,
         example=310.0,
     ),
     Column(
@@ -213,6 +229,7 @@ CLAIM_COLUMNS: tuple[Column, ...] = (
         "Qualifying payment amount, when the payer disclosed it.",
         minimum=0,
         exclusive=True,
+        maximum=MAX_AMOUNT,
         example=350.0,
     ),
     Column(
@@ -220,7 +237,7 @@ CLAIM_COLUMNS: tuple[Column, ...] = (
         Kind.STRING,
         False,
         "Comma-separated CARC group-code pairs, e.g. CO-45,PR-2.",
-        pattern=r"(CO|PR|OA|PI|CR)-[0-9A-Z]{1,4}(,\s*(CO|PR|OA|PI|CR)-[0-9A-Z]{1,4})*",
+        pattern=r"(CO|PR|OA|PI|CR)-[0-9A-Z]{1,4}(, *(CO|PR|OA|PI|CR)-[0-9A-Z]{1,4})*",
         pattern_rule="must be comma-separated group-code pairs such as CO-45,PR-2",
         upper=True,
         example="CO-45",
@@ -262,6 +279,7 @@ HISTORY_COLUMNS: tuple[Column, ...] = (
         False,
         "Total allowed after this attempt (when resolved).",
         minimum=0,
+        maximum=MAX_AMOUNT,
         example=1300.0,
     ),
     Column(
@@ -291,6 +309,7 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
         "Allowed amount now (default: the initial one).",
         default="=initial_allowed_amount",
         minimum=0,
+        maximum=MAX_AMOUNT,
         example=310.0,
     ),
     Column("current_level_date", Kind.DATE, False, "When the current level was submitted.", example=None),

@@ -15,6 +15,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from features import values as rules
 from features.io import READ_ERROR_COLUMN
 from features.schema import (
     HISTORY_TABLE,
@@ -29,12 +30,11 @@ from features.schema import (
 
 logger = logging.getLogger(__name__)
 
-TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
-FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
+TRUE_WORDS, FALSE_WORDS = rules.TRUE_WORDS, rules.FALSE_WORDS
 MAX_VALUE_CHARS = 60
 ERROR_COLUMN = "errors"  # a rejected row's problems, in ``ValidationResult.rejected``
 HEADER_ROW = 0  # problems with the file as a whole (a missing column) are reported against row 0
-EARLIEST_DATE, LATEST_DATE = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")
+EARLIEST_DATE, LATEST_DATE = rules.EARLIEST_DATE, rules.LATEST_DATE
 
 
 @dataclass(frozen=True)
@@ -201,8 +201,10 @@ def _parse_date(values: pd.Series | _Raw) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values.dt.tz_localize(None).dt.normalize() if values.dt.tz else values.dt.normalize()
     else:
-        # date objects (from the API) print as ISO dates, so one strict parser serves files and requests
-        parsed = pd.to_datetime(raw.stripped, format="%Y-%m-%d", errors="coerce")
+        # date objects (from the API) print as ISO dates, so one strict parser serves files and requests;
+        # the pattern holds text to the zero-padded form (``to_datetime`` alone takes 2026-3-2)
+        text = raw.stripped
+        parsed = pd.to_datetime(text.where(text.str.fullmatch(rules.DATE_PATTERN)), format="%Y-%m-%d", errors="coerce")
     return parsed.where((parsed >= EARLIEST_DATE) & (parsed <= LATEST_DATE))
 
 
@@ -213,42 +215,110 @@ def _parse_levels(values: pd.Series) -> pd.Series:
     return levels.map(lambda level: np.nan if level is None else float(int(level))).astype("Float64")
 
 
+_SCALAR_RULES = {
+    Kind.STRING: rules.text_value,
+    Kind.CODE: rules.text_value,
+    Kind.CHOICE: rules.text_value,
+    Kind.BOOL: rules.bool_value,
+    Kind.INT: rules.number_value,
+    Kind.FLOAT: rules.number_value,
+    Kind.DATE: lambda value: rules.date_value(value).isoformat(),
+}
+
+
+def _by_type(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """``raw`` in the form its kind's parsing takes, and the rows whose value is of a type the kind never
+    accepts (``features.values`` states the rules: the same for JSON, CSV text and Parquet types).
+
+    Text (CSV), and a column already of the kind's own type, pass as they are; a numeric Parquet column
+    in a text or yes/no column, a boolean one elsewhere, and columns of mixed Python objects (frames built
+    by callers) are mapped here, the last value by value through ``features.values``.
+    """
+    fine = pd.Series(False, index=raw.index)
+    kind = column.kind
+    if kind is Kind.LEVEL or (kind is Kind.DATE and pd.api.types.is_datetime64_any_dtype(raw)):
+        return raw, fine
+    if pd.api.types.is_bool_dtype(raw.dtype):
+        if kind is Kind.BOOL:
+            return raw, fine
+        return pd.Series(None, index=raw.index, dtype=object), raw.notna()
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        if kind in (Kind.INT, Kind.FLOAT):
+            return raw, fine
+        numbers = raw.astype("float64")
+        if pd.api.types.is_integer_dtype(raw.dtype):
+            whole = raw.notna()
+        else:  # a float is a whole number's digits only while float64 holds every digit
+            whole = pd.Series(np.isfinite(numbers) & numbers.mod(1).eq(0) & numbers.abs().lt(rules.MAX_EXACT_FLOAT))
+        if kind is Kind.BOOL:
+            accepted = numbers.isin((0.0, 1.0))
+            return numbers.eq(1.0).astype("boolean").where(accepted), raw.notna() & ~accepted
+        if kind is Kind.DATE:
+            return pd.Series(None, index=raw.index, dtype=object), raw.notna()
+        exact = raw if pd.api.types.is_integer_dtype(raw.dtype) else numbers.where(whole)
+        digits = exact.astype("Int64").astype("string")
+        return digits, raw.notna() & ~whole
+    if raw.dtype == object and pd.api.types.infer_dtype(raw, skipna=True) not in ("string", "empty"):
+        parse = _SCALAR_RULES[kind]
+
+        def one(value):
+            if rules.is_missing(value):
+                return None, False
+            try:
+                return parse(value), False
+            except rules.BrokenRule:
+                return None, True
+
+        pairs = [one(value) for value in raw]
+        values = pd.Series([value for value, _ in pairs], index=raw.index, dtype=object)
+        return values, pd.Series([bad for _, bad in pairs], index=raw.index)
+    return raw, fine
+
+
 def _check_column(column: Column, raw: pd.Series, checker: _Checker) -> pd.Series:
     """The column parsed to its contract type, problem rows flagged and their values blanked.
 
     Blanking keeps a bad value from also tripping a cross-field rule: one mistake, one problem.
     """
-    text = _Raw(raw)
-    present = ~_blank(text)
+    present = ~_blank(_Raw(raw))
     if column.required:
         checker.flag(~present, column.name, raw, "is required")
+    values, wrong_type = _by_type(column, raw)
+    checker.flag(present & wrong_type, column.name, raw, column.rule)
+    present &= ~wrong_type
+    text = _Raw(values)
     if column.kind in (Kind.STRING, Kind.CODE):
         parsed = _clean_text(text, column).where(present)
+        # a pattern admits no control character; other text is searched for one (``features.values``)
         if column.pattern:
             matches = parsed.str.fullmatch(column.pattern)
-            invalid = checker.flag(present & ~matches.fillna(False), column.name, raw, column.rule)
-            return parsed.mask(invalid)
-        return parsed
+        else:
+            matches = ~parsed.str.contains(rules.CONTROL_PATTERN)
+        invalid = checker.flag(present & ~matches.fillna(False), column.name, raw, column.rule)
+        return parsed.mask(invalid)
     if column.kind is Kind.CHOICE:
         canonical = {choice.upper(): choice for choice in column.choices or ()}
-        parsed = _clean_text(text, column).str.upper().map(canonical)
+        parsed = _clean_text(text, column).str.upper().map(canonical).where(present)
         checker.flag(present & parsed.isna(), column.name, raw, column.rule)
         return parsed.astype("string")
     if column.kind is Kind.BOOL:
-        parsed = _parse_bool(text)
+        parsed = _parse_bool(text).where(present)
         checker.flag(present & parsed.isna(), column.name, raw, column.rule)
         return parsed
     if column.kind in (Kind.INT, Kind.FLOAT):
-        numbers = pd.to_numeric(text.stripped if raw.dtype != "float64" else raw, errors="coerce").astype("float64")
+        source = values if pd.api.types.is_numeric_dtype(values.dtype) else text.stripped
+        numbers = pd.to_numeric(source, errors="coerce").astype("float64").where(present)
         invalid = ~np.isfinite(numbers)
         if column.kind is Kind.INT:
             invalid |= numbers.mod(1).ne(0)
         if column.minimum is not None:
             invalid |= numbers.le(column.minimum) if column.exclusive else numbers.lt(column.minimum)
+        if column.maximum is not None:
+            invalid |= numbers.gt(column.maximum)
         invalid = checker.flag(present & invalid, column.name, raw, column.rule)
         return numbers.mask(invalid)
     if column.kind is Kind.DATE:
-        parsed = _parse_date(text)
+        parsed = _parse_date(text).where(present)
         checker.flag(present & parsed.isna(), column.name, raw, column.rule)
         return parsed
     if column.kind is Kind.LEVEL:

@@ -17,7 +17,7 @@ MODEL_REF: dict[str, Any] = {"name": "recoup", "version": "3"}
 FIELD_ERROR: dict[str, Any] = {
     "type": "greater_than",
     "loc": ["body", "billed_amount"],
-    "msg": "must be a number > 0",
+    "msg": "must be a number > 0 and <= 100,000,000",
 }
 
 

@@ -43,9 +43,9 @@ def test_good_file_is_kept_typed_and_defaulted(history_csv):
 @pytest.mark.parametrize(
     ("column", "value", "rule"),
     [
-        ("billed_amount", "-5", "must be a number > 0"),
-        ("billed_amount", "abc", "must be a number > 0"),
-        ("initial_allowed_amount", "-1", "must be a number >= 0"),
+        ("billed_amount", "-5", "must be a number > 0 and <= 100,000,000"),
+        ("billed_amount", "abc", "must be a number > 0 and <= 100,000,000"),
+        ("initial_allowed_amount", "-1", "must be a number >= 0 and <= 100,000,000"),
         ("units", "1.5", "must be a whole number >= 1"),
         ("emergency", "maybe", "must be true or false"),
         ("service_date", "2025-02-30", "must be an ISO date (YYYY-MM-DD) between 1900 and 2199"),
@@ -173,7 +173,7 @@ def test_typed_parquet_values_are_checked_too(tmp_path):
     path = tmp_path / "typed.parquet"
     table.to_parquet(path)
     result = validate_file(path)
-    assert only_problem(result, 2).rule == "must be a number > 0"
+    assert only_problem(result, 2).rule == "must be a number > 0 and <= 100,000,000"
 
 
 def read_table_from_rows():

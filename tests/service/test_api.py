@@ -152,7 +152,7 @@ def test_field_errors_quote_the_contract_rules(client, claim):
         "body.units": ["must be a whole number >= 1"],
         "body.state": ["must be a two-letter USPS state code"],
         "body.emergency": ["must be true or false"],
-        "body.billed_amount": ["must be a number > 0"],
+        "body.billed_amount": ["must be a number > 0 and <= 100,000,000"],
         "body.service_date": ["must be an ISO date (YYYY-MM-DD) between 1900 and 2199"],
         "body.current_level": [
             "must be one of none, reconsideration, written_appeal, peer_to_peer, external_review, legal"
@@ -191,7 +191,7 @@ def test_non_finite_numbers_are_rejected(client, claim):
     text = json.dumps(claim).replace('"billed_amount": 2400.0', '"billed_amount": NaN')
     assert "NaN" in text
     response = client.post("/v1/score", content=text, headers={"Content-Type": "application/json"})
-    assert _errors(response) == {"body.billed_amount": ["must be a number > 0"]}
+    assert _errors(response) == {"body.billed_amount": ["must be a number > 0 and <= 100,000,000"]}
 
 
 def test_validation_errors_do_not_echo_values(client, claim):
