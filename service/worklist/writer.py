@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable
@@ -18,7 +19,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from features.io import TableReadError
+from features.io import FORMULA_START, SPREADSHEET_ESCAPE, TableReadError
+from features.values import NUMBER_PATTERN
 from models.batching import batch_table
 from service.worklist.chunks import ERROR_COLUMN, RANK_COLUMN, RESERVED_COLUMNS, ROW_COLUMN, rank_order
 from service.worklist.merge import merge_runs, unified_schema
@@ -261,13 +263,65 @@ def _csv_schema(schema: pa.Schema) -> pa.Schema:
 
 
 def _as_csv_text(table: pa.Table) -> pa.Table:
-    """Timestamps as ISO dates (the contract's date format) when they fall on midnight, else date-times."""
+    """Timestamps as ISO dates (the contract's date format) when they fall on midnight, else date-times;
+    text cells (and column names) safe to open in a spreadsheet (``_spreadsheet_safe``)."""
     for position, column in enumerate(table.columns):
         if pa.types.is_timestamp(column.type):
             midnight = pc.all(pc.equal(pc.cast(pc.cast(column, pa.date32()), column.type), column)).as_py()
             text = pc.strftime(column, format="%Y-%m-%d" if midnight in (True, None) else "%Y-%m-%dT%H:%M:%S")
             table = table.set_column(position, table.field(position).with_type(pa.string()), text)
-    return table
+        elif _is_text(column.type):
+            safe = _spreadsheet_safe(column)
+            table = table.set_column(position, table.field(position).with_type(safe.type), safe)
+    names = [_safe_cell(name) for name in table.column_names]
+    return table.rename_columns(names) if names != table.column_names else table
+
+
+# --- spreadsheet safety: OWASP's CSV-injection rule --------------------------------------------------------
+#: Text that a spreadsheet would run as a formula gets ``SPREADSHEET_ESCAPE`` (a single quote) in front;
+#: ``features.io`` removes it again, so a ranked file reads back unchanged. Text that is just a number
+#: (``-12.50``) is not a formula and is left alone; number columns are written as numbers, negative ones
+#: included. Control characters are written as visible escapes (``\x01``, ``\t``): no contract value
+#: holds one (``features.values``), and a raw one in a cell confuses spreadsheets and line-based readers.
+_RISKY = f"^{FORMULA_START}"
+_PLAIN_NUMBER = f"^{NUMBER_PATTERN}$"
+_CONTROL = r"[\x00-\x1f\x7f]"
+_CONTROL_CHARACTER = re.compile(_CONTROL)
+_NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _escape_controls(text: str) -> str:
+    return _CONTROL_CHARACTER.sub(lambda found: _NAMED_ESCAPES.get(found[0], f"\\x{ord(found[0]):02x}"), text)
+
+
+def _safe_cell(text: str) -> str:
+    text = _escape_controls(text)
+    if re.match(_RISKY, text) and not re.fullmatch(NUMBER_PATTERN, text):
+        return SPREADSHEET_ESCAPE + text
+    return text
+
+
+def _spreadsheet_safe(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A text column with every cell made safe (vectorised; only cells with a control character are
+    handled one by one)."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    control = pc.match_substring_regex(column, _CONTROL)
+    if pc.any(control).as_py():
+        texts = zip(column.to_pylist(), control.to_pylist(), strict=True)
+        escaped = [_escape_controls(text) if flag else text for text, flag in texts]
+        column = pa.chunked_array([pa.array(escaped, type=column.type)])
+    risky = pc.and_not(pc.match_substring_regex(column, _RISKY), pc.match_substring_regex(column, _PLAIN_NUMBER))
+    if pc.any(risky).as_py():
+        escape, empty = pa.scalar(SPREADSHEET_ESCAPE, column.type), pa.scalar("", column.type)
+        column = pc.if_else(risky, pc.binary_join_element_wise(escape, column, empty), column)
+    return column
 
 
 def write_worklist(

@@ -228,3 +228,16 @@ def test_a_pandas_index_column_is_not_an_unknown_column(tmp_path, history_frame)
     history_frame.to_parquet(tmp_path / "indexed.parquet")
     result = validate_file(tmp_path / "indexed.parquet")
     assert result.report.ok and result.report.unknown_columns == []
+
+
+def test_the_spreadsheet_escape_of_a_ranked_csv_is_removed_and_other_quotes_kept(tmp_path):
+    path = write_lines(
+        tmp_path / "escaped.csv",
+        "'=name,note,'plain",
+        "'=HYPERLINK(\"x\"),'-2+3,'abc",
+        "''@twice,\"'\t\",'",
+    )
+    table, _ = read_table(path)
+    assert list(table.columns) == ["=name", "note", "'plain"]
+    assert table.iloc[0].tolist() == ['=HYPERLINK("x")', "-2+3", "'abc"]
+    assert table.iloc[1].tolist() == ["'@twice", "\t", "'"]
