@@ -9,6 +9,12 @@ Compiling takes seconds per model, so the object code is cached on disk, keyed b
 the compiler and CPU it was built for, and missing entries are compiled in parallel processes. Cache files
 are written under a temporary name and renamed, so a crash or a concurrent compile never leaves a torn
 file under a final name.
+
+Loading a torn or altered object file is not an error LLVM reports: it aborts the process (``LLVM ERROR:
+section header table goes past the end of the file``, exit 134). So each object file has a SHA-256
+checksum beside it (``<key>.o.sha256``, written once the object passed its check), verified before the
+file is loaded: an entry that fails it (truncated, altered, or without a checksum) is deleted and
+compiled again, and if it still fails at load the caller scores with LightGBM (``models.served``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,36 @@ logger = logging.getLogger(__name__)
 
 CACHE_ENV = "RECOUP_COMPILED_TREES_DIR"
 CHECK_ROWS = 64  # random rows (some features missing) a new object file must score as LightGBM does
+CHECKSUM_SUFFIX = ".sha256"
+
+
+class CorruptCacheError(RuntimeError):
+    """A compiled-trees cache entry does not match its checksum."""
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checksum_file(object_file: Path) -> Path:
+    return object_file.with_name(object_file.name + CHECKSUM_SUFFIX)
+
+
+def _intact(object_file: Path) -> bool:
+    """Whether ``object_file`` is there and matches the checksum written beside it."""
+    try:
+        return _checksum_file(object_file).read_text().strip() == _digest(object_file)
+    except FileNotFoundError:
+        return False
+
+
+def _discard(object_file: Path) -> None:
+    object_file.unlink(missing_ok=True)
+    _checksum_file(object_file).unlink(missing_ok=True)
 
 
 def default_cache_dir() -> Path:
@@ -72,9 +108,17 @@ def _compile(model_file: Path, object_file: Path) -> None:
         probe[::3, ::2] = np.nan
         if not np.allclose(forest.predict(probe, n_jobs=1), booster.predict(probe), rtol=1e-9, atol=1e-12):
             raise RuntimeError(f"compiled {model_file.name} does not predict what LightGBM predicts")
+        checksum = _digest(temporary)
         os.replace(temporary, object_file)
+        _write_atomically(_checksum_file(object_file), checksum + "\n")  # last: the entry is now complete
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = _temporary_name(path)
+    temporary.write_text(text)
+    os.replace(temporary, path)
 
 
 def _temporary_name(path: Path) -> Path:
@@ -100,10 +144,12 @@ def compile_forests(
         text = booster.model_to_string()
         key = hashlib.sha256(f"{toolchain}\n{text}".encode()).hexdigest()[:32]
         model_file, object_file = cache_dir / f"{key}.txt", cache_dir / f"{key}.o"
-        if not model_file.exists():
-            temporary = _temporary_name(model_file)
-            temporary.write_text(text)
-            os.replace(temporary, model_file)
+        if not model_file.exists() or model_file.read_text() != text:
+            _write_atomically(model_file, text)
+            _discard(object_file)  # compiled from another text
+        if object_file.exists() and not _intact(object_file):
+            logger.warning("compiled trees fail their checksum; rebuilding", extra={"entry": str(object_file)})
+            _discard(object_file)
         files[name] = (model_file, object_file)
     missing = [pair for pair in files.values() if not pair[1].exists()]
     if missing:
@@ -118,6 +164,9 @@ def compile_forests(
                 list(pool.map(_compile, *zip(*missing, strict=True)))  # list(): raise a child's error here
     forests = {}
     for name, (model_file, object_file) in files.items():
+        if not _intact(object_file):  # checked again just before LLVM reads it: a torn file aborts the process
+            _discard(object_file)
+            raise CorruptCacheError(f"{object_file}: compiled trees fail their checksum after a rebuild")
         forest = lleaves.Model(model_file=str(model_file))
         forest.compile(cache=str(object_file))
         forests[name] = forest

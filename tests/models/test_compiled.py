@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -65,3 +67,85 @@ def test_a_daemon_process_compiles_in_process(models_and_data, tmp_path):
     worker.join(timeout=300)
     assert worker.exitcode == 0
     assert len(list(tmp_path.glob("*.o"))) == len(boosters) and not list(tmp_path.glob(".*.tmp"))
+
+
+# --- a torn cache entry: checked before LLVM reads it ------------------------------------------------------
+
+_SCORE_FROM_CACHE = """
+import sys
+from pathlib import Path
+import lightgbm as lgb
+import numpy as np
+from models.compiled import compile_forests
+
+folder, cache = Path(sys.argv[1]), Path(sys.argv[2])
+boosters = {path.stem: lgb.Booster(model_file=str(path)) for path in sorted(folder.glob("*.txt"))}
+forests = compile_forests(boosters, cache, processes=1)
+x = np.load(folder / "x.npy")
+np.save(folder / "predicted.npy", np.stack([forests[name].predict(x, n_jobs=1) for name in sorted(forests)]))
+"""
+
+_LOAD_UNCHECKED = """
+import sys
+import lleaves
+model = lleaves.Model(model_file=sys.argv[1])
+model.compile(cache=sys.argv[2])
+"""
+
+
+def _run(script: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+def test_a_truncated_cache_entry_is_rebuilt_not_loaded(models_and_data, tmp_path):
+    """The failure this guards against killed ``recoup score`` (exit 134, an LLVM abort): so in a process of
+    its own, on a really truncated object file."""
+    models, x, *_ = models_and_data
+    folder, cache = tmp_path / "models", tmp_path / "cache"
+    folder.mkdir()
+    for name, model in models.named().items():
+        model.booster_.save_model(str(folder / f"{name}.txt"))
+    np.save(folder / "x.npy", x[:50])
+    built = _run(_SCORE_FROM_CACHE, folder, cache)
+    assert built.returncode == 0, built.stderr
+    expected = np.load(folder / "predicted.npy")
+    objects = sorted(cache.glob("*.o"))
+    assert objects and all((cache / f"{path.name}.sha256").exists() for path in objects)
+
+    victim = objects[0]
+    original = victim.read_bytes()
+    victim.write_bytes(original[: len(original) // 2])
+    # the control: LLVM handed the torn file aborts the process
+    unchecked = _run(_LOAD_UNCHECKED, victim.with_suffix(".txt"), victim)
+    assert unchecked.returncode != 0
+    victim.write_bytes(original[: len(original) // 2])
+
+    rebuilt = _run(_SCORE_FROM_CACHE, folder, cache)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "fail their checksum; rebuilding" in rebuilt.stderr
+    np.testing.assert_allclose(np.load(folder / "predicted.npy"), expected, rtol=1e-12)
+    assert victim.read_bytes() == original  # the same object code, compiled again
+
+
+def test_an_entry_without_its_checksum_is_rebuilt(models_and_data, tmp_path):
+    models, *_ = models_and_data
+    boosters = {name: model.booster_ for name, model in models.named().items()}
+    compile_forests(boosters, tmp_path, processes=1)
+    sidecar = next(tmp_path.glob("*.o.sha256"))
+    sidecar.unlink()
+    compile_forests(boosters, tmp_path, processes=1)
+    assert sidecar.exists()
+
+
+def test_an_entry_failing_its_checksum_at_load_is_an_error_the_caller_falls_back_on(
+    models_and_data, tmp_path, monkeypatch
+):
+    import models.compiled as compiled_module
+
+    models, *_ = models_and_data
+    boosters = {name: model.booster_ for name, model in models.named().items()}
+    compile_forests(boosters, tmp_path, processes=1)
+    checks = iter([True] * len(boosters) + [False])  # the rebuild check passes, the load-time check fails
+    monkeypatch.setattr(compiled_module, "_intact", lambda path: next(checks, False))
+    with pytest.raises(compiled_module.CorruptCacheError):
+        compile_forests(boosters, tmp_path, processes=1)
