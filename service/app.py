@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from features.requests import pydantic_errors
-from service.dependencies import require_api_key
+from service.dependencies import API_KEY_HEADER, api_key_failure, require_api_key
 from service.model_holder import ModelHolder
 from service.observability import Metrics, ObservabilityMiddleware, process_stopped
 from service.recording import PredictionRecorder, StoreHolder
@@ -123,6 +123,34 @@ class RequestSizeLimit:
         await self.app(scope, counted, send)
 
 
+class ApiKeyGate:
+    """The API key check of the secured routes (paths under ``secured_prefixes``), made from the request's
+    headers before its body is received: a 150 MB upload without a key is answered 401 at once rather
+    than read first, and a malformed body without a key gets 401, not its 422. The route dependency
+    (``require_api_key``) runs the same check, and declares it in the OpenAPI document."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, secured_prefixes: list[str]) -> None:
+        self.app = app
+        self.settings = settings
+        self.prefixes = tuple(secured_prefixes)
+        self.header = API_KEY_HEADER.lower().encode("latin-1")
+
+    def _secured(self, path: str) -> bool:
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.settings.auth_enabled or not self._secured(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        key = next((value for name, value in scope.get("headers", ()) if name == self.header), None)
+        failure = api_key_failure(self.settings, key.decode("latin-1") if key is not None else None)
+        if failure is None:
+            await self.app(scope, receive, send)
+            return
+        response = JSONResponse({"detail": failure.detail}, status_code=failure.status_code, headers=failure.headers)
+        await response(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for ``settings`` (default: from the environment)."""
     settings = settings or get_settings()
@@ -150,6 +178,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upload_prefixes=(worklists.router.prefix, pages.UPLOAD_PATH),
         max_upload_bytes=lambda: settings.max_worklist_bytes,
     )
+    secured_routers = (
+        score.router,
+        brief.router,
+        worklists.router,
+        payers.router,
+        model.router,
+        outcomes.router,
+        claims.router,
+        monitoring.router,
+    )
+    # before the size limit and the body: a request without a key is answered from its headers
+    app.add_middleware(ApiKeyGate, settings=settings, secured_prefixes=[router.prefix for router in secured_routers])
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)  # outermost: sees every response
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(health.router)
@@ -160,16 +200,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(NotSignedIn, pages.to_sign_in)
     app.add_exception_handler(HTTPException, pages.http_error)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
-    secured = [Depends(require_api_key)]
-    for router in (
-        score.router,
-        brief.router,
-        worklists.router,
-        payers.router,
-        model.router,
-        outcomes.router,
-        claims.router,
-        monitoring.router,
-    ):
-        app.include_router(router, dependencies=secured)
+    for router in secured_routers:
+        app.include_router(router, dependencies=[Depends(require_api_key)])
     return app

@@ -71,20 +71,27 @@ async def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> Load
     return model
 
 
-async def require_api_key(
-    settings: Annotated[Settings, Depends(get_settings)], key: Annotated[str | None, Security(_api_key_header)]
-) -> None:
-    """401 without a key, 403 with a wrong one; keys are compared in constant time."""
+def api_key_failure(settings: Settings, key: str | None) -> HTTPException | None:
+    """Why ``key`` may not call a secured route (401 without a key, 403 with a wrong one), or None when
+    it may or no keys are configured. Keys are compared in constant time. The one check behind both the
+    ``require_api_key`` dependency and ``service.app.ApiKeyGate``, which runs it before the body is read."""
     if not settings.auth_enabled:
-        return
+        return None
     if not key:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, MISSING_KEY, headers={"WWW-Authenticate": "APIKey"})
+        return HTTPException(status.HTTP_401_UNAUTHORIZED, MISSING_KEY, headers={"WWW-Authenticate": "APIKey"})
     given = key.encode("utf-8")
     matched = False
     for secret in settings.api_keys:  # every key is compared, so timing does not tell which one is close
         matched |= hmac.compare_digest(given, secret.get_secret_value().encode("utf-8"))
-    if not matched:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, INVALID_KEY)
+    return None if matched else HTTPException(status.HTTP_403_FORBIDDEN, INVALID_KEY)
+
+
+async def require_api_key(
+    settings: Annotated[Settings, Depends(get_settings)], key: Annotated[str | None, Security(_api_key_header)]
+) -> None:
+    """401 without a key, 403 with a wrong one (``api_key_failure``)."""
+    if (failure := api_key_failure(settings, key)) is not None:
+        raise failure
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
