@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -26,6 +27,44 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 def tracking_uri(explicit: str | None = None) -> str:
     """The tracking store: the argument, else ``MLFLOW_TRACKING_URI``, else sqlite in the working dir."""
     return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+class TrackingStoreMissing(LookupError):
+    """The tracking URI names a SQLite file that does not exist (MLflow would create an empty store)."""
+
+
+def sqlite_store_path(uri: str) -> Path | None:
+    """The file a ``sqlite:`` tracking URI names; None for other stores and in-memory SQLite."""
+    if not uri.startswith("sqlite:"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(uri).database
+    return Path(database) if database and database != ":memory:" else None
+
+
+def existing_tracking_uri(explicit: str | None = None) -> str:
+    """``tracking_uri(explicit)``, for a command that reads a model: a SQLite store must already exist.
+    Opening a missing one would silently create an empty store and then fail to find the model in it."""
+    uri = tracking_uri(explicit)
+    path = sqlite_store_path(uri)
+    if path is not None and not path.is_file():
+        raise TrackingStoreMissing(
+            f"tracking store {uri}: {path} does not exist (train a model first, or give the tracking URI of "
+            "the store that holds it)"
+        )
+    return uri
+
+
+def describe_store_error(error: BaseException, limit: int = 300) -> str:
+    """``error`` in one line without the SQL text and parameters the database driver appends (they name
+    tables, queries and values: internals for a health endpoint, and possibly data)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = re.sub(r"\s*\[(SQL|parameters):.*", "", text)
+    text = re.sub(r"\s*\(Background on this error at:[^)]*\)", "", text)
+    text = re.sub(r"^\((?:sqlite3|psycopg2?|pymysql)\.[A-Za-z.]+\)\s*", "", text)
+    message = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
 def load_bundle(uri: str) -> RecoupBundle:

@@ -10,7 +10,7 @@ import os
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -28,6 +28,22 @@ def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def _fail(message: object, code: int = 2) -> NoReturn:
+    """End the command with one line on stderr: the file, the line and the reason, never a traceback."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _model_store(tracking_uri: str | None) -> str:
+    """The tracking store of a command that reads a model: it must exist (an error line otherwise)."""
+    from models.served import TrackingStoreMissing, existing_tracking_uri
+
+    try:
+        return existing_tracking_uri(tracking_uri)
+    except TrackingStoreMissing as error:
+        _fail(error)
 
 
 @app.callback()
@@ -201,23 +217,30 @@ def train(
     """Train the outcome models on a history, report metrics beside the baselines, log to MLflow."""
     from functools import partial
 
+    from features.io import TableReadError
+    from training.data import TrainingDataError
     from training.pipeline import train as train_pipeline
 
     train_pipeline = partial(train_pipeline, reason_method=reasons)
-    if engine is Engine.dask:
-        from service.dask_scoring import dask_client
-        from training.fit_dask import fit_outcome_models_dask
+    try:
+        if engine is Engine.dask:
+            from service.dask_scoring import dask_client
+            from training.fit_dask import fit_outcome_models_dask
 
-        with dask_client(scheduler, workers) as client:
-            result = train_pipeline(
-                source,
-                seed=seed,
-                tracking_uri=tracking_uri,
-                register=register,
-                fit=partial(fit_outcome_models_dask, client=client),
-            )
-    else:
-        result = train_pipeline(source, seed=seed, tracking_uri=tracking_uri, register=register)
+            with dask_client(scheduler, workers) as client:
+                result = train_pipeline(
+                    source,
+                    seed=seed,
+                    tracking_uri=tracking_uri,
+                    register=register,
+                    fit=partial(fit_outcome_models_dask, client=client),
+                )
+        else:
+            result = train_pipeline(source, seed=seed, tracking_uri=tracking_uri, register=register)
+    except TableReadError as error:
+        _fail(error)
+    except TrainingDataError as error:
+        _fail(f"{source}: {error}")
     typer.echo(result.summary())
 
 
@@ -297,16 +320,19 @@ def score(
             source = table
 
         import mlflow
+        from mlflow.exceptions import MlflowException
 
         from features.io import TableReadError
-        from models.served import load_served_bundle
-        from models.served import tracking_uri as resolve_tracking_uri
+        from models.served import describe_store_error, load_served_bundle
         from service.worklist import score_worklist
 
-        uri = resolve_tracking_uri(tracking_uri)
+        uri = _model_store(tracking_uri)
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
-        bundle = load_served_bundle(model_uri, compile_trees=compile_trees)
+        try:
+            bundle = load_served_bundle(model_uri, compile_trees=compile_trees)
+        except MlflowException as error:  # no such model, version or alias; an unreadable store
+            _fail(f"cannot load model {model_uri} from {uri}: {describe_store_error(error)}")
         try:
             if engine is Engine.dask:
                 from service.dask_scoring import dask_client, score_worklist_dask
@@ -352,7 +378,10 @@ def evaluate(
     """Compare a registered version with the champion on the challenger's holdout, without promoting."""
     from training.promote import compare
 
-    comparison, _ = compare(version, tracking_uri)
+    try:
+        comparison, _ = compare(version, _model_store(tracking_uri))
+    except LookupError as error:  # nothing registered
+        _fail(error)
     typer.echo(comparison.summary())
 
 
@@ -365,7 +394,10 @@ def promote(
     """Make a registered version the champion if it is not worse than the current one."""
     from training.promote import promote as promote_version
 
-    comparison = promote_version(version, force=force, tracking_uri=tracking_uri)
+    try:
+        comparison = promote_version(version, force=force, tracking_uri=_model_store(tracking_uri))
+    except LookupError as error:  # nothing registered
+        _fail(error)
     typer.echo(comparison.summary())
     typer.echo("promoted to champion" if comparison.promoted else "refused: the champion stays")
     if not comparison.promoted:
@@ -453,6 +485,7 @@ def serve(
     if model_uri:
         os.environ["RECOUP_MODEL_URI"] = model_uri  # worker processes read their settings from the environment
     settings = Settings(model_uri=model_uri) if model_uri else Settings()
+    _model_store(settings.tracking_uri)
     run_server(host, port, settings, workers=workers)
 
 

@@ -4,7 +4,13 @@
 its version), loads that version beside the one being served, checks it by scoring an example claim, and
 only then swaps the reference in one assignment. Each request takes the reference once, so it is scored
 by one model from start to end. A failed load keeps the old model, is logged and is reported on
-``/readyz``. With an alias URI, a background task polls the alias and follows it.
+``/readyz`` in one line without SQL text. With an alias URI, a background task polls the alias and
+follows it.
+
+The tracking store can fail under a running service (a database restarted, a SQLite file replaced): after
+any failed poll, and whenever the SQLite file is no longer the one last read, the pooled connections are
+closed, so the next poll opens the store afresh and the service recovers without a restart. A SQLite file
+that is missing is a failure of its own; it is never created (that would be an empty store).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from features.columns import ClaimColumns
 from models.bundle import PayerProfiles, RecoupBundle
 from models.ladder import LadderPolicy
 from models.result import ScoreResult
-from models.served import load_bundle, make_served
+from models.served import describe_store_error, existing_tracking_uri, load_bundle, make_served, sqlite_store_path
 from service.observability import Metrics
 from service.settings import Settings
 
@@ -39,6 +45,17 @@ logger = logging.getLogger(__name__)
 _ALIAS_URI = re.compile(r"models:/(?P<name>[^/@]+)@(?P<alias>[^/@]+)")
 _VERSION_URI = re.compile(r"models:/(?P<name>[^/@]+)/(?P<version>\d+)")
 MAX_ERROR_CHARS = 300
+
+
+def close_store_connections() -> None:
+    """Close every pooled connection MLflow's SQL stores hold (tracking and registry), so that the next
+    call connects again. The engines stay usable; only their pools are replaced."""
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingStore
+
+    for store in (TrackingStore, RegistryStore):
+        for engine in list(getattr(store, "_engine_map", {}).values()):
+            engine.dispose()
 
 
 def settle_heap() -> None:
@@ -160,6 +177,7 @@ class ModelHolder:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
         self._client: MlflowClient | None = None
+        self._store_file: tuple[int, int] | None = None  # (device, inode) of a SQLite store last read
 
     @property
     def current(self) -> LoadedModel | None:
@@ -196,6 +214,7 @@ class ModelHolder:
                 loaded = await anyio.to_thread.run_sync(self._load, target)
             except Exception as error:
                 self._record_failure(error)
+                await anyio.to_thread.run_sync(self._reconnect)
                 return False
             previous, self._current = self._current, loaded  # the swap: one reference assignment
             previous_version = previous.version if previous else None
@@ -219,7 +238,26 @@ class ModelHolder:
             await self.refresh()
 
     def _resolve(self) -> Target:
+        self._check_store()
         return resolve_target(self.settings.model_uri, self._registry())
+
+    def _check_store(self) -> None:
+        """A SQLite store must exist (``existing_tracking_uri``); when its file was replaced since the last
+        poll, the connections to the old file are closed first."""
+        existing_tracking_uri(self.settings.tracking_uri)
+        path = sqlite_store_path(self.settings.tracking_uri)
+        if path is None:
+            return
+        status = path.stat()
+        identity = (status.st_dev, status.st_ino)
+        if self._store_file is not None and identity != self._store_file:
+            logger.warning("the tracking store file was replaced; reconnecting")
+            self._reconnect()
+        self._store_file = identity
+
+    def _reconnect(self) -> None:
+        self._client = None
+        close_store_connections()
 
     def _registry(self) -> MlflowClient:
         if self._client is None:
@@ -248,10 +286,7 @@ class ModelHolder:
         return loaded
 
     def _record_failure(self, error: Exception) -> None:
-        message = f"{type(error).__name__}: {error}"
-        if len(message) > MAX_ERROR_CHARS:
-            message = message[: MAX_ERROR_CHARS - 3] + "..."
-        self.last_error = message
+        self.last_error = describe_store_error(error, MAX_ERROR_CHARS)
         self.last_error_at = datetime.now(UTC)
         self.metrics.reloads.labels(result="failed").inc()
         logger.error(

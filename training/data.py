@@ -34,6 +34,10 @@ class Split:
     valid_end: pd.Timestamp
 
 
+class TrainingDataError(ValueError):
+    """The history leaves nothing to train on (no valid rows, or too few to split by time)."""
+
+
 def dataset_digest(frame: pd.DataFrame) -> str:
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
@@ -51,6 +55,12 @@ def history_digest(source: Path | pd.DataFrame) -> str:
 def load_history(source: Path | pd.DataFrame) -> History:
     """Read and validate a history; rejected rows are reported in ``report``, never fatal."""
     result = validate_history(_table(source))
+    if result.valid.empty:
+        report = result.report
+        first = f"; first problem: {report.problems[0]}" if report.problems else ""
+        raise TrainingDataError(
+            f"no valid rows to train on ({report.rows_rejected:,} of {report.rows_read:,} rows rejected){first}"
+        )
     truth_columns = result.report.truth_columns
     attempts = derive_attempts(result.valid.drop(columns=truth_columns))
     attempts["attempt_date"] = attempts["submitted_date"]
@@ -69,5 +79,5 @@ def time_split(resolved: pd.DataFrame, valid_share: float = 0.1, test_share: flo
     valid = resolved[(dates > train_end) & (dates <= valid_end)]
     test = resolved[dates > valid_end]
     if min(len(train), len(valid), len(test)) == 0:
-        raise ValueError(f"history too small or too short in time to split: {len(resolved)} resolved attempts")
+        raise TrainingDataError(f"history too small or too short in time to split: {len(resolved)} resolved attempts")
     return Split(train, valid, test, train_end, valid_end)
