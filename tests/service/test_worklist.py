@@ -230,7 +230,8 @@ def test_compiled_trees_rank_and_score_like_lightgbm(tmp_path, ranked_csv, workl
 
 
 def test_csv_lines_are_the_rows_of_the_csv_file():
-    """Per-row CSV lines, found in pyarrow's CSV text, survive quotes, separators and line breaks in fields."""
+    """Per-row CSV lines, found in pyarrow's CSV text, survive quotes and separators in fields; line breaks
+    are written escaped (spreadsheet safety), so no row spans lines."""
     table = pa.table(
         {
             "amount": [5.0, None, 1.25, 3.0],
@@ -241,10 +242,11 @@ def test_csv_lines_are_the_rows_of_the_csv_file():
     header, lines = csv_rows(table)
     assert len(lines) == table.num_rows
     written = pa.BufferOutputStream()
-    pa_csv.write_csv(table, written, write_options=worklist_writer.CSV_OPTIONS)
+    pa_csv.write_csv(worklist_writer._as_csv_text(table), written, write_options=worklist_writer.CSV_OPTIONS)
     assert header + b"".join(lines.to_pylist()) == written.getvalue().to_pybytes()
+    assert all(line.as_py().count(b"\n") == 1 for line in lines)
     parsed = pa_csv.read_csv(pa.py_buffer(header + lines[2].as_py()))
-    assert parsed.column("text").to_pylist() == ["two\nlines"]
+    assert parsed.column("text").to_pylist() == ["two\\nlines"]
 
 
 def test_k_way_merge_ranks_like_one_sort(tmp_path):
