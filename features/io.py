@@ -10,7 +10,8 @@ back in an error. The rules, which the README states too:
   other line is read.
 - **One line, one row.** No contract value holds a line break, so a record never spans lines: a line whose
   quote is left open (an unbalanced quote), or which breaks the quoting rules (Python's ``csv`` module in
-  strict mode), or whose field count differs from the header's, is one rejected row naming its line.
+  strict mode), or whose field count differs from the header's, or which holds a carriage return or a NUL
+  (a line ends only at LF or CRLF), is one rejected row naming its line.
   Blank lines are skipped, as a strict ``csv`` reader skips them. So the rows read (scored + rejected) are
   exactly the non-blank lines after the header.
 - **Spreadsheet escapes.** A cell that starts with a single quote followed by ``= + - @``, a tab or a CR
@@ -207,7 +208,9 @@ def _csv_frame(header: list[str], batch: list[tuple[int, bytes]], encoding: str)
     errors: dict[int, str] = {}
     parsed: dict[int, list[str]] = {}  # fields of bad lines that still fit their columns (shown in rejects)
     for i, text in enumerate(texts):
-        if '"' in text:
+        if "\r" in text or "\x00" in text:  # pandas' parser would break the line there (or stop at a NUL)
+            fields, broken, count = None, "holds a carriage return or a NUL inside the line", -1
+        elif '"' in text:
             fields, broken = _parse_line(text)
             count = len(fields)
         else:

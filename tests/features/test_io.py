@@ -241,3 +241,14 @@ def test_the_spreadsheet_escape_of_a_ranked_csv_is_removed_and_other_quotes_kept
     assert list(table.columns) == ["=name", "note", "'plain"]
     assert table.iloc[0].tolist() == ['=HYPERLINK("x")', "-2+3", "'abc"]
     assert table.iloc[1].tolist() == ["'@twice", "\t", "'"]
+
+
+def test_a_carriage_return_or_nul_inside_a_line_rejects_that_line_only(tmp_path):
+    rows = numbered(GOOD_ROWS * 2)
+    rows[1] = rows[1].replace(",", ",\r", 1)
+    rows[3] = rows[3].replace(",", ",\x00", 1)
+    result = validate_file(write_lines(tmp_path / "cr.csv", HISTORY_HEADER, *rows))
+    assert_every_row_accounted_for(result, len(rows))
+    found = problems_by_row(result)
+    assert found[2] == ["row 2: line 3: holds a carriage return or a NUL inside the line"]
+    assert found[4] == ["row 4: line 5: holds a carriage return or a NUL inside the line"]

@@ -145,3 +145,15 @@ def test_a_parquet_upload_with_a_nested_extra_column_scores_to_csv(api, worklist
     assert response.status_code == 200, response.text
     read, scored, rejected = counts(response)
     assert read == ROWS == scored + rejected and scored >= ROWS - 3
+
+
+def test_an_amount_of_1e300_is_rejected_by_the_documented_bound(api, good_lines):
+    lines = list(good_lines)
+    header = lines[0].split(b",")
+    fields = lines[5].split(b",")
+    fields[header.index(b"billed_amount")] = b"1e300"
+    lines[5] = b",".join(fields)
+    response = upload(api, "huge.csv", b"\n".join(lines) + b"\n")
+    assert response.status_code == 200 and counts(response) == (ROWS, ROWS - 1, 1)
+    assert "must be a number > 0 and <= 100,000,000" in response.text
+    assert len(response.headers["X-Recoup-Expected-Net-Recovery"]) < 16
