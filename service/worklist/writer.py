@@ -259,7 +259,16 @@ class _TableWriter:
 
 
 def _csv_schema(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f for f in schema])
+    """The schema of ``_as_csv_text``'s tables (the CSV writer takes its header line from it)."""
+    fields = []
+    for field in schema:
+        kind = field.type
+        if pa.types.is_timestamp(kind):
+            kind = pa.string()
+        elif pa.types.is_dictionary(kind) and _is_text(kind):
+            kind = kind.value_type
+        fields.append(pa.field(_safe_cell(field.name), kind))
+    return pa.schema(fields)
 
 
 def _as_csv_text(table: pa.Table) -> pa.Table:

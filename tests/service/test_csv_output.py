@@ -100,3 +100,15 @@ def test_a_ranked_csv_reads_back_into_recoup_unchanged(hostile_worklist, worklis
     pd.testing.assert_frame_equal(before, after)
     carried = pd.read_csv(rescored, dtype=str, keep_default_na=False)["payer_note"]
     assert set(carried) == {"'=1+1", "-3"}  # still escaped on the second write, a number left alone
+
+
+def test_the_rejects_and_batches_writer_escapes_the_header_too(tmp_path):
+    from service.worklist.writer import _TableWriter
+
+    table = pa.table({"=evil": ["=1+1", "x"], "amount": [1.0, -2.0], "code": pa.array(["a", "@b"]).dictionary_encode()})
+    path = tmp_path / "rejects.csv"
+    with _TableWriter(path, table.schema) as writer:
+        writer.write(table)
+    rows = list(csv.reader(path.read_text().splitlines()))
+    assert rows == [["'=evil", "amount", "code"], ["'=1+1", "1", "a"], ["x", "-2", "'@b"]]
+    assert read_table(path)[0].columns.tolist() == ["=evil", "amount", "code"]
