@@ -6,9 +6,10 @@ new user would paste it into a shell, with these differences only, all made here
 
 - sizes are small: the values of ``SIZE_OPTIONS`` are replaced (``--claims 200000`` runs as
   ``--claims 3000``), and ``RECOUP_DEMO_CLAIMS`` makes ``make run``'s demo history small;
-- commands that serve forever (``make run``, ``recoup serve``, ``mlflow ui``) start in the background on a
-  free port, the block waits until they answer, and they are stopped when the module ends; URLs naming
-  port 8000 (5000 for MLflow) are pointed at the port of the server started last;
+- commands that serve forever (``make run``, ``recoup serve``, ``mlflow ui``, ``mlflow models serve``) start
+  in the background on a free port, the block waits until they answer, and they are stopped when the module
+  ends; URLs naming port 8000 (5000 for MLflow, 5001 for its scoring server) are pointed at the port of the
+  server started last;
 - ``curl`` fails on an HTTP error (``--fail-with-body``), and every block runs under ``set -e -o pipefail``;
 - what a block ``export``s or ``source``s carries over to the blocks after it, as in one shell session;
   ``recoup`` is NOT on PATH until the README says how to put it there;
@@ -62,6 +63,7 @@ SERVERS = {
     r"make run\b": ("env", 8000, "/readyz"),
     r"(\S*/)?recoup serve\b": ("option", 8000, "/readyz"),
     r"(\S*/)?mlflow (ui|server)\b": ("option", 5000, "/"),
+    r"(\S*/)?mlflow models serve\b": ("option", 5001, "/ping"),  # MLflow's scoring server
 }
 
 
