@@ -254,8 +254,8 @@ def _to_csv(source, target) -> None:
 
 
 def _python(value: Any) -> Any:
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
-        return None
+    if value is None or (not isinstance(value, str | bytes) and pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None  # None, NaN, NaT and pd.NA alike
     if isinstance(value, pd.Timestamp | datetime):
         return value.date()
     if isinstance(value, np.generic):
@@ -516,7 +516,7 @@ async def model_page(request: Request, session: SessionDep, model: ModelDep, set
     metadata = model.bundle.metadata or {}
     metrics = metadata.get("metrics") or {}
     comparison = []
-    for name in ("auc", "brier", "log_loss", "ece"):
+    for name in ("roc_auc", "brier", "log_loss", "ece"):
         comparison.append(
             {
                 "metric": name,

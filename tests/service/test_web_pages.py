@@ -190,6 +190,7 @@ def test_a_claim_page_shows_the_ladder_path_reasons_and_links_to_its_brief(signe
         assert reason.replace("'", "&#39;") in claim.text
     brief = signed_in.get(f"{url}/brief")
     assert brief.status_code == 200 and "Negotiation brief" in brief.text and "Opening ask" in brief.text
+    assert not re.search(r"&lt;NA&gt;|\bnan\b|\bNone\b|NaT", brief.text)  # a missing value reads "not given"
     pdf = signed_in.get(f"{url}/brief?format=pdf")
     assert pdf.headers["content-type"] == "application/pdf"
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
@@ -228,6 +229,7 @@ def test_the_model_page_shows_metrics_beside_baselines_plots_and_policy(signed_i
     page = signed_in.get("/app/model")
     assert page.status_code == 200 and f"v{model_store.version}" in page.text
     assert "Logistic regression" in page.text and "Payer x level rates" in page.text
+    assert re.search(r'ROC AUC</td><td class="num">0\.\d{4}</td><td class="num">0\.\d{4}</td>', page.text)
     assert page.text.count("<svg") == 2  # calibration and coverage
     assert "Policy in force" in page.text and "Monitoring" in page.text
 
