@@ -12,20 +12,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from pypdf import PdfReader
 
 from tests.service import fixtures_worklist
 from tests.service.conftest import API_KEY
 from tests.service.fixtures_worklist import write_csv
-from tests.service.test_server import STARTUP_SECONDS, _free_port, _server_environment
+from tests.service.test_server import _server_environment, running_server
 
 worklist = fixtures_worklist.worklist  # the fixture
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,34 +44,9 @@ def _chromium() -> str:
 def base_url(model_store, tmp_path_factory) -> str:
     """The service in its own uvicorn process on a free loopback port."""
     folder = tmp_path_factory.mktemp("browser-server")
-    port = _free_port()
     env = _server_environment(model_store) | {"RECOUP_WEB_JOBS_DIR": str(folder / "jobs")}
-    log_path = folder / "server.log"
-    code = f"from service.server import serve; serve('127.0.0.1', {port})"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", code], env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            assert process.poll() is None, f"server exited early:\n{log_path.read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"server not ready in time:\n{log_path.read_text()[-3000:]}"
-            time.sleep(0.25)
+    with running_server(env, folder) as (base, _, _):
         yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -37,16 +39,16 @@ def _server_environment(model_store) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def server(model_store, tmp_path: Path):
-    """``service.server.serve`` in its own process on a free loopback port; yields (base URL, log path)."""
+@contextmanager
+def running_server(env: dict[str, str], folder: Path) -> Iterator[tuple[str, Path, subprocess.Popen]]:
+    """``service.server.serve`` in its own process on a free loopback port, once ``/readyz`` answers; yields
+    (base URL, log path, process) and stops it (SIGTERM, then kill) on the way out."""
     port = _free_port()
-    env = _server_environment(model_store)
-    log_path = tmp_path / "server.log"
+    log_path = folder / "server.log"
     code = f"from service.server import serve; serve('127.0.0.1', {port})"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", code], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-c", code], env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -69,6 +71,13 @@ def server(model_store, tmp_path: Path):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture
+def server(model_store, tmp_path: Path):
+    """``running_server`` with the session's model; yields (base URL, log path, process)."""
+    with running_server(_server_environment(model_store), tmp_path) as running:
+        yield running
 
 
 def test_uvicorn_serves_scores_over_http(server, claim, model_store):
