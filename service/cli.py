@@ -312,7 +312,9 @@ def score(
 
             table = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="recoup-x12-"))) / "claims.parquet"
             try:
-                options = ImportOptions(list(claims_837 or []), payer_map, parse_defaults(list(default or [])))
+                options = ImportOptions(
+                    list(claims_837 or []), payer_map, parse_defaults(list(default or [])), workers=jobs
+                )
                 typer.echo(x12_scoring_table([source], table, options).to_text())
             except (ImportError_, PayerMapError) as error:
                 typer.echo(f"error: {error}", err=True)
@@ -506,6 +508,10 @@ def import_x12(
         bool, typer.Option(help="Write keyed hashes of the claim ids (salt from $RECOUP_CLAIM_ID_SALT).")
     ] = False,
     report: Annotated[Path | None, typer.Option(help="Also write the full report (every entry) here.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Processes reading files side by side (default: one per CPU this process may use)."),
+    ] = (len(os.sched_getaffinity(0))),
 ) -> None:
     """Import X12 835 remittances (+ 837 claims, + an appeals log) into the data contract.
 
@@ -525,6 +531,7 @@ def import_x12(
             payer_map=payer_map,
             defaults=parse_defaults(list(default or [])),
             hash_claim_ids=hash_claim_ids,
+            workers=workers,
         )
         imported = import_x12(list(sources), options, appeals)
     except (ImportError_, PayerMapError, TableReadError, ValueError) as error:

@@ -29,7 +29,10 @@ from x12sdk.v5010.x12_837_005010X222A2.transaction_set import HealthCareClaimPro
 
 from features.history import derive_attempts
 from features.schema import parse_level
+from features.x12 import sdk
 from features.x12.submitted import taxonomy_specialties
+
+sdk.install()
 
 #: plan_type -> the CLP06 code that says it; government funding without one of these says MC (Medicaid).
 PLAN_FILING_INDICATORS = {"PPO": "12", "POS": "13", "EPO": "14", "OTHER": "15", "HMO": "HM"}

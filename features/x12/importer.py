@@ -22,6 +22,7 @@ import pandas as pd
 
 from features.schema import CLAIM_COLUMN_NAMES, CLAIM_COLUMNS
 from features.validation import validate_table
+from features.x12.parallel import map_files
 from features.x12.payers import PayerMap
 from features.x12.reader import Problem, read_transactions, x12_files
 from features.x12.remit import REVERSAL, Adjudication, adjudications
@@ -147,7 +148,6 @@ _ADJUDICATION_COLUMNS = (
     "claim_id",
     "file",
     "position",
-    "sequence",
     "status",
     "payer_claim_number",
     "original_reference",
@@ -172,14 +172,13 @@ _ADJUDICATION_COLUMNS = (
 )
 
 
-def _row(adjudication: Adjudication, sequence: int, ids: ClaimIds) -> tuple:
+def _row(adjudication: Adjudication, ids: ClaimIds) -> tuple:
     line = adjudication.primary_line
     several = len(adjudication.lines) > 1
     return (
         ids(adjudication.claim_id),
         adjudication.file,
         adjudication.position,
-        sequence,
         adjudication.status,
         adjudication.payer_claim_number,
         adjudication.original_reference,
@@ -205,49 +204,71 @@ def _row(adjudication: Adjudication, sequence: int, ids: ClaimIds) -> tuple:
     )
 
 
-def read_835(sources: list[Path], ids: ClaimIds, report: ImportReport) -> pd.DataFrame:
-    """Every CLP of the 835 files as one row, in input order (streamed; rows are packed in chunks)."""
-    chunks, rows, sequence = [], [], 0
-    for path in x12_files(sources):
-        report.files += 1
-        for transaction in _transactions(path, ids, report):
-            if transaction.code != "835":
-                report.problems.append(
-                    Problem(
-                        transaction.file,
-                        "an 837 among the 835 files (give it with --claims-837)",
-                        transaction.start,
-                        severity="warning",
-                    )
-                )
-                continue
-            report.transactions += 1
-            for adjudication in adjudications(transaction, report.problems):
-                sequence += 1
-                _check_codes(adjudication, ids, report)
-                rows.append(_row(adjudication, sequence, ids))
-                if len(rows) >= CHUNK_ROWS:
-                    chunks.append(pd.DataFrame(rows, columns=_ADJUDICATION_COLUMNS))
-                    rows = []
+def read_835(sources: list[Path], ids: ClaimIds, report: ImportReport, workers: int = 1) -> pd.DataFrame:
+    """Every CLP of the 835 files as one row, in input order (streamed, files side by side on ``workers``
+    processes; rows are packed in chunks)."""
+    paths = list(x12_files(sources))
+    report.files += len(paths)
+    chunks, rows = [], []
+    for part in map_files(read_835_file, paths, workers, ids):
+        report.transactions += part.transactions
+        report.problems += part.problems
+        for row in part.rows:
+            rows.append(row)
+            if len(rows) >= CHUNK_ROWS:
+                chunks.append(pd.DataFrame(rows, columns=_ADJUDICATION_COLUMNS))
+                rows = []
     chunks.append(pd.DataFrame(rows, columns=_ADJUDICATION_COLUMNS))
     frame = pd.concat(chunks, ignore_index=True)
+    frame["sequence"] = np.arange(1, len(frame) + 1)  # input order, across files
     report.adjudications = len(frame)
     return frame
 
 
-def _transactions(path: Path, ids: ClaimIds, report: ImportReport):
-    """The file's transactions; the reader's problems join the report with claim ids as written."""
-    problems: list[Problem] = []
+@dataclass
+class FileRead:
+    """What one X12 file gave: its rows (835: adjudication rows; 837: (claim id, submission) pairs), its
+    problems in the order they were found, and (835) how many transactions it held."""
+
+    rows: list = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    transactions: int = 0
+
+
+def read_835_file(path: Path, ids: ClaimIds) -> FileRead:
+    """One 835 file's adjudication rows (without ``sequence``: numbered in input order by the caller)."""
+    read = FileRead()
+    for transaction in _transactions(path, ids, read.problems):
+        if transaction.code != "835":
+            read.problems.append(
+                Problem(
+                    transaction.file,
+                    "an 837 among the 835 files (give it with --claims-837)",
+                    transaction.start,
+                    severity="warning",
+                )
+            )
+            continue
+        read.transactions += 1
+        for adjudication in adjudications(transaction, read.problems):
+            _check_codes(adjudication, ids, read.problems)
+            read.rows.append(_row(adjudication, ids))
+    return read
+
+
+def _transactions(path: Path, ids: ClaimIds, problems: list[Problem]):
+    """The file's transactions; the reader's problems follow the others, with claim ids as written."""
+    found: list[Problem] = []
     try:
-        yield from read_transactions(path, problems)
+        yield from read_transactions(path, found)
     finally:
-        report.problems += [replace(problem, claim_id=ids(problem.claim_id)) for problem in problems]
+        problems += [replace(problem, claim_id=ids(problem.claim_id)) for problem in found]
 
 
-def _check_codes(adjudication: Adjudication, ids: ClaimIds, report: ImportReport) -> None:
+def _check_codes(adjudication: Adjudication, ids: ClaimIds, problems: list[Problem]) -> None:
     unknown = [pair for pair in adjudication.carc_codes if not known_carc(pair.split("-", 1)[1])]
     if unknown:
-        report.problems.append(
+        problems.append(
             Problem(
                 adjudication.file,
                 "unknown CARC reason code (kept in carc_codes)",
@@ -259,26 +280,34 @@ def _check_codes(adjudication: Adjudication, ids: ClaimIds, report: ImportReport
         )
 
 
-def read_837(sources: list[Path], ids: ClaimIds, report: ImportReport) -> dict[str, Submission]:
+def read_837(sources: list[Path], ids: ClaimIds, report: ImportReport, workers: int = 1) -> dict[str, Submission]:
     """Submissions by (hashed) patient control number; a later submission of the same claim replaces an
     earlier one (a corrected or replacement claim)."""
     found: dict[str, Submission] = {}
-    for path in x12_files(sources):
-        report.files_837 += 1
-        for transaction in _transactions(path, ids, report):
-            if transaction.code != "837":
-                report.problems.append(
-                    Problem(
-                        transaction.file,
-                        "an 835 among the 837 files (give it as an 835 PATH)",
-                        transaction.start,
-                        severity="warning",
-                    )
-                )
-                continue
-            for submission in submissions(transaction):
-                found[ids(submission.claim_id)] = submission
+    paths = list(x12_files(sources))
+    report.files_837 += len(paths)
+    for part in map_files(read_837_file, paths, workers, ids):
+        report.problems += part.problems
+        found.update(part.rows)
     return found
+
+
+def read_837_file(path: Path, ids: ClaimIds) -> FileRead:
+    """One 837 file's (claim id as written, submission) pairs, in file order."""
+    read = FileRead()
+    for transaction in _transactions(path, ids, read.problems):
+        if transaction.code != "837":
+            read.problems.append(
+                Problem(
+                    transaction.file,
+                    "an 835 among the 837 files (give it as an 835 PATH)",
+                    transaction.start,
+                    severity="warning",
+                )
+            )
+            continue
+        read.rows += [(ids(submission.claim_id), submission) for submission in submissions(transaction)]
+    return read
 
 
 def link(adjudications_frame: pd.DataFrame, report: ImportReport) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -531,6 +560,7 @@ class ImportOptions:
     defaults: dict[str, str] = field(default_factory=dict)
     hash_claim_ids: bool = False
     salt: str | None = None
+    workers: int = 1  # processes reading files side by side (features.x12.parallel)
 
 
 def parse_defaults(pairs: list[str]) -> dict[str, str]:
@@ -557,8 +587,8 @@ def import_remittances(
     ids = ClaimIds(options.hash_claim_ids, options.salt)
     report = ImportReport()
     payer_map = PayerMap.load(options.payer_map)
-    submitted = read_837(options.claims_837, ids, report) if options.claims_837 else None
-    frame = read_835(sources, ids, report)
+    submitted = read_837(options.claims_837, ids, report, options.workers) if options.claims_837 else None
+    frame = read_835(sources, ids, report, options.workers)
     initial, readjudications = link(frame, report)
     if log_fills is not None:
         log_fills = log_fills.assign(claim_id=log_fills["claim_id"].map(ids))

@@ -23,6 +23,10 @@ from pydantic import ValidationError
 from x12sdk.io import X12SegmentReader
 from x12sdk.parsing import X12Parser, create_parser
 
+from features.x12 import sdk
+
+sdk.install()
+
 logger = logging.getLogger(__name__)
 
 #: Transaction sets recoup reads, by ST01 and the GS08 implementation guides it accepts.
