@@ -7,6 +7,7 @@ the service may override it from its settings).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from features.schema import Level
 from models.calendar import add_business_days
-from models.rules import shipped_rules, state_external_review
+from models.rules import shipped_rules, state_external_review_windows
 
 INTERNAL_LEVELS = (Level.reconsideration, Level.written_appeal, Level.peer_to_peer)
 
@@ -291,7 +292,11 @@ def deadlines(claims: LadderClaims, policy: LadderPolicy) -> Deadlines:
 
 
 def _texts(template: str, values: np.ndarray) -> np.ndarray:
-    """``template`` filled with each of ``values`` (formatted once per distinct value)."""
+    """``template`` filled with each of ``values``, formatted once per distinct value. A rule's figure is
+    usually the same for every claim, and that case costs one comparison instead of a sort."""
+    values = np.asarray(values).reshape(-1)
+    if len(values) and (values == values[0]).all():
+        return np.full(len(values), template.format(values[:1].tolist()[0]), dtype=object)
     distinct, inverse = np.unique(values, return_inverse=True)
     return np.array([template.format(value) for value in distinct.tolist()], dtype=object)[inverse.reshape(-1)]
 
@@ -299,19 +304,26 @@ def _texts(template: str, values: np.ndarray) -> np.ndarray:
 def _external_review_texts(state: np.ndarray | None, months: np.ndarray, n: int, overridden: bool) -> np.ndarray:
     """Why an external review deadline is unknown, with the window that will apply: the state's when the
     table gives a longer one than the federal four months and the policy sets none."""
-    text = "unknown: needs the date of the final internal adverse determination; external review {} months from it ({})"
     states = np.full(n, "", dtype=object) if state is None or overridden else np.asarray(state, dtype=object)
-    keys = np.array([f"{code}|{floor}" for code, floor in zip(states.tolist(), months.tolist(), strict=True)])
-    distinct, inverse = np.unique(keys, return_inverse=True)
-    table = state_external_review()
-    texts = []
-    for key in distinct.tolist():
-        code, floor = key.split("|")
-        if code in table.index and int(table.at[code, "months"]) > int(floor):
-            texts.append(text.format(int(table.at[code, "months"]), f"{code}: {table.at[code, 'citation']}"))
-        else:
-            texts.append(text.format(floor, "45 CFR 147.136(d)(2)(i)"))
+    months = np.broadcast_to(np.asarray(months, dtype="int64"), (n,))
+    if n and (months == months[0]).all():  # one federal window for every claim: one text per state
+        distinct, inverse = np.unique(states.astype(str), return_inverse=True)
+        texts = [_external_review_text(code, int(months[0])) for code in distinct.tolist()]
+    else:
+        pairs = list(zip(states.tolist(), months.tolist(), strict=True))
+        table = {pair: position for position, pair in enumerate(dict.fromkeys(pairs))}
+        inverse = np.array([table[pair] for pair in pairs], dtype="int64")
+        texts = [_external_review_text(code, floor) for code, floor in table]
     return np.array(texts, dtype=object)[inverse.reshape(-1)]
+
+
+@cache
+def _external_review_text(state: str, federal_months: int) -> str:
+    text = "unknown: needs the date of the final internal adverse determination; external review {} months from it ({})"
+    window = state_external_review_windows().get(state)
+    if window is not None and window[0] > federal_months:
+        return text.format(window[0], f"{state}: {window[1]}")
+    return text.format(federal_months, "45 CFR 147.136(d)(2)(i)")
 
 
 def eligibility(

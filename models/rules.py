@@ -80,3 +80,13 @@ def shipped_rules() -> RuleTable:
 def state_external_review() -> pd.DataFrame:
     """External review windows by state: ``state``, ``months``, ``program``, ``citation``."""
     return _read("state_external_review.csv").set_index("state")
+
+
+@cache
+def state_external_review_windows() -> dict[str, tuple[int, str]]:
+    """Each state's external review window as ``{state: (months, citation)}``, for lookups per claim."""
+    table = state_external_review()
+    return {
+        code: (int(months), citation)
+        for code, months, citation in zip(table.index, table["months"], table["citation"], strict=True)
+    }
