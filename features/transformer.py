@@ -157,7 +157,12 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
 
     def matrix(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """``features`` as one float64 (attempts, features) matrix: what the outcome models predict on."""
-        return np.column_stack([values.astype("float64", copy=False) for values in self.features(columns).values()])
+        features = self.features(columns)
+        # filled column by column: one allocation, and no float64 copy of each column on the way
+        matrix = np.empty((len(columns["level"]), len(features)), dtype="float64")
+        for position, values in enumerate(features.values()):
+            matrix[:, position] = values
+        return matrix
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "feature_names_out_")
