@@ -49,6 +49,8 @@ class RuleTable:
     def value(self, rule: str, dates: np.ndarray | np.datetime64) -> np.ndarray:
         """The figure of ``rule`` in force on each of ``dates`` (NaT takes the latest figure)."""
         periods = self._periods[rule]
+        if len(periods.starts) == 1:  # one figure since the table starts (most windows): no date to look up
+            return np.full(np.shape(dates), periods.values[0])
         dates = np.asarray(dates, dtype="datetime64[D]")
         position = np.searchsorted(periods.starts, dates, side="right") - 1
         position = np.where(np.isnat(dates), len(periods.starts) - 1, np.maximum(position, 0))
