@@ -243,13 +243,17 @@ class Store:
             connection.execute(statement, rows[start : start + ROWS_PER_INSERT])
 
     def upsert_claims(self, connection: Connection, claim_rows: Iterable[Mapping[str, Any]]) -> None:
-        """Insert or update claims by ``claim_id`` (the last row of a claim wins)."""
+        """Insert or update claims by ``claim_id`` (the last row of a claim wins).
+
+        Rows are written in ``claim_id`` order: PostgreSQL locks each row it upserts, so two transactions
+        that write overlapping claims in different orders can each wait on the other (a deadlock, one of
+        them aborted); in one global order the second simply waits for the first."""
         now = datetime.now(UTC)
         latest = {
             row["claim_id"]: {**{name: row.get(name) for name in CLAIM_COLUMN_NAMES}, "updated_at": now}
             for row in claim_rows
         }
-        self._upsert(connection, claims, list(latest.values()), ["claim_id"])
+        self._upsert(connection, claims, [latest[claim_id] for claim_id in sorted(latest)], ["claim_id"])
 
     def record_predictions(self, claim_rows: list[Mapping[str, Any]], prediction_rows: list[Mapping[str, Any]]) -> None:
         """Store scored claims and their predictions in one transaction."""
@@ -291,6 +295,9 @@ class Store:
             if conflicts:
                 raise OutcomeConflict(conflicts)
             self.upsert_claims(connection, incoming)
+            # attempts in key order too, for the same reason as claims (``upsert_claims``)
+            inserts.sort(key=lambda attempt: (attempt["claim_id"], attempt["level"]))
+            updates.sort(key=lambda attempt: (attempt["claim_id"], attempt["level"]))
             for start in range(0, len(inserts), ROWS_PER_INSERT):
                 connection.execute(attempts.insert(), inserts[start : start + ROWS_PER_INSERT])
             if updates:

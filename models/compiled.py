@@ -8,7 +8,8 @@ single-claim path the second.
 Compiling takes seconds per model, so the object code is cached on disk, keyed by the model's text and
 the compiler and CPU it was built for, and missing entries are compiled in parallel processes. Cache files
 are written under a temporary name and renamed, so a crash or a concurrent compile never leaves a torn
-file under a final name.
+file under a final name. A compile can be cancelled (``cancel``, an event another thread sets): its
+worker processes are terminated at once, so a server that stops mid-compile leaves no process behind.
 
 Loading a torn or altered object file is not an error LLVM reports: it aborts the process (``LLVM ERROR:
 section header table goes past the end of the file``, exit 134). So each object file has a SHA-256
@@ -22,8 +23,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import current_process, get_context
 from pathlib import Path
 
@@ -39,6 +40,10 @@ CHECKSUM_SUFFIX = ".sha256"
 
 class CorruptCacheError(RuntimeError):
     """A compiled-trees cache entry does not match its checksum."""
+
+
+class CompileCancelled(RuntimeError):
+    """The compile was cancelled (``cancel`` was set) before it finished."""
 
 
 def _digest(path: Path) -> str:
@@ -126,24 +131,44 @@ def _temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
 
 
+def _entries(boosters: dict[str, lgb.Booster], cache_dir: Path) -> dict[str, tuple[Path, Path, str]]:
+    """Each booster's cache entry: (model text file, object file, model text)."""
+    toolchain = _toolchain()
+    entries = {}
+    for name, booster in boosters.items():
+        text = booster.model_to_string()
+        key = hashlib.sha256(f"{toolchain}\n{text}".encode()).hexdigest()[:32]
+        entries[name] = (cache_dir / f"{key}.txt", cache_dir / f"{key}.o", text)
+    return entries
+
+
+def is_cached(boosters: dict[str, lgb.Booster], cache_dir: Path | None = None) -> bool:
+    """Whether every booster has an intact entry in the cache (``compile_forests`` would compile nothing)."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return all(
+        model_file.is_file() and model_file.read_text() == text and _intact(object_file)
+        for model_file, object_file, text in _entries(boosters, cache_dir).values()
+    )
+
+
 def compile_forests(
-    boosters: dict[str, lgb.Booster], cache_dir: Path | None = None, processes: int | None = None
+    boosters: dict[str, lgb.Booster],
+    cache_dir: Path | None = None,
+    processes: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict:
     """Compiled ``lleaves.Model`` for each booster, by the same names; from the cache where present.
 
     Each forest is the trees ``booster.predict`` uses by default (the best iteration when there is one)
     and returns what it returns (probabilities for a classifier, the objective's output scale otherwise).
+    Raises ``CompileCancelled`` once ``cancel`` is set while entries are being compiled.
     """
     import lleaves
 
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    toolchain = _toolchain()
     files = {}
-    for name, booster in boosters.items():
-        text = booster.model_to_string()
-        key = hashlib.sha256(f"{toolchain}\n{text}".encode()).hexdigest()[:32]
-        model_file, object_file = cache_dir / f"{key}.txt", cache_dir / f"{key}.o"
+    for name, (model_file, object_file, text) in _entries(boosters, cache_dir).items():
         if not model_file.exists() or model_file.read_text() != text:
             _write_atomically(model_file, text)
             _discard(object_file)  # compiled from another text
@@ -159,9 +184,7 @@ def compile_forests(
             for model_file, object_file in missing:
                 _compile(model_file, object_file)
         else:
-            # spawn: a forked child would inherit the parent's OpenMP and LLVM state
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                list(pool.map(_compile, *zip(*missing, strict=True)))  # list(): raise a child's error here
+            _compile_in_processes(missing, workers, cancel)
     forests = {}
     for name, (model_file, object_file) in files.items():
         if not _intact(object_file):  # checked again just before LLVM reads it: a torn file aborts the process
@@ -171,3 +194,16 @@ def compile_forests(
         forest.compile(cache=str(object_file))
         forests[name] = forest
     return forests
+
+
+def _compile_in_processes(missing: list[tuple[Path, Path]], workers: int, cancel: threading.Event | None) -> None:
+    """``_compile`` each (model file, object file) pair in a pool of ``workers`` processes; a child's error
+    is raised here. Leaving the ``with`` block terminates the pool, so on cancel no child outlives it."""
+    # spawn: a forked child would inherit the parent's OpenMP and LLVM state
+    with get_context("spawn").Pool(workers) as pool:
+        result = pool.starmap_async(_compile, missing)
+        while not result.ready():
+            if cancel is not None and cancel.is_set():
+                raise CompileCancelled("compiling the trees was cancelled")
+            result.wait(0.1)
+        result.get()

@@ -10,6 +10,7 @@ Fitting lives in ``training``; this module only predicts, so serving never impor
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pandas as pd
 from scipy import sparse
 from sklearn.isotonic import IsotonicRegression
 
-from models.compiled import compile_forests, default_cache_dir
+from models.compiled import compile_forests, default_cache_dir, is_cached
 
 SETTLEMENT_QUANTILES = {"allowed_p10": 0.1, "allowed_p50": 0.5, "allowed_p90": 0.9}
 MIN_GAIN_DOLLARS = 0.01
@@ -112,13 +113,19 @@ class OutcomeModels:
             "days": self.days,
         }
 
-    def compile(self, cache_dir: Path | None = None) -> None:
+    def compile(self, cache_dir: Path | None = None, cancel: threading.Event | None = None) -> None:
         """Predict with compiled forests (``models.compiled``) from now on: same numbers, several times faster.
         Not pickled: a loaded copy predicts with LightGBM until it is compiled in its own process."""
         cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        boosters = {name: model.booster_ for name, model in self.named().items()}
-        self.__dict__["_forests"] = compile_forests(boosters, cache_dir)
+        self.__dict__["_forests"] = compile_forests(self._boosters(), cache_dir, cancel=cancel)
         self.__dict__["_forests_dir"] = cache_dir
+
+    def is_cached(self, cache_dir: Path | None = None) -> bool:
+        """Whether ``compile`` would only load object code from ``cache_dir`` (a second or so), not compile."""
+        return is_cached(self._boosters(), cache_dir)
+
+    def _boosters(self) -> dict[str, lgb.Booster]:
+        return {name: model.booster_ for name, model in self.named().items()}
 
     @property
     def compiled_dir(self) -> Path | None:

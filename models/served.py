@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import mlflow
 import numpy as np
 
 from models.bundle import RecoupBundle
+from models.compiled import CompileCancelled
 from models.ladder import LadderPolicy
 
 logger = logging.getLogger(__name__)
@@ -88,13 +90,17 @@ def make_served(
     compile_trees: bool = True,
     compiled_dir: Path | None = None,
     policy: LadderPolicy | None = None,
+    cancel: threading.Event | None = None,
 ) -> RecoupBundle:
     """Compile ``bundle``'s trees (without a compiler it scores with LightGBM: the same numbers to about
-    1e-15) and smoke-test it under ``policy``: a bundle that loads but cannot score is never served."""
+    1e-15) and smoke-test it under ``policy``: a bundle that loads but cannot score is never served.
+    Setting ``cancel`` stops a compile (``CompileCancelled``)."""
     if compile_trees:
         started = time.perf_counter()
         try:
-            bundle.models.compile(compiled_dir)
+            bundle.models.compile(compiled_dir, cancel=cancel)
+        except CompileCancelled:
+            raise
         except Exception as error:  # no compiler, an unwritable cache
             logger.warning(
                 "compiled trees unavailable; scoring with LightGBM", extra={"error": f"{type(error).__name__}: {error}"}

@@ -196,6 +196,7 @@ READINESS: dict[str, Any] = {
     "loaded_at": "2026-04-10T08:00:00Z",
     "last_reload_error": None,
     "last_reload_error_at": None,
+    "trees": "compiled",
     "recording": RECORDING,
 }
 

@@ -318,6 +318,12 @@ class ReadinessResponse(BaseModel):
         None, description="The last failed model load, if any (the previous model keeps serving)."
     )
     last_reload_error_at: datetime | None = Field(None, description="When the last failed load happened (UTC).")
+    trees: Literal["compiled", "compiling", "lightgbm"] | None = Field(
+        None,
+        description="How the served model scores: compiled trees; LightGBM while its trees compile in the "
+        "background (a first start with an empty cache; same numbers, slower); or LightGBM (compiling off "
+        "or unavailable). Null when no model is loaded.",
+    )
     recording: RecordingStatus | None = Field(None, description="Prediction recording (RECOUP_RECORD_PREDICTIONS).")
 
 

@@ -33,6 +33,7 @@ async def readyz(holder: HolderDep, recorder: RecorderDep, response: Response) -
         loaded_at=model.loaded_at if model is not None else None,
         last_reload_error=holder.last_error,
         last_reload_error_at=holder.last_error_at,
+        trees=holder.trees,
         recording=RecordingStatus(**recorder.status()),
     )
 

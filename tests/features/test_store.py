@@ -80,15 +80,19 @@ def test_rejected_rows_store_nothing_and_keep_the_files_messages(store, history_
     assert store.counts()["attempts"] == 0
 
 
-def test_predictions_are_stored_with_their_claim_and_read_back(store):
-    claim = {
-        "claim_id": "C5", "payer_id": "AETNA", "plan_type": "PPO", "funding": "unknown", "state": "TX",
+def _claim(claim_id: str) -> dict:
+    return {
+        "claim_id": claim_id, "payer_id": "AETNA", "plan_type": "PPO", "funding": "unknown", "state": "TX",
         "place_of_service": "23", "cpt_code": "99285", "modifier": None, "units": 1, "specialty": None,
         "emergency": True, "nsa_eligible": True, "network_gap": False, "service_date": date(2025, 1, 2),
         "initial_payment_date": None, "billed_amount": 2400.0, "initial_allowed_amount": 310.0,
         "qpa_amount": None, "carc_codes": "CO-45", "has_medical_necessity_letter": False,
         "has_clinical_notes": False, "prior_authorization": False,
     }  # fmt: skip
+
+
+def test_predictions_are_stored_with_their_claim_and_read_back(store):
+    claim = _claim("C5")
     prediction = {
         "claim_id": "C5", "model_name": "recoup", "model_version": "3", "source": "api",
         "served_at": datetime.now(UTC), "as_of_date": date(2025, 2, 1), "current_level": 0,
@@ -126,3 +130,39 @@ def test_two_stores_opening_one_new_database_at_once_both_succeed(fresh_postgres
     assert all(opened.counts()["claims"] == 0 for opened in stores)
     for opened in stores:
         opened.close()
+
+
+@pytest.mark.postgres
+def test_two_writers_upserting_overlapping_claims_in_opposite_orders_both_commit(fresh_postgres_uri):
+    """Two replicas recording the same worklist, one in reverse order: without one global write order
+    each transaction holds row locks the other waits on, and PostgreSQL aborts one as a deadlock."""
+    import threading
+
+    first, second = Store.open(fresh_postgres_uri), Store.open(fresh_postgres_uri)
+    worklist = [_claim(f"C{number:05d}") for number in range(3000)]
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def write(store: Store, rows: list[dict]) -> None:
+        try:
+            for _ in range(3):
+                start.wait()
+                store.record_predictions(rows, [])
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+            start.abort()
+
+    writers = [
+        threading.Thread(target=write, args=(first, worklist)),
+        threading.Thread(target=write, args=(second, worklist[::-1])),
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    try:
+        assert errors == []
+        assert first.counts()["claims"] == len(worklist)
+    finally:
+        first.close()
+        second.close()

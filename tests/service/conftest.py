@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 
 from features.requests import EXAMPLE_CLAIM
 from features.schema import TRUTH_PREFIX
+from models.served import load_bundle
 from service.app import create_app
 from service.settings import Settings
 
@@ -53,6 +54,11 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
     history = history.drop(columns=[c for c in history.columns if c.startswith(TRUTH_PREFIX)])
     result = train(history, seed=0, tracking_uri=uri, register=True)
     client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, result.model_version)
+    # compiled once here, so every app the tests start finds its trees cached and serves them from the
+    # first request (with an empty cache a first start serves LightGBM while it compiles: test_server.py)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    load_bundle(f"models:/{REGISTERED_MODEL}/{result.model_version}").models.compile(root / "trees")
     payers = tuple(sorted(history["payer_id"].astype(str).str.strip().str.upper().unique()))
     return ModelStore(uri, root, str(result.model_version), result.run_id, payers)
 

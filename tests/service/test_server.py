@@ -156,3 +156,56 @@ def test_several_workers_serve_one_port_and_sum_their_metrics(model_store, tmp_p
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+COMPILE_SECONDS = 900  # compiling six forests: about 30 s on an idle 2-core machine, minutes on a busy one
+
+
+def _score(base: str, claim: dict) -> dict:
+    response = httpx.post(f"{base}/v1/score", json=claim, headers={"X-API-Key": API_KEY}, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_first_start_with_no_compiled_trees_serves_at_once_and_swaps_them_in_when_compiled(
+    model_store, tmp_path, claim
+):
+    env = _server_environment(model_store) | {"RECOUP_COMPILED_TREES_DIR": str(tmp_path / "empty-cache")}
+    with running_server(env, tmp_path) as (base, log_path, _process):
+        assert httpx.get(f"{base}/readyz").json()["trees"] == "compiling"
+        before = _score(base, claim)  # ready, and scoring with LightGBM meanwhile
+        deadline = time.monotonic() + COMPILE_SECONDS
+        while (trees := httpx.get(f"{base}/readyz").json()["trees"]) == "compiling":
+            assert time.monotonic() < deadline, f"trees not compiled in time:\n{log_path.read_text()[-3000:]}"
+            time.sleep(1)
+        assert trees == "compiled", log_path.read_text()[-3000:]
+        after = _score(base, claim)
+    # the same answer: compiled trees and LightGBM differ by about 1e-15
+    assert after["recommendation"]["action"] == before["recommendation"]["action"]
+    for compiled, lightgbm in zip(after["ladder"], before["ladder"], strict=True):
+        numbers = [name for name, value in lightgbm.items() if isinstance(value, float)]
+        assert {n: compiled[n] for n in numbers} == pytest.approx({n: lightgbm[n] for n in numbers}, rel=1e-9)
+        assert {n: v for n, v in compiled.items() if n not in numbers} == {
+            n: v for n, v in lightgbm.items() if n not in numbers
+        }
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    assert [r["trees"] for r in records if r.get("message") == "model loaded"] == ["lightgbm"]
+    assert any(record.get("message") == "compiled trees now serving" for record in records)
+
+
+def test_a_server_stopped_while_compiling_leaves_no_process_behind(model_store, tmp_path):
+    import psutil
+
+    env = _server_environment(model_store) | {"RECOUP_COMPILED_TREES_DIR": str(tmp_path / "empty-cache")}
+    with running_server(env, tmp_path) as (base, log_path, process):
+        deadline = time.monotonic() + 60
+        while not (children := psutil.Process(process.pid).children(recursive=True)):  # the compile's pool
+            assert time.monotonic() < deadline, "no compile processes started"
+            time.sleep(0.1)
+        assert httpx.get(f"{base}/readyz").json()["trees"] == "compiling"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM), log_path.read_text()[-3000:]
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"left running: {alive}"
+    log = log_path.read_text()
+    assert "compiling the trees was cancelled" in log and "Traceback" not in log
