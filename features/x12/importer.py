@@ -238,17 +238,7 @@ class FileRead:
 def read_835_file(path: Path, ids: ClaimIds) -> FileRead:
     """One 835 file's adjudication rows (without ``sequence``: numbered in input order by the caller)."""
     read = FileRead()
-    for transaction in _transactions(path, ids, read.problems):
-        if transaction.code != "835":
-            read.problems.append(
-                Problem(
-                    transaction.file,
-                    "an 837 among the 835 files (give it with --claims-837)",
-                    transaction.start,
-                    severity="warning",
-                )
-            )
-            continue
+    for transaction in _transactions(path, ids, read.problems, "835"):
         read.transactions += 1
         for adjudication in adjudications(transaction, read.problems):
             _check_codes(adjudication, ids, read.problems)
@@ -256,11 +246,23 @@ def read_835_file(path: Path, ids: ClaimIds) -> FileRead:
     return read
 
 
-def _transactions(path: Path, ids: ClaimIds, problems: list[Problem]):
-    """The file's transactions; the reader's problems follow the others, with claim ids as written."""
+#: what a transaction of the other kind among the files given for one kind is told (it is not read)
+_MISPLACED = {
+    "835": "an 837 among the 835 files (give it with --claims-837)",
+    "837": "an 835 among the 837 files (give it as an 835 PATH)",
+}
+
+
+def _transactions(path: Path, ids: ClaimIds, problems: list[Problem], code: str):
+    """The file's transactions of kind ``code`` (a warning for each other one); the reader's problems
+    follow the others, with claim ids as written."""
     found: list[Problem] = []
     try:
-        yield from read_transactions(path, found)
+        for transaction in read_transactions(path, found):
+            if transaction.code == code:
+                yield transaction
+            else:
+                problems.append(Problem(transaction.file, _MISPLACED[code], transaction.start, severity="warning"))
     finally:
         problems += [replace(problem, claim_id=ids(problem.claim_id)) for problem in found]
 
@@ -295,17 +297,7 @@ def read_837(sources: list[Path], ids: ClaimIds, report: ImportReport, workers: 
 def read_837_file(path: Path, ids: ClaimIds) -> FileRead:
     """One 837 file's (claim id as written, submission) pairs, in file order."""
     read = FileRead()
-    for transaction in _transactions(path, ids, read.problems):
-        if transaction.code != "837":
-            read.problems.append(
-                Problem(
-                    transaction.file,
-                    "an 835 among the 837 files (give it as an 835 PATH)",
-                    transaction.start,
-                    severity="warning",
-                )
-            )
-            continue
+    for transaction in _transactions(path, ids, read.problems, "837"):
         read.rows += [(ids(submission.claim_id), submission) for submission in submissions(transaction)]
     return read
 
