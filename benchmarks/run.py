@@ -127,10 +127,10 @@ def bench_training(history_claims: int, folder: Path) -> tuple[dict, Path]:
     """``training.pipeline.train`` end to end, then the outcome models alone, local vs Dask."""
     import joblib
     import mlflow
-    from sklearn.metrics import brier_score_loss, roc_auc_score
 
     from features.schema import TRUTH_PREFIX
     from features.transformer import ClaimFeatures
+    from models.metrics import classification_metrics
     from service.dask_scoring import dask_client
     from training.data import load_history, time_split
     from training.fit import fit_outcome_models
@@ -156,11 +156,11 @@ def bench_training(history_claims: int, folder: Path) -> tuple[dict, Path]:
         started = time.perf_counter()
         models = fit(split, transformer, *args)
         seconds = time.perf_counter() - started
-        p = models.p_success(test_x)
+        metrics = classification_metrics(split.test["success"], models.p_success(test_x))
         return {
             "seconds": seconds,
-            "test_brier": brier_score_loss(split.test["success"], p),
-            "test_auc": roc_auc_score(split.test["success"], p),
+            "test_brier": metrics["brier"],
+            "test_auc": metrics["roc_auc"],
             "success_trees": int(models.success.best_iteration_),
         }
 

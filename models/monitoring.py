@@ -30,8 +30,8 @@ import pandas as pd
 from features import reference
 from features.schema import ESCALATION_LEVELS, RESOLVED_OUTCOMES, SUCCESS_OUTCOMES, Level
 from features.store import Store
+from models.metrics import expected_calibration_error
 
-CALIBRATION_BINS = 15
 CATEGORICAL_FEATURES = ("payer_id", "code_family", "denial_category")
 AMOUNT_FEATURES = ("billed_amount", "initial_allowed_amount")
 AMOUNT_BINS = 10
@@ -39,19 +39,6 @@ MAX_CATEGORIES = 60  # beyond this many payers (codes...) the rarest are pooled 
 OTHER = "(other)"
 PSI_FLOOR = 1e-4  # an empty bin counts as this share, so PSI stays finite
 AGE_BUCKETS = (30, 90, 180, 365)
-
-
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
-    """Mean |observed rate - mean prediction| over equal-width probability bins, weighted by count."""
-    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
-    if not len(y):
-        return float("nan")
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    observed = np.bincount(which, weights=y, minlength=bins)
-    predicted = np.bincount(which, weights=p, minlength=bins)
-    used = counts > 0
-    return float(np.sum(np.abs(observed[used] - predicted[used])) / len(y))
 
 
 @dataclass(frozen=True)

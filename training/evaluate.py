@@ -7,28 +7,14 @@ import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, log_loss, mean_absolute_error, roc_auc_score
+from sklearn.metrics import mean_absolute_error
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from features.schema import Level
-from models.monitoring import expected_calibration_error
+from models.metrics import classification_metrics, reliability_table
 
 SHRINKAGE_ATTEMPTS = 20  # payer x level rates borrow this many attempts' worth of the market rate
-PROBABILITY_FLOOR = 1e-6
-
-
-def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    y = np.asarray(y, dtype=float)
-    p = np.clip(np.asarray(p, dtype=float), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
-    metrics = {
-        "log_loss": log_loss(y, p, labels=[0, 1]),
-        "brier": brier_score_loss(y, p),
-        "ece": expected_calibration_error(y, p),
-        "n": float(len(y)),
-    }
-    metrics["roc_auc"] = roc_auc_score(y, p) if 0 < y.sum() < len(y) else float("nan")
-    return metrics
 
 
 class PayerLevelRates:
@@ -92,17 +78,14 @@ def settlement_metrics(test: pd.DataFrame, predicted: pd.DataFrame) -> dict[str,
     }
 
 
-def plot_tables(test: pd.DataFrame, predicted: pd.DataFrame, bins: int = 10) -> dict[str, list[dict]]:
+def plot_tables(test: pd.DataFrame, predicted: pd.DataFrame) -> dict[str, list[dict]]:
     """What the model page plots, kept in the bundle's metadata (JSON-ready): the success model's calibration
-    (test attempts in ``bins`` equal-width bins of predicted probability: mean predicted, observed rate,
-    count) and the P10-P90 settlement interval's coverage by level (successful test attempts)."""
-    p = predicted["p_success"].to_numpy()
-    y = test["success"].to_numpy().astype(float)
-    position = np.minimum((p * bins).astype(int), bins - 1)
+    (the reliability table of the test attempts, ``models.metrics``: mean predicted, observed rate, count per
+    non-empty bin) and the P10-P90 settlement interval's coverage by level (successful test attempts)."""
+    table = reliability_table(test["success"], predicted["p_success"])
     calibration = [
-        {"predicted": float(p[position == b].mean()), "observed": float(y[position == b].mean()), "count": int(n)}
-        for b in range(bins)
-        if (n := int((position == b).sum()))
+        {"predicted": float(row.mean_predicted), "observed": float(row.observed_rate), "count": int(row.rows)}
+        for row in table.itertuples()
     ]
     won = test["success"].to_numpy()
     actual = test["final_allowed_amount"].to_numpy()

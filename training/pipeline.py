@@ -21,12 +21,12 @@ from features.transformer import ClaimFeatures
 from models.bundle import REASON_METHODS, RecoupBundle
 from models.estimators import OutcomeModels
 from models.ladder import LadderPolicy
+from models.metrics import classification_metrics, reliability_table
 from models.monitoring import reference_profile
 from training import tracking
 from training.data import History, load_history, time_split
 from training.evaluate import (
     PayerLevelRates,
-    classification_metrics,
     level_name,
     logistic_baseline,
     metrics_by,
@@ -287,9 +287,8 @@ def _calibration_plot(test: pd.DataFrame, predicted: pd.DataFrame):
         mask = test["level"].to_numpy() == level
         if mask.sum() < 100:
             continue
-        bins = np.clip((p[mask] * 10).astype(int), 0, 9)
-        frame = pd.DataFrame({"bin": bins, "p": p[mask], "y": y[mask]}).groupby("bin").mean()
-        axis.plot(frame["p"], frame["y"], marker="o", label=Level(int(level)).name)
+        table = reliability_table(y[mask], p[mask])
+        axis.plot(table["mean_predicted"], table["observed_rate"], marker="o", label=Level(int(level)).name)
     axis.plot([0, 1], [0, 1], color="grey", linestyle="--")
     axis.set(
         xlabel="predicted probability of success",

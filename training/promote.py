@@ -17,9 +17,10 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from models.bundle import RecoupBundle
+from models.metrics import classification_metrics
 from models.served import load_bundle
 from training import tracking
-from training.evaluate import classification_metrics, settlement_metrics
+from training.evaluate import settlement_metrics
 
 #: The challenger may be this much worse in success log loss (relative) and still be "not worse":
 #: run-to-run noise on the same data is of this order.

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import log_loss
 
 from features.schema import CLAIM_COLUMN_NAMES, Level
 from models.bundle import RecoupBundle
 from models.decision import StepEstimates, decide, step_pairs
 from models.ladder import LadderPolicy
+from models.metrics import log_loss
 from training.world import World
 
 POLICY_SAMPLE_CLAIMS = 20_000
-PROBABILITY_FLOOR = 1e-6
 #: Fresh claims simulated after the history to compare predicted and true recovery by payer segment
 SEGMENT_CLAIMS = 5_000
 #: The segment worklist's as_of_date: this long after the history's last attempt
@@ -31,9 +30,9 @@ def truth_metrics(
 ) -> dict[str, float]:
     """Distance of the model's estimates to the truth on the test slice (``truth`` aligned with it)."""
     y = test["success"].to_numpy(dtype=float)
-    truth_p = np.clip(truth["truth_p_success"].to_numpy(dtype=float), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
-    model_p = np.clip(predicted["p_success"].to_numpy(), PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
-    truth_loss, model_loss = log_loss(y, truth_p, labels=[0, 1]), log_loss(y, model_p, labels=[0, 1])
+    truth_p = truth["truth_p_success"].to_numpy(dtype=float)
+    model_p = predicted["p_success"].to_numpy(dtype=float)
+    truth_loss, model_loss = log_loss(y, truth_p), log_loss(y, model_p)
     won = test["success"].to_numpy()
     metrics = {
         "truth_log_loss": truth_loss,

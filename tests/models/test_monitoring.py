@@ -13,7 +13,6 @@ from models.monitoring import (
     Thresholds,
     calibration,
     drift,
-    expected_calibration_error,
     matured_predictions,
     monitor,
     psi,
@@ -87,7 +86,6 @@ def test_calibration_by_group_reports_gap_ece_and_recovery():
     assert table.loc["GOOD", "gap"] == pytest.approx(0, abs=0.03)
     assert table.loc["BAD", "gap"] < -0.25 and table.loc["BAD", "ece"] > 0.2
     assert table.loc["GOOD", "n"] == 2000 and table.loc["GOOD", "realised_recovery"] == 8.0
-    assert expected_calibration_error(np.array([1.0, 0.0]), np.array([1.0, 0.0])) == 0.0
 
 
 def _claims(count: int, rng, payers=("AETNA", "CIGNA"), billed_scale=1.0) -> pd.DataFrame:

@@ -15,10 +15,10 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from models.metrics import classification_metrics, reliability_table
 from models.served import tracking_uri as resolve_tracking_uri
 from training.idr.benchmarks import payer_idr_benchmarks
 from training.idr.features import (
@@ -64,32 +64,6 @@ REGRESSOR_PARAMS = {
     "alpha": 0.5,
 }
 LIGHTGBM_FIXED = {"verbose": -1, "deterministic": True, "force_col_wise": True}
-CALIBRATION_BINS = 10
-
-
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
-    table = reliability_table(y, p, bins)
-    return float((table["rows"] * (table["observed_rate"] - table["mean_predicted"]).abs()).sum() / len(y))
-
-
-def reliability_table(y: np.ndarray, p: np.ndarray, bins: int = CALIBRATION_BINS) -> pd.DataFrame:
-    """Observed rate against mean prediction in equal-width probability bins (empty bins left out)."""
-    bin_index = np.clip((np.asarray(p) * bins).astype(int), 0, bins - 1)
-    frame = pd.DataFrame({"bin": bin_index, "y": np.asarray(y, dtype=float), "p": np.asarray(p, dtype=float)})
-    table = frame.groupby("bin").agg(rows=("y", "size"), mean_predicted=("p", "mean"), observed_rate=("y", "mean"))
-    table.insert(0, "bin_low", table.index / bins)
-    return table.reset_index(drop=True)
-
-
-def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    both_classes = len(np.unique(y)) == 2
-    return {
-        "roc_auc": float(roc_auc_score(y, p)) if both_classes else float("nan"),
-        "log_loss": float(log_loss(y, p, labels=[0, 1])),
-        "brier": float(brier_score_loss(y, p)),
-        "ece": expected_calibration_error(y, p),
-    }
 
 
 def offer_ratio_metrics(actual_ratio: np.ndarray, predicted_ratio: np.ndarray) -> dict[str, float]:
@@ -189,6 +163,7 @@ def _fit_outcome(
         "LightGBM": test_p,
     }
     metrics = pd.DataFrame({name: classification_metrics(y_test, p) for name, p in predictions.items()}).T
+    metrics = metrics.drop(columns="n")  # every model's is the task's test_rows, reported once with the split
     evaluation = IdrEvaluation(
         task=task,
         title=title,
