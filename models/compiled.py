@@ -26,6 +26,7 @@ import os
 import threading
 import uuid
 from multiprocessing import current_process, get_context
+from multiprocessing.connection import wait
 from pathlib import Path
 
 import lightgbm as lgb
@@ -40,6 +41,10 @@ CHECKSUM_SUFFIX = ".sha256"
 
 class CorruptCacheError(RuntimeError):
     """A compiled-trees cache entry does not match its checksum."""
+
+
+class CompileError(RuntimeError):
+    """A child process compiling an entry failed or died; the entry is not cached."""
 
 
 class CompileCancelled(RuntimeError):
@@ -99,7 +104,7 @@ def _compile(model_file: Path, object_file: Path) -> None:
 
     lleaves writes the object file from an LLVM callback whose errors (a full disk) it cannot report, and
     loading a torn object aborts the process. So the new file is loaded and its predictions compared with
-    LightGBM's here, in a child process when there is a pool, before it may enter the cache.
+    LightGBM's here, in a child process (``_compile_in_processes``), before it may enter the cache.
     """
     import lleaves
 
@@ -197,13 +202,31 @@ def compile_forests(
 
 
 def _compile_in_processes(missing: list[tuple[Path, Path]], workers: int, cancel: threading.Event | None) -> None:
-    """``_compile`` each (model file, object file) pair in a pool of ``workers`` processes; a child's error
-    is raised here. Leaving the ``with`` block terminates the pool, so on cancel no child outlives it."""
-    # spawn: a forked child would inherit the parent's OpenMP and LLVM state
-    with get_context("spawn").Pool(workers) as pool:
-        result = pool.starmap_async(_compile, missing)
-        while not result.ready():
+    """``_compile`` each (model file, object file) pair in a child process of its own, ``workers`` at a
+    time. A child that fails, or dies (killed for memory, say), raises ``CompileError`` naming the entry
+    and its exit code: a process pool would replace a dead worker and wait for its task forever. On cancel
+    or an error the children still running are terminated before this returns, so none outlives it."""
+    context = get_context("spawn")  # a forked child would inherit the parent's OpenMP and LLVM state
+    waiting, running = list(missing), {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < workers:
+                model_file, object_file = waiting.pop(0)
+                child = context.Process(target=_compile, args=(model_file, object_file), daemon=True)
+                child.start()
+                running[child.sentinel] = (child, model_file)
+            for sentinel in wait(list(running), timeout=0.1):
+                child, model_file = running.pop(sentinel)
+                child.join()
+                if child.exitcode != 0:
+                    raise CompileError(
+                        f"compiling the trees of {model_file.name} failed: "
+                        f"its process exited with code {child.exitcode}"
+                    )
             if cancel is not None and cancel.is_set():
                 raise CompileCancelled("compiling the trees was cancelled")
-            result.wait(0.1)
-        result.get()
+    finally:
+        for child, _ in running.values():
+            child.terminate()
+        for child, _ in running.values():
+            child.join()

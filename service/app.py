@@ -167,7 +167,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.holder = ModelHolder(settings, metrics)
     app.state.scoring_limiter = CapacityLimiter(settings.scoring_threads)
-    app.state.coalescer = score.ScoreCoalescer(metrics, workers=settings.scoring_threads)
+    app.state.coalescer = score.ScoreCoalescer(
+        metrics, workers=settings.scoring_threads, max_wait_seconds=settings.batch_wait_ms / 1000
+    )
     app.state.store = StoreHolder(settings.store_uri)
     app.state.recorder = PredictionRecorder(
         app.state.store if settings.record_predictions else None, metrics, settings.record_queue_claims

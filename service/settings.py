@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         description="Scoring calls running at once in worker threads; "
         "single claims arriving meanwhile are scored together in the next call.",
     )
+    batch_wait_ms: float = Field(
+        2.0,
+        ge=0,
+        le=1000,
+        description="Under concurrent load, how long a scoring call may wait for single claims to join it, "
+        "in milliseconds (only after a call that scored several; a lone claim is never kept waiting; 0 = never).",
+    )
     log_level: str = Field("INFO", description="Log level of the service's JSON logs.")
     compile_trees: bool = Field(
         True,

@@ -211,19 +211,30 @@ class ScoreCoalescer:
 
     At most ``workers`` calls run at once; a claim that arrives when all are busy waits and is scored
     with every other claim that waited (up to ``max_batch``) in the next call.
+
+    Under concurrent load the clients' next requests arrive together, a round trip after the last answers
+    went out: scored at once, the first of them would go alone and the rest would wait for it, so calls
+    would alternate between one claim and the others. So when the last call scored several claims, a call
+    waits up to ``max_wait_seconds`` for as many to be queued (and no longer than that); a claim arriving
+    at an idle service after a lone one is scored at once, with no wait at all.
     """
 
-    def __init__(self, metrics: Metrics, workers: int = 1, max_batch: int = 256) -> None:
+    def __init__(self, metrics: Metrics, workers: int = 1, max_batch: int = 256, max_wait_seconds: float = 0.0):
         self.metrics = metrics
         self.workers = workers
         self.max_batch = max_batch
+        self.max_wait_seconds = max_wait_seconds
         self._pending: list[tuple[LoadedModel, BaseModel, asyncio.Future]] = []
         self._running = 0
         self._tasks: set[asyncio.Task] = set()
+        self._last_call_claims = 1
+        self._filled: asyncio.Event | None = None
 
     async def score(self, model: LoadedModel, claim: BaseModel) -> Outcome:
         future = asyncio.get_running_loop().create_future()
         self._pending.append((model, claim, future))
+        if self._filled is not None and len(self._pending) >= min(self._last_call_claims, self.max_batch):
+            self._filled.set()
         if self._running < self.workers:
             self._running += 1
             task = asyncio.create_task(self._drain())
@@ -231,9 +242,23 @@ class ScoreCoalescer:
             task.add_done_callback(self._tasks.discard)
         return await future
 
+    async def _gather(self) -> None:
+        """Wait (bounded) until as many claims are queued as the last call scored."""
+        wanted = min(self._last_call_claims, self.max_batch)
+        if self.max_wait_seconds <= 0 or len(self._pending) >= wanted:
+            return
+        self._filled = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._filled.wait(), self.max_wait_seconds)
+        except TimeoutError:
+            pass
+        finally:
+            self._filled = None
+
     async def _drain(self) -> None:
         try:
             while self._pending:
+                await self._gather()
                 model = self._pending[0][0]  # one call scores claims of one model version
                 batch = [entry for entry in self._pending if entry[0] is model][: self.max_batch]
                 taken = {id(entry[2]) for entry in batch}
@@ -241,6 +266,7 @@ class ScoreCoalescer:
                 live = [entry for entry in batch if not entry[2].done()]  # skip requests given up on
                 if not live:
                     continue
+                self._last_call_claims = len(live)
                 started = time.perf_counter()
                 try:
                     claims = [entry[1] for entry in live]

@@ -149,3 +149,37 @@ def test_an_entry_failing_its_checksum_at_load_is_an_error_the_caller_falls_back
     monkeypatch.setattr(compiled_module, "_intact", lambda path: next(checks, False))
     with pytest.raises(compiled_module.CorruptCacheError):
         compile_forests(boosters, tmp_path, processes=1)
+
+
+def test_a_compiling_process_that_dies_is_an_error_not_a_wait_forever(models_and_data, tmp_path):
+    """A child killed while it compiles (by the kernel for memory, say) fails the compile with its exit
+    code; the caller (the service) then keeps LightGBM. The other child is terminated, and nothing is
+    cached for the killed entry."""
+    import threading
+
+    import psutil
+
+    from models.compiled import CompileError
+
+    models = models_and_data[0]
+    boosters = {name: model.booster_ for name, model in models.named().items()}
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            compile_forests(boosters, tmp_path, processes=2)
+        except BaseException as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    me = psutil.Process()
+    while not (children := [child for child in me.children() if "spawn_main" in " ".join(child.cmdline())]):
+        assert thread.is_alive(), failure
+    children[0].kill()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "the compile waited for a dead child"
+    assert len(failure) == 1 and isinstance(failure[0], CompileError), failure
+    assert "exited with code -9" in str(failure[0])
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive

@@ -525,3 +525,39 @@ def test_a_lone_claim_takes_the_single_claim_path_and_errors_the_frame_path(sett
         too_much = client.post("/v1/score", json=claim | {"current_allowed_amount": claim["billed_amount"] + 1})
     assert scored.status_code == 200 and scored.json()["claim_id"] == claim["claim_id"]
     assert _errors(too_much) == {"body.current_allowed_amount": ["must not exceed billed_amount"]}
+
+
+def test_a_call_after_a_busy_one_waits_briefly_for_its_batch_and_a_lone_claim_never_waits(monkeypatch):
+    """After a call that scored several claims, the next call waits (bounded by ``batch_wait_ms``) until as
+    many are queued, so clients whose next requests arrive a moment apart share one call; an idle service
+    scores a lone claim at once. Bounds are generous: only the order of events is asserted, not speed."""
+    import asyncio
+
+    from service.observability import Metrics
+
+    calls: list[int] = []
+    monkeypatch.setattr(score_routes, "score_claims", lambda model, claims: calls.append(len(claims)) or claims)
+
+    def run(wait_seconds: float, last_call: int, arrivals: list[float]) -> tuple[list[int], float]:
+        calls.clear()
+
+        async def main() -> float:
+            coalescer = score_routes.ScoreCoalescer(Metrics(), max_wait_seconds=wait_seconds)
+            coalescer._last_call_claims = last_call
+            started = time.perf_counter()
+
+            async def arrive(delay: float, position: int) -> None:
+                await asyncio.sleep(delay)
+                assert await coalescer.score("model", position) == position  # each gets its own answer
+
+            await asyncio.gather(*(arrive(delay, position) for position, delay in enumerate(arrivals)))
+            return time.perf_counter() - started
+
+        elapsed = asyncio.run(main())
+        return list(calls), elapsed
+
+    assert run(5.0, 4, [0.0, 0.01, 0.02, 0.03])[0] == [4]  # gathered into one call once the fourth arrives
+    waited, elapsed = run(0.2, 4, [0.0])
+    assert waited == [1] and elapsed >= 0.2  # the others never came: the wait ends at its bound
+    alone, elapsed = run(5.0, 1, [0.0])
+    assert alone == [1] and elapsed < 2.5  # after a lone claim, no wait at all

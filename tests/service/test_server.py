@@ -199,7 +199,7 @@ def test_a_server_stopped_while_compiling_leaves_no_process_behind(model_store, 
     env = _server_environment(model_store) | {"RECOUP_COMPILED_TREES_DIR": str(tmp_path / "empty-cache")}
     with running_server(env, tmp_path) as (base, log_path, process):
         deadline = time.monotonic() + 60
-        while not (children := psutil.Process(process.pid).children(recursive=True)):  # the compile's pool
+        while not (children := psutil.Process(process.pid).children(recursive=True)):  # the compiling processes
             assert time.monotonic() < deadline, "no compile processes started"
             time.sleep(0.1)
         assert httpx.get(f"{base}/readyz").json()["trees"] == "compiling"
