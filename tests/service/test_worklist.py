@@ -339,3 +339,23 @@ def test_recoup_score_batches_idr_by_default_and_says_so(model_store, worklist, 
     alone = runner.invoke(app, [*base, "-o", str(tmp_path / "alone.csv"), "--no-batch-idr"])
     assert alone.exit_code == 0, alone.output
     assert "IDR batches" not in alone.output and not (tmp_path / "alone.batches.csv").exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_worklist_of_one_chunk_is_scored_without_starting_workers(
+    tmp_path, worklist, compiled_bundle, monkeypatch, suffix
+):
+    """Starting workers costs more than scoring one chunk: ``jobs`` > 1 then scores in this process, with
+    the same output."""
+    import service.worklist.run as run
+
+    small = worklist.head(CHUNK_ROWS)
+    source = write_csv(small, tmp_path / "small.csv")
+    if suffix == ".parquet":  # rows known from the metadata, not by reading
+        source = tmp_path / "small.parquet"
+        small.to_parquet(source)
+    one = score_worklist(source, tmp_path / "one.csv", compiled_bundle, chunk_rows=CHUNK_ROWS, progress=False)
+    monkeypatch.setattr(run, "worker_pool", lambda *args: pytest.fail("workers were started for one chunk"))
+    two = score_worklist(source, tmp_path / "two.csv", compiled_bundle, chunk_rows=CHUNK_ROWS, progress=False, jobs=2)
+    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
+    assert one.scored == two.scored == CHUNK_ROWS - one.rejected
