@@ -38,7 +38,8 @@ SALT_VARIABLE = "RECOUP_CLAIM_ID_SALT"
 #: CARC reason codes as published: numbers 1-299 and the lettered series. A code outside them is
 #: reported (and kept: the payer sent it).
 _CARC_LETTER_SERIES = {"A": 8, "B": 23, "D": 25, "P": 32, "W": 9, "Y": 3}
-CHUNK_ROWS = 20_000
+#: Claims built and validated at a time: their Python values are what the import holds beyond its output.
+CHUNK_ROWS = 5_000
 
 
 class ImportError_(ValueError):
@@ -324,8 +325,9 @@ def read_837_file(path: Path, ids: ClaimIds) -> FileRead:
     return read
 
 
-def link(adjudications_table: pa.Table, report: ImportReport) -> tuple[pa.Table, pd.DataFrame]:
-    """(initial adjudication per claim, in input order; later re-adjudications) from every CLP of the input.
+def link(adjudications_table: pa.Table, report: ImportReport) -> tuple[np.ndarray, pd.DataFrame]:
+    """(the rows of each claim's initial adjudication, in input order; later re-adjudications) from every
+    CLP of the input.
 
     Per claim, in payment date order (input order on a tie): a reversal (CLP02 = 22) cancels the latest
     earlier adjudication with its payer claim number (else the latest); the first adjudication that is not
@@ -356,11 +358,13 @@ def link(adjudications_table: pa.Table, report: ImportReport) -> tuple[pa.Table,
             ("row", "ascending"),
         ],
     ).to_numpy()
+    # a claim's rows are consecutive in that order: it starts where the (filled) id or its missing flag changes
+    ids, missing = keys["claim_id"].take(order), keys["claim_missing"].take(order).to_numpy()
     del keys
-    codes = pc.dictionary_encode(claim_id.combine_chunks(), null_encoding="encode").indices.to_numpy()[order]
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(order) else np.array([], int)
+    changes = pc.not_equal(ids[1:], ids[:-1]).to_numpy() | (missing[1:] != missing[:-1])
+    starts = np.flatnonzero(np.r_[True, changes]) if len(order) else np.array([], int)
     ends = np.r_[starts[1:], len(order)]
-    del codes
+    del ids, missing, changes
     reversal = pc.fill_null(pc.equal(table["status"], REVERSAL), False).to_numpy()
     single = (ends - starts == 1) & ~reversal[order[starts]]
     initial = [order[starts[single]]]  # most claims: one adjudication, nothing to link
@@ -384,7 +388,7 @@ def link(adjudications_table: pa.Table, report: ImportReport) -> tuple[pa.Table,
         later = rows[later_rows]
     report.readjudications = len(later)
     readjudications = table.select(["claim_id", "payment_date", "allowed"]).take(np.asarray(later, int)).to_pandas()
-    return table.take(np.sort(np.concatenate(initial))), readjudications
+    return np.sort(np.concatenate(initial)), readjudications
 
 
 #: The columns the linking of a claim with several adjudications reads.
@@ -646,32 +650,35 @@ def import_remittances(
     report = ImportReport()
     payer_map = PayerMap.load(options.payer_map)
     submitted = read_837(options.claims_837, ids, report, options.workers) if options.claims_837 else None
-    initial, readjudications = link(read_835(sources, ids, report, options.workers), report)
+    adjudications_table = read_835(sources, ids, report, options.workers)
+    initial, readjudications = link(adjudications_table, report)
     if log_fills is not None:
         log_fills = log_fills.assign(claim_id=log_fills["claim_id"].map(ids))
-    valid, screening = _claims(initial, submitted, payer_map, options, log_fills, report)
+    valid, screening = _claims(adjudications_table, initial, submitted, payer_map, options, log_fills, report)
     report.claims = len(valid)
     report.screening.update(zip(screening["outcome"], screening["reason"], strict=True))
     return ImportResult(valid, screening, readjudications, report)
 
 
 def _claims(
-    initial: pa.Table,
+    adjudications_table: pa.Table,
+    initial: np.ndarray,
     submitted: dict[str, Submission] | None,
     payer_map: PayerMap,
     options: ImportOptions,
     fills: pd.DataFrame | None,
     report: ImportReport,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The valid claims and their screening, built, validated and screened ``CHUNK_ROWS`` claims at a time,
-    so that only the typed results grow with the input. The report lists what one pass over every claim
-    would: the building's problems, then the appeals log's conflicts, then the contract's rejections."""
+    """The valid claims and their screening, built, validated and screened ``CHUNK_ROWS`` claims at a time
+    (the ``initial`` rows of the table), so that only the typed results grow with the input. The report
+    lists what one pass over every claim would: the building's problems, then the appeals log's
+    conflicts, then the contract's rejections."""
     conflicts: Counter = Counter()
     rejections: list[Problem] = []
     valid_parts, screening_parts = [], []
     today = date.today()
-    for offset in range(0, initial.num_rows, CHUNK_ROWS):
-        rows = _rows(initial.slice(offset, CHUNK_ROWS))
+    for offset in range(0, len(initial), CHUNK_ROWS):
+        rows = _rows(adjudications_table.take(initial[offset : offset + CHUNK_ROWS]))
         claims, settings = build_claims(rows, submitted, payer_map, options.defaults, fills, report, conflicts)
         valid, kept, rejected = validate_claims_frame(claims, rows, offset + 1, rejections, today)
         report.claims_rejected += rejected
