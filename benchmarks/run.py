@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,20 +62,32 @@ WORKLIST_TARGET_SECONDS = 60
 
 
 def measure(command: list[str]) -> dict:
-    """Run ``command``; its wall time and peak resident memory (with its children), sampled."""
+    """Run ``command``; its wall time and peak resident memory (with its children, and of the process alone
+    and of its largest child), sampled."""
     started = time.perf_counter()
     process = psutil.Popen(command)
-    peak = 0
+    peak = parent_peak = child_peak = 0
     while process.poll() is None:
         try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            parent = process.memory_info().rss
+            children = []
+            for child_process in process.children(recursive=True):
+                with suppress(psutil.NoSuchProcess):  # ended between the listing and the reading
+                    children.append(child_process.memory_info().rss)
+            peak = max(peak, parent + sum(children))
+            parent_peak = max(parent_peak, parent)
+            child_peak = max([child_peak, *children])
         except psutil.NoSuchProcess:
             pass
         time.sleep(SAMPLE_SECONDS)
     if process.returncode:
         raise RuntimeError(f"{command} exited with {process.returncode}")
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak / 2**20}
+    return {
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mb": peak / 2**20,
+        "parent_peak_rss_mb": parent_peak / 2**20,
+        "child_peak_rss_mb": child_peak / 2**20,
+    }
 
 
 def child(argv: list[str]) -> None:

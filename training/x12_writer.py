@@ -30,6 +30,7 @@ from x12sdk.v5010.x12_837_005010X222A2.transaction_set import HealthCareClaimPro
 from features.history import derive_attempts
 from features.schema import parse_level
 from features.x12 import sdk
+from features.x12.parallel import map_calls
 from features.x12.submitted import taxonomy_specialties
 
 sdk.install()
@@ -416,9 +417,30 @@ def _events(history: pd.DataFrame) -> list[tuple]:
     return events
 
 
-def write_x12(history: pd.DataFrame, directory: Path, *, submissions: bool = True) -> X12Files:
+def _apply(function, *args):
+    """``function(*args)``: one pool writes both kinds of file."""
+    return function(*args)
+
+
+def _write_remit_file(path: Path, payer: str, transactions: list[tuple], control: int) -> None:
+    """One 835 file: a transaction per (payment date, claim loops), control numbers from ``control`` on."""
+    models = []
+    for number, (day, loops) in enumerate(transactions, start=control):
+        total = sum((paid for _, paid in loops), Decimal("0"))
+        models.append(_remit_transaction(payer, day, [loop for loop, _ in loops], total, number))
+    write_transactions(models, sender_id=SENDER, receiver_id=RECEIVER, created=CREATED, path=str(path))
+
+
+def _write_claim_file(path: Path, payer: str, claim_loops: list[dict], control: int) -> None:
+    """One 837P file: one transaction of ``claim_loops``."""
+    model = _submission(payer, claim_loops, control)
+    write_transactions([model], sender_id=RECEIVER, receiver_id=SENDER, created=CREATED, path=str(path))
+
+
+def write_x12(history: pd.DataFrame, directory: Path, *, submissions: bool = True, workers: int = 1) -> X12Files:
     """Write the history's (or a worklist's) claims as 835 and, with ``submissions``, 837P files, and a
-    history's attempts as an appeals log."""
+    history's attempts as an appeals log. ``workers`` processes build and write the files side by side;
+    the bytes are the same for any number (control numbers are given out here, in file order)."""
     directory = Path(directory)
     remit_dir, claim_dir = directory / "remits", directory / "claims"
     remit_dir.mkdir(parents=True, exist_ok=True)
@@ -434,29 +456,26 @@ def write_x12(history: pd.DataFrame, directory: Path, *, submissions: bool = Tru
         by_file[(payer, month)][pd.Timestamp(day)].append(
             _remit_claim(claim, claim.billed_amount, allowed, status, icn, corrects, sign)
         )
-    remits, control, adjudications = [], 0, 0
+    remits, remit_calls, control, adjudications = [], [], 0, 0
     for (payer, month), transactions in sorted(by_file.items()):
-        models = []
-        for day, loops in transactions.items():
-            control += 1
-            adjudications += len(loops)
-            total = sum((paid for _, paid in loops), Decimal("0"))
-            models.append(_remit_transaction(payer, day, [loop for loop, _ in loops], total, control))
         path = remit_dir / f"{payer}_{month}.835"
-        write_transactions(models, sender_id=SENDER, receiver_id=RECEIVER, created=CREATED, path=str(path))
+        remit_calls.append((path, payer, list(transactions.items()), control + 1))
+        control += len(transactions)
+        adjudications += sum(len(loops) for loops in transactions.values())
         remits.append(path)
 
     claims = history.drop_duplicates("claim_id")
-    claim_files = []
+    claim_files, claim_calls = [], []
     months = pd.to_datetime(claims["service_date"]).dt.strftime("%Y-%m")
     for (payer, month), group in claims.groupby([claims["payer_id"], months], sort=True) if submissions else ():
         control += 1
-        model = _submission(
-            payer, [_professional_claim(claim, taxonomies) for claim in group.itertuples(index=False)], control
-        )
         path = claim_dir / f"{payer}_{month}.837"
-        write_transactions([model], sender_id=RECEIVER, receiver_id=SENDER, created=CREATED, path=str(path))
+        claim_calls.append(
+            (path, payer, [_professional_claim(claim, taxonomies) for claim in group.itertuples(index=False)], control)
+        )
         claim_files.append(path)
+    calls = [(_write_remit_file, *call) for call in remit_calls] + [(_write_claim_file, *call) for call in claim_calls]
+    list(map_calls(_apply, calls, workers))
 
     if "level" not in history:
         return X12Files(remits, claim_files, None, len(claims), adjudications)

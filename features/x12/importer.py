@@ -13,12 +13,15 @@ import hashlib
 import hmac
 import logging
 import os
-from collections import Counter
+from collections import Counter, namedtuple
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.schema import CLAIM_COLUMN_NAMES, CLAIM_COLUMNS
 from features.validation import validate_table
@@ -35,7 +38,8 @@ SALT_VARIABLE = "RECOUP_CLAIM_ID_SALT"
 #: CARC reason codes as published: numbers 1-299 and the lettered series. A code outside them is
 #: reported (and kept: the payer sent it).
 _CARC_LETTER_SERIES = {"A": 8, "B": 23, "D": 25, "P": 32, "W": 9, "Y": 3}
-CHUNK_ROWS = 20_000
+#: Claims built and validated at a time: their Python values are what the import holds beyond its output.
+CHUNK_ROWS = 5_000
 
 
 class ImportError_(ValueError):
@@ -143,33 +147,42 @@ class ImportResult:
         return self.claims[self.screening["outcome"].isin(CANDIDATES).to_numpy()].reset_index(drop=True)
 
 
-#: Per-adjudication columns kept while streaming (the primary line's values where lines exist).
-_ADJUDICATION_COLUMNS = (
-    "claim_id",
-    "file",
-    "position",
-    "status",
-    "payer_claim_number",
-    "original_reference",
-    "payment_date",
-    "payer_code",
-    "payer_name",
-    "payee_state",
-    "service_date",
-    "filing_indicator",
-    "billed",
-    "allowed",
-    "qpa",
-    "carc_codes",
-    "nsa_remark",
-    "cpt_code",
-    "modifier",
-    "units",
-    "prior_authorization",
-    "lines",
-    "line_charge",
-    "claim_charge",
+#: Per-adjudication columns kept while streaming (the primary line's values where lines exist), in the
+#: order ``_row`` gives them. The file name is dictionary-encoded: every row of a file holds the same one.
+_ADJUDICATION_SCHEMA = pa.schema(
+    [
+        ("claim_id", pa.string()),
+        ("file", pa.dictionary(pa.int32(), pa.string())),
+        ("position", pa.int64()),
+        ("status", pa.string()),
+        ("payer_claim_number", pa.string()),
+        ("original_reference", pa.string()),
+        ("payment_date", pa.date32()),
+        ("payer_code", pa.string()),
+        ("payer_name", pa.string()),
+        ("payee_state", pa.string()),
+        ("service_date", pa.date32()),
+        ("filing_indicator", pa.string()),
+        ("billed", pa.float64()),
+        ("allowed", pa.float64()),
+        ("qpa", pa.float64()),
+        ("carc_codes", pa.string()),
+        ("nsa_remark", pa.bool_()),
+        ("cpt_code", pa.string()),
+        ("modifier", pa.string()),
+        ("units", pa.int64()),
+        ("prior_authorization", pa.bool_()),
+        ("lines", pa.int64()),
+        ("line_charge", pa.float64()),
+        ("claim_charge", pa.float64()),
+    ]
 )
+#: One adjudication row as ``build_claims`` reads it: the values as ``_row`` made them (None where missing).
+AdjudicationRow = namedtuple("AdjudicationRow", _ADJUDICATION_SCHEMA.names)
+
+
+def _rows(table: pa.Table) -> list[AdjudicationRow]:
+    return list(map(AdjudicationRow._make, zip(*(column.to_pylist() for column in table.columns), strict=True)))
 
 
 def _row(adjudication: Adjudication, ids: ClaimIds) -> tuple:
@@ -204,46 +217,56 @@ def _row(adjudication: Adjudication, ids: ClaimIds) -> tuple:
     )
 
 
-def read_835(sources: list[Path], ids: ClaimIds, report: ImportReport, workers: int = 1) -> pd.DataFrame:
-    """Every CLP of the 835 files as one row, in input order (streamed, files side by side on ``workers``
-    processes; rows are packed in chunks)."""
+def read_835(sources: list[Path], ids: ClaimIds, report: ImportReport, workers: int = 1) -> pa.Table:
+    """Every CLP of the 835 files as one row, in input order (files side by side on ``workers`` processes).
+
+    Each file's rows come back as an Arrow table (``_pack``): compact columns, so what the input costs in
+    memory is a few hundred bytes a claim, never a Python object per value."""
     paths = list(x12_files(sources))
     report.files += len(paths)
-    chunks, rows = [], []
+    parts = [_ADJUDICATION_SCHEMA.empty_table()]
     for part in map_files(read_835_file, paths, workers, ids):
         report.transactions += part.transactions
         report.problems += part.problems
-        for row in part.rows:
-            rows.append(row)
-            if len(rows) >= CHUNK_ROWS:
-                chunks.append(pd.DataFrame(rows, columns=_ADJUDICATION_COLUMNS))
-                rows = []
-    chunks.append(pd.DataFrame(rows, columns=_ADJUDICATION_COLUMNS))
-    frame = pd.concat(chunks, ignore_index=True)
-    frame["sequence"] = np.arange(1, len(frame) + 1)  # input order, across files
-    report.adjudications = len(frame)
-    return frame
+        parts.append(part.rows)
+    table = pa.concat_tables(parts)
+    report.adjudications = table.num_rows
+    return table
 
 
 @dataclass
 class FileRead:
-    """What one X12 file gave: its rows (835: adjudication rows; 837: (claim id, submission) pairs), its
-    problems in the order they were found, and (835) how many transactions it held."""
+    """What one X12 file gave: its rows (835: an Arrow table of adjudication rows; 837: (claim id,
+    submission) pairs), its problems in the order they were found, and (835) how many transactions it held."""
 
-    rows: list = field(default_factory=list)
+    rows: list | pa.Table = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     transactions: int = 0
 
 
 def read_835_file(path: Path, ids: ClaimIds) -> FileRead:
-    """One 835 file's adjudication rows (without ``sequence``: numbered in input order by the caller)."""
+    """One 835 file's adjudication rows, in file order (their position in the input is their row number
+    once the caller has put the files' tables one after another)."""
     read = FileRead()
+    rows = []
     for transaction in _transactions(path, ids, read.problems, "835"):
         read.transactions += 1
         for adjudication in adjudications(transaction, read.problems):
             _check_codes(adjudication, ids, read.problems)
-            read.rows.append(_row(adjudication, ids))
+            rows.append(_row(adjudication, ids))
+    read.rows = _pack(rows)
     return read
+
+
+def _pack(rows: list[tuple]) -> pa.Table:
+    """Adjudication rows as an Arrow table of ``_ADJUDICATION_SCHEMA`` (missing values as nulls)."""
+    if not rows:
+        return _ADJUDICATION_SCHEMA.empty_table()
+    columns = zip(*rows, strict=True)
+    return pa.table(
+        [pa.array(values, type=column.type) for values, column in zip(columns, _ADJUDICATION_SCHEMA, strict=True)],
+        schema=_ADJUDICATION_SCHEMA,
+    )
 
 
 #: what a transaction of the other kind among the files given for one kind is told (it is not read)
@@ -302,35 +325,74 @@ def read_837_file(path: Path, ids: ClaimIds) -> FileRead:
     return read
 
 
-def link(adjudications_frame: pd.DataFrame, report: ImportReport) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(initial adjudication per claim, later re-adjudications) from every CLP of the input.
+def link(adjudications_table: pa.Table, report: ImportReport) -> tuple[np.ndarray, pd.DataFrame]:
+    """(the rows of each claim's initial adjudication, in input order; later re-adjudications) from every
+    CLP of the input.
 
     Per claim, in payment date order (input order on a tie): a reversal (CLP02 = 22) cancels the latest
     earlier adjudication with its payer claim number (else the latest); the first adjudication that is not
     a reversal is the initial one, reversed or not; each later one, unless it repeats an adjudication that
     was never reversed (the same remit read twice), is a re-adjudication: evidence of an appeal's outcome.
+
+    Only the keys are sorted (claim id, payment date, row number: a missing key first), and only the few
+    claims with more than one adjudication have their rows read as values.
     """
-    frame = adjudications_frame.assign(_date=pd.to_datetime(adjudications_frame["payment_date"]))
-    frame = frame.sort_values(["claim_id", "_date", "sequence"], kind="stable", na_position="first")
-    frame = frame.reset_index(drop=True)
-    claim_ids = frame["claim_id"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, claim_ids[1:] != claim_ids[:-1]]) if len(frame) else np.array([], int)
-    ends = np.r_[starts[1:], len(frame)]
-    single = (ends - starts == 1) & (frame["status"].to_numpy()[starts] != REVERSAL)
-    initial = list(starts[single])  # most claims: one adjudication, nothing to link
-    later: list[int] = []
-    columns = {
-        name: frame[name].to_numpy()
-        for name in ("status", "payer_claim_number", "billed", "allowed", "_date", "file", "position")
-    }
-    for start, end in zip(starts[~single], ends[~single], strict=True):
-        first = _link_claim(range(start, end), columns, claim_ids[start], later, report)
-        if first is not None:
-            initial.append(first)
+    table = adjudications_table
+    claim_id, payment_date = table["claim_id"], table["payment_date"]
+    keys = pa.table(
+        {
+            "claim_missing": pc.is_null(claim_id),
+            "claim_id": pc.fill_null(claim_id, ""),
+            "date_missing": pc.is_null(payment_date),
+            "payment_date": pc.fill_null(payment_date, pa.scalar(0, pa.date32())),
+            "row": pa.array(np.arange(table.num_rows)),
+        }
+    )
+    order = pc.sort_indices(
+        keys,
+        sort_keys=[
+            ("claim_missing", "descending"),
+            ("claim_id", "ascending"),
+            ("date_missing", "descending"),
+            ("payment_date", "ascending"),
+            ("row", "ascending"),
+        ],
+    ).to_numpy()
+    # a claim's rows are consecutive in that order: it starts where the (filled) id or its missing flag changes
+    ids, missing = keys["claim_id"].take(order), keys["claim_missing"].take(order).to_numpy()
+    del keys
+    changes = pc.not_equal(ids[1:], ids[:-1]).to_numpy() | (missing[1:] != missing[:-1])
+    starts = np.flatnonzero(np.r_[True, changes]) if len(order) else np.array([], int)
+    ends = np.r_[starts[1:], len(order)]
+    del ids, missing, changes
+    reversal = pc.fill_null(pc.equal(table["status"], REVERSAL), False).to_numpy()
+    single = (ends - starts == 1) & ~reversal[order[starts]]
+    initial = [order[starts[single]]]  # most claims: one adjudication, nothing to link
+    later: np.ndarray | list[int] = []
+    several = np.flatnonzero(~single)
+    if len(several):
+        # the rows of the claims with several adjudications, in sorted order: claim by claim, consecutive
+        rows = np.concatenate([order[starts[i] : ends[i]] for i in several])
+        values = table.select(_LINK_COLUMNS).take(rows)
+        columns = {name: values[name].to_pylist() for name in _LINK_COLUMNS}
+        first_rows, later_rows = [], []
+        offset = 0
+        for i in several:
+            size = int(ends[i] - starts[i])
+            claim_rows = range(offset, offset + size)
+            first = _link_claim(claim_rows, columns, columns["claim_id"][offset], later_rows, report)
+            if first is not None:
+                first_rows.append(first)
+            offset += size
+        initial.append(rows[first_rows])
+        later = rows[later_rows]
     report.readjudications = len(later)
-    readjudications = frame.loc[later, ["claim_id", "payment_date", "allowed"]].reset_index(drop=True)
-    initial_rows = frame.loc[sorted(initial)].drop(columns="_date")
-    return initial_rows.sort_values("sequence").reset_index(drop=True), readjudications
+    readjudications = table.select(["claim_id", "payment_date", "allowed"]).take(np.asarray(later, int)).to_pandas()
+    return np.sort(np.concatenate(initial)), readjudications
+
+
+#: The columns the linking of a claim with several adjudications reads.
+_LINK_COLUMNS = ("claim_id", "status", "payer_claim_number", "billed", "allowed", "payment_date", "file", "position")
 
 
 def _link_claim(rows: range, columns: dict, claim_id: str, later: list[int], report: ImportReport) -> int | None:
@@ -342,7 +404,7 @@ def _link_claim(rows: range, columns: dict, claim_id: str, later: list[int], rep
         where = (columns["file"][row], int(columns["position"][row]), claim_id)
         if status[row] == REVERSAL:
             report.reversals += 1
-            same = [i for i in kept if number[i] == number[row]]
+            same = [i for i in kept if number[row] is not None and number[i] == number[row]]  # a missing one names none
             target = (same or kept or [None])[-1]
             if target is None:
                 report.problems.append(
@@ -390,7 +452,7 @@ def _link_claim(rows: range, columns: dict, claim_id: str, later: list[int], rep
 def _same_decision(columns: dict, one: int, other: int) -> bool:
     return all(
         _equal(columns[name][one], columns[name][other])
-        for name in ("payer_claim_number", "status", "billed", "allowed", "_date")
+        for name in ("payer_claim_number", "status", "billed", "allowed", "payment_date")
     )
 
 
@@ -403,16 +465,18 @@ def _iso(value) -> str | None:
 
 
 def build_claims(
-    initial: pd.DataFrame,
+    initial: list[AdjudicationRow],
     submitted: dict[str, Submission] | None,
     payer_map: PayerMap,
     defaults: dict[str, str],
     fills: pd.DataFrame | None,
     report: ImportReport,
+    conflicts: Counter,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Contract claim rows (as values, not yet validated) and each row's payer settings."""
+    """Contract claim rows (as values, not yet validated) and each row's payer settings; claims the appeals
+    log contradicts are counted by column in ``conflicts``."""
     records, settings_rows = [], []
-    for row in initial.itertuples(index=False):
+    for row in initial:
         settings = payer_map.settings(row.payer_code, row.payer_name)
         if not settings.mapped:
             report.unmapped_payers[settings.payer_id] += 1
@@ -470,7 +534,7 @@ def build_claims(
         records.append(record)
     claims = pd.DataFrame(records, columns=list(CLAIM_COLUMN_NAMES))
     if fills is not None and len(claims):
-        _fill_from_log(claims, fills, report)
+        _fill_from_log(claims, fills, conflicts)
     for column, value in defaults.items():
         if column != "emergency":
             claims[column] = claims[column].astype(object).where(claims[column].notna(), value)
@@ -493,8 +557,9 @@ def _int(value):
     return None if value is None or pd.isna(value) else int(value)
 
 
-def _fill_from_log(claims: pd.DataFrame, fills: pd.DataFrame, report: ImportReport) -> None:
-    """Claim columns the appeals log gives fill what the X12 did not determine; the X12 wins a conflict."""
+def _fill_from_log(claims: pd.DataFrame, fills: pd.DataFrame, conflicts: Counter) -> None:
+    """Claim columns the appeals log gives fill what the X12 did not determine; the X12 wins a conflict
+    (counted by column in ``conflicts``)."""
     by_claim = fills.set_index("claim_id")
     positions = pd.Index(claims["claim_id"])
     for column in by_claim.columns:
@@ -503,46 +568,51 @@ def _fill_from_log(claims: pd.DataFrame, fills: pd.DataFrame, report: ImportRepo
         given = pd.notna(values) & (pd.Series(values).astype(str).str.strip() != "").to_numpy()
         missing = current.isna().to_numpy()
         claims[column] = np.where(missing & given, values, current.to_numpy())
-        conflicts = (
+        differs = (
             given
             & ~missing
             & (current.astype(str).str.lower().to_numpy() != pd.Series(values).astype(str).str.lower().to_numpy())
         )
-        if conflicts.any():
-            report.problems.append(
-                Problem(
-                    "appeals log",
-                    f"column {column!r} differs from what the X12 files say for "
-                    f"{int(conflicts.sum())} claim(s): the X12 value is kept",
-                    severity="warning",
-                )
-            )
+        conflicts[column] += int(differs.sum())
+
+
+def _conflict_problems(fills: pd.DataFrame, conflicts: Counter) -> list[Problem]:
+    """One warning per appeals log column that contradicts the X12 for some claims."""
+    return [
+        Problem(
+            "appeals log",
+            f"column {column!r} differs from what the X12 files say for {conflicts[column]} claim(s): the X12 "
+            "value is kept",
+            severity="warning",
+        )
+        for column in fills.columns.drop("claim_id")
+        if conflicts[column]
+    ]
 
 
 def validate_claims_frame(
-    claims: pd.DataFrame, initial: pd.DataFrame, report: ImportReport
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Typed valid claims and the positions (into ``claims``) they came from; contract failures reported."""
-    if claims.empty:
-        return claims.iloc[0:0], np.array([], dtype=int)
+    claims: pd.DataFrame, initial: list[AdjudicationRow], first_row: int, problems: list[Problem], today: date
+) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """Typed valid claims, the positions (into ``claims``) they came from and how many were rejected;
+    contract failures are appended to ``problems``. ``claims`` are rows ``first_row``... of the import
+    (row numbers as the validation reports them)."""
     frame = claims.copy()
-    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-    result = validate_table(frame, CLAIM_COLUMNS)
+    frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
+    result = validate_table(frame, CLAIM_COLUMNS, today=today)
     for problem in result.report.problems:
-        where = initial.iloc[problem.row - 1] if problem.row >= 1 else None
-        report.problems.append(
+        where = initial[problem.row - first_row] if problem.row >= first_row else None
+        problems.append(
             Problem(
-                where["file"] if where is not None else "claims",
+                where.file if where is not None else "claims",
                 "claim does not meet the data contract; not imported",
-                int(where["position"]) if where is not None else None,
-                where["claim_id"] if where is not None else None,
+                where.position if where is not None else None,
+                where.claim_id if where is not None else None,
                 f"column {problem.column!r}, value {problem.value!r}: {problem.rule}"
                 + (" (give it with --default or an 837)" if problem.value == "" else ""),
             )
         )
-    report.claims_rejected = result.report.rows_rejected
     valid = result.valid
-    return valid.reset_index(drop=True), valid.index.to_numpy() - 1
+    return valid.reset_index(drop=True), valid.index.to_numpy() - first_row, result.report.rows_rejected
 
 
 @dataclass
@@ -580,14 +650,50 @@ def import_remittances(
     report = ImportReport()
     payer_map = PayerMap.load(options.payer_map)
     submitted = read_837(options.claims_837, ids, report, options.workers) if options.claims_837 else None
-    frame = read_835(sources, ids, report, options.workers)
-    initial, readjudications = link(frame, report)
+    adjudications_table = read_835(sources, ids, report, options.workers)
+    initial, readjudications = link(adjudications_table, report)
     if log_fills is not None:
         log_fills = log_fills.assign(claim_id=log_fills["claim_id"].map(ids))
-    claims, settings = build_claims(initial, submitted, payer_map, options.defaults, log_fills, report)
-    valid, kept = validate_claims_frame(claims, initial, report)
-    settings = settings.iloc[kept].reset_index(drop=True)
-    screening = screen(valid, settings["medicare_multiple"].to_numpy(), settings["in_network"].to_numpy())
+    valid, screening = _claims(adjudications_table, initial, submitted, payer_map, options, log_fills, report)
     report.claims = len(valid)
     report.screening.update(zip(screening["outcome"], screening["reason"], strict=True))
     return ImportResult(valid, screening, readjudications, report)
+
+
+def _claims(
+    adjudications_table: pa.Table,
+    initial: np.ndarray,
+    submitted: dict[str, Submission] | None,
+    payer_map: PayerMap,
+    options: ImportOptions,
+    fills: pd.DataFrame | None,
+    report: ImportReport,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The valid claims and their screening, built, validated and screened ``CHUNK_ROWS`` claims at a time
+    (the ``initial`` rows of the table), so that only the typed results grow with the input. The report
+    lists what one pass over every claim would: the building's problems, then the appeals log's
+    conflicts, then the contract's rejections."""
+    conflicts: Counter = Counter()
+    rejections: list[Problem] = []
+    valid_parts, screening_parts = [], []
+    today = date.today()
+    for offset in range(0, len(initial), CHUNK_ROWS):
+        rows = _rows(adjudications_table.take(initial[offset : offset + CHUNK_ROWS]))
+        claims, settings = build_claims(rows, submitted, payer_map, options.defaults, fills, report, conflicts)
+        valid, kept, rejected = validate_claims_frame(claims, rows, offset + 1, rejections, today)
+        report.claims_rejected += rejected
+        settings = settings.iloc[kept]
+        valid_parts.append(valid)
+        screening_parts.append(
+            screen(valid, settings["medicare_multiple"].to_numpy(), settings["in_network"].to_numpy())
+        )
+    if fills is not None:
+        report.problems += _conflict_problems(fills, conflicts)
+    report.problems += rejections
+    if not valid_parts:  # no claims at all: the contract's columns, empty
+        claims, _ = build_claims([], submitted, payer_map, options.defaults, None, report, conflicts)
+        return claims, screen(claims, np.array([]), np.array([]))
+    # chunks with no valid claim add nothing; the first stays for the columns' types when all are empty
+    valid_parts = [part for part in valid_parts if len(part)] or valid_parts[:1]
+    screening_parts = [part for part in screening_parts if len(part)] or screening_parts[:1]
+    return pd.concat(valid_parts, ignore_index=True), pd.concat(screening_parts, ignore_index=True)

@@ -80,3 +80,13 @@ def test_a_model_trained_from_the_imported_history_reports_the_same_metrics(roun
     assert original.keys() == returned.keys()
     for key, value in original.items():
         assert returned[key] == value or (np.isnan(value) and np.isnan(returned[key])), key
+
+
+def test_files_written_side_by_side_are_the_same_bytes(round_trip, tmp_path):
+    history, _, directory = round_trip
+    files = write_x12(history, tmp_path, workers=2)
+    written = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*") if path.is_file())
+    assert written == sorted(path.relative_to(directory) for path in directory.rglob("*") if path.is_file())
+    assert len(files.remits) > 10 and files.claims
+    for name in written:
+        assert (tmp_path / name).read_bytes() == (directory / name).read_bytes(), name

@@ -1,11 +1,12 @@
-"""Files read side by side (``ImportOptions.workers``) import exactly what one process imports: the same
+"""Files read side by side (``ImportOptions.workers``), and claims built a few at a time
+(``importer.CHUNK_ROWS``), import exactly what one process building every claim at once imports: the same
 claims, screening, re-adjudications, history and report, entry for entry and in the same order."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from features.x12 import ImportOptions, import_x12
+from features.x12 import ImportOptions, import_x12, importer
 from tests.features.x12.builders import claim, interchange, remit
 from training.simulator import simulate_history
 from training.x12_writer import write_x12
@@ -20,21 +21,42 @@ def _bad_files(folder):
     (folder / "notes.csv").write_text("claim_id,level\nC1,1\n")
 
 
+def _imports(folder, files, workers: int):
+    return import_x12(
+        [folder / "remits"], ImportOptions(claims_837=[folder / "claims"], workers=workers), appeals=files.appeals
+    )
+
+
+def _assert_same(one, two) -> None:
+    pd.testing.assert_frame_equal(one.result.claims, two.result.claims)
+    pd.testing.assert_frame_equal(one.result.screening, two.result.screening)
+    pd.testing.assert_frame_equal(one.result.readjudications, two.result.readjudications)
+    pd.testing.assert_frame_equal(one.history, two.history)
+    assert one.report == two.report
+
+
 def test_two_workers_import_what_one_imports(tmp_path):
     files = write_x12(simulate_history(250, seed=3), tmp_path)
     _bad_files(tmp_path / "remits")
-    imports = [
-        import_x12(
-            [tmp_path / "remits"],
-            ImportOptions(claims_837=[tmp_path / "claims"], workers=workers),
-            appeals=files.appeals,
-        )
-        for workers in (1, 2)
-    ]
-    one, two = (imported.result for imported in imports)
-    assert len(one.claims) > 200 and one.report.problems  # real claims and real defects
-    pd.testing.assert_frame_equal(one.claims, two.claims)
-    pd.testing.assert_frame_equal(one.screening, two.screening)
-    pd.testing.assert_frame_equal(one.readjudications, two.readjudications)
-    pd.testing.assert_frame_equal(imports[0].history, imports[1].history)
-    assert one.report == two.report
+    one, two = (_imports(tmp_path, files, workers) for workers in (1, 2))
+    assert len(one.result.claims) > 200 and one.report.problems  # real claims and real defects
+    _assert_same(one, two)
+
+
+def test_claims_built_in_chunks_import_what_one_pass_imports(tmp_path, monkeypatch):
+    history = simulate_history(250, seed=3)
+    future = history["claim_id"].isin(history["claim_id"].unique()[::30])
+    history.loc[future, "service_date"] = pd.Timestamp("2099-01-01")  # rejected by the contract
+    files = write_x12(history, tmp_path)
+    _bad_files(tmp_path / "remits")
+    log = pd.read_csv(files.appeals)
+    log.loc[log.index[::20], "Plan Type"] = "EPO"  # against what CLP06 says: conflicts with the X12
+    log.to_csv(files.appeals, index=False)
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 10**9)
+    whole = _imports(tmp_path, files, 1)
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 7)
+    chunked = _imports(tmp_path, files, 1)
+    rules = {problem.rule for problem in whole.report.problems}
+    assert "claim does not meet the data contract; not imported" in rules
+    assert any(rule.startswith("column 'plan_type' differs") for rule in rules), rules
+    _assert_same(whole, chunked)
