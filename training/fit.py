@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
-from features.schema import Level
 from features.transformer import OTHER_CATEGORY, ClaimFeatures
 from models.calibration import PlattCalibrator
 from models.estimators import SETTLEMENT_QUANTILES, OutcomeModels
@@ -87,7 +86,7 @@ def payer_level_offsets(
     of older attempts, still average the old behaviour in (measured: a payer whose odds fell to 0.4x a year
     before the worklist was promised 40% more recovery than it yields). Two levels of shrinkage, each a
     penalised maximum-likelihood shift with a Gaussian prior worth ``prior`` attempts: a payer-wide shift
-    (its internal levels pooled), then each level's deviation from it, so a payer with few recent attempts at a
+    (its levels pooled), then each level's deviation from it, so a payer with few recent attempts at a
     level follows its own other levels, and one with few attempts at all keeps nearly the trees' estimate.
     Payers outside the vocabulary (rare or new) share the row of the unknown category."""
     payers = valid_x[PAYER_CATEGORY].cat.codes.to_numpy().astype("int64")
@@ -95,13 +94,14 @@ def payer_level_offsets(
     levels = valid_x[LEVEL_FEATURE].to_numpy(dtype="int64")
     shape = (len(transformer.categories_[PAYER_CATEGORY]), int(max(levels.max(initial=0), 5)) + 1)
     logit = np.log(np.clip(p, 1e-6, 1 - 1e-6) / (1 - np.clip(p, 1e-6, 1 - 1e-6)))
-    # the payer-wide shift pools the levels the payer decides itself; external review and legal are
-    # decided by others (an IDR entity, a court), so their shift starts from none
-    internal = levels < int(Level.external_review)
-    groups = np.where(internal, payers, shape[0])  # one spare group collects the other levels, unused
-    payer_shift = _penalised_shift(groups, shape[0] + 1, won, logit, prior)[: shape[0]]
-    base = np.zeros(shape)
-    base[:, : int(Level.external_review)] = payer_shift[:, None]
+    # the payer-wide shift pools every level, external review and legal too: an IDR entity or a court
+    # decides those, but on the payer's offer and conduct, and starting them from no shift left a payer
+    # that turned tougher everywhere promised its old IDR odds (scripts/measure_quality.py, 20,000 claims,
+    # five mid-size payers at 0.4x odds: changed payers' recovery +23.6/+49.7/+58.5% on seeds 0-2 with
+    # internal levels pooled, +3.4/+20.4/+38.0% with all); a level with evidence of its own still
+    # departs from the payer-wide shift through its own deviation below
+    payer_shift = _penalised_shift(payers, shape[0], won, logit, prior)
+    base = np.repeat(payer_shift[:, None], shape[1], axis=1)
     logit = logit + base[payers, levels]
     cells = payers * shape[1] + levels
     level_shift = _penalised_shift(cells, shape[0] * shape[1], won, logit, prior).reshape(shape)

@@ -24,7 +24,7 @@ from models.ladder import LadderPolicy
 from models.metrics import classification_metrics, reliability_table
 from models.monitoring import reference_profile
 from training import tracking
-from training.data import History, load_history, time_split
+from training.data import History, Split, load_history, time_split
 from training.evaluate import (
     PayerLevelRates,
     level_name,
@@ -131,23 +131,18 @@ def train(
     history = load_history(source)
     timer.done("load")
     split = time_split(history.resolved)
-    notes = []
-    benchmarks = thin_history_benchmarks(load_idr_benchmarks(), split.train) if idr_priors else None
-    if benchmarks is not None and not idr_priors_observed(benchmarks, split.train):
-        # no training row would carry a prior: the models could not learn from one (nor would a new payer's
-        # record move a score), so the model is fitted without the columns rather than with empty ones
-        benchmarks = None
-        notes.append(
-            f"IDR prior features not used: every payer of the training slice has {THIN_HISTORY_ATTEMPTS}+ "
-            "attempts of its own history, or matches no IDR payer group"
-        )
-    transformer = ClaimFeatures(min_category_count=min_category_count, idr_benchmarks=benchmarks).fit(split.train)
-    models = fit(split, transformer, seed=seed)
+    bundle, notes = fit_bundle(
+        history,
+        split,
+        seed=seed,
+        policy=policy,
+        min_category_count=min_category_count,
+        idr_priors=idr_priors,
+        reason_method=reason_method,
+        fit=fit,
+    )
+    transformer, models = bundle.transformer, bundle.models
     timer.done("fit")
-    profiles = build_payer_profiles(history.attempts[history.attempts["submitted_date"] <= split.valid_end])
-    if reason_method not in REASON_METHODS:
-        raise ValueError(f"reason_method must be one of {', '.join(REASON_METHODS)}, not {reason_method!r}")
-    bundle = RecoupBundle(transformer, models, policy or LadderPolicy(), profiles, reason_method=reason_method)
 
     test_features = transformer.transform(split.test)
     predicted = models.predict(
@@ -206,6 +201,38 @@ def train(
     timer.progress.close()
     version = str(info.registered_model_version) if register else None
     return TrainResult(run.info.run_id, version, metrics, comparison, by_level, notes)
+
+
+def fit_bundle(
+    history: History,
+    split: Split,
+    *,
+    seed: int = 0,
+    policy: LadderPolicy | None = None,
+    min_category_count: int = 30,
+    idr_priors: bool = True,
+    reason_method: str = "path",
+    fit: Callable[..., OutcomeModels] = fit_outcome_models,
+) -> tuple[RecoupBundle, list[str]]:
+    """The bundle ``train`` fits on ``split`` (its features, outcome models, policy and payer profiles),
+    with notes on what it left out; ``train``'s arguments of the same names."""
+    if reason_method not in REASON_METHODS:
+        raise ValueError(f"reason_method must be one of {', '.join(REASON_METHODS)}, not {reason_method!r}")
+    notes = []
+    benchmarks = thin_history_benchmarks(load_idr_benchmarks(), split.train) if idr_priors else None
+    if benchmarks is not None and not idr_priors_observed(benchmarks, split.train):
+        # no training row would carry a prior: the models could not learn from one (nor would a new payer's
+        # record move a score), so the model is fitted without the columns rather than with empty ones
+        benchmarks = None
+        notes.append(
+            f"IDR prior features not used: every payer of the training slice has {THIN_HISTORY_ATTEMPTS}+ "
+            "attempts of its own history, or matches no IDR payer group"
+        )
+    transformer = ClaimFeatures(min_category_count=min_category_count, idr_benchmarks=benchmarks).fit(split.train)
+    models = fit(split, transformer, seed=seed)
+    profiles = build_payer_profiles(history.attempts[history.attempts["submitted_date"] <= split.valid_end])
+    bundle = RecoupBundle(transformer, models, policy or LadderPolicy(), profiles, reason_method=reason_method)
+    return bundle, notes
 
 
 def thin_history_benchmarks(
