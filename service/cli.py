@@ -171,30 +171,15 @@ def simulate(
         )
 
 
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
-PART_PATTERN = "part-*.parquet"
-
-
 def _write_table(frame, output: Path, part_rows: int = 25_000) -> None:
     """``frame`` as CSV or Parquet by the suffix of ``output``; without one, as a folder of Parquet parts
-    (``part-00000.parquet`` ...) of ``part_rows`` rows. Written under a temporary name and renamed."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(output.name + ".partial")
-    if output.suffix.lower() == ".csv":
-        frame.to_csv(partial, index=False, date_format="%Y-%m-%d")
-    elif output.suffix.lower() in TABLE_SUFFIXES:
-        frame.to_parquet(partial, index=False)
-    else:
-        import shutil
+    (``part-00000.parquet`` ...) of ``part_rows`` rows (``features.writer``)."""
+    from features.writer import TableWriteError, write_table
 
-        if output.exists() and any(not path.match(PART_PATTERN) for path in output.iterdir()):
-            raise typer.BadParameter(f"{output} holds files other than {PART_PATTERN}: not replacing it", "-o")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir()
-        for number, start in enumerate(range(0, len(frame), part_rows)):
-            frame.iloc[start : start + part_rows].to_parquet(partial / f"part-{number:05d}.parquet", index=False)
-        shutil.rmtree(output, ignore_errors=True)
-    partial.replace(output)  # never a half-written file under the final name
+    try:
+        write_table(frame, output, part_rows)
+    except TableWriteError as error:
+        raise typer.BadParameter(str(error), "-o") from None
 
 
 @app.command()
@@ -519,7 +504,8 @@ def import_x12(
     training history; prints the report: counts by screening outcome and reason, and every problem.
     """
     from features.io import TableReadError
-    from features.x12 import ImportError_, ImportOptions, import_x12, parse_defaults
+    from features.writer import TableWriter
+    from features.x12 import ImportError_, ImportOptions, parse_defaults, stream_x12
     from features.x12.payers import PayerMapError
 
     if history_out is not None and appeals is None:
@@ -533,14 +519,14 @@ def import_x12(
             hash_claim_ids=hash_claim_ids,
             workers=workers,
         )
-        imported = import_x12(list(sources), options, appeals)
+        with TableWriter(output) as candidates:  # written as the claims are built: memory stays flat
+            imported = stream_x12(list(sources), candidates.write, options, appeals)
     except (ImportError_, PayerMapError, TableReadError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    _write_table(imported.result.candidates, output)
     summary = imported.report.to_text()
     typer.echo(summary)
-    typer.echo(f"wrote {len(imported.result.candidates):,} candidate claims to {output}")
+    typer.echo(f"wrote {imported.candidates:,} candidate claims to {output}")
     if history_out is not None:
         _write_table(imported.history, history_out)
         typer.echo(f"wrote {len(imported.history):,} history rows to {history_out}")

@@ -13,7 +13,9 @@ import hashlib
 import hmac
 import logging
 import os
+import tempfile
 from collections import Counter, namedtuple
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -25,11 +27,12 @@ import pyarrow.compute as pc
 
 from features.schema import CLAIM_COLUMN_NAMES, CLAIM_COLUMNS
 from features.validation import validate_table
-from features.x12.parallel import map_files
+from features.x12.parallel import map_calls, map_files
 from features.x12.payers import PayerMap
 from features.x12.reader import Problem, read_transactions, x12_files
 from features.x12.remit import REVERSAL, Adjudication, adjudications
-from features.x12.screening import CANDIDATES, OUTCOMES, screen
+from features.x12.screening import CANDIDATES, OUTCOMES, candidates, screen
+from features.x12.spill import SpilledTable, write_part
 from features.x12.submitted import Submission, submissions
 
 logger = logging.getLogger(__name__)
@@ -144,7 +147,7 @@ class ImportResult:
 
     @property
     def candidates(self) -> pd.DataFrame:
-        return self.claims[self.screening["outcome"].isin(CANDIDATES).to_numpy()].reset_index(drop=True)
+        return candidates(self.claims, self.screening)
 
 
 #: Per-adjudication columns kept while streaming (the primary line's values where lines exist), in the
@@ -217,36 +220,43 @@ def _row(adjudication: Adjudication, ids: ClaimIds) -> tuple:
     )
 
 
-def read_835(sources: list[Path], ids: ClaimIds, report: ImportReport, workers: int = 1) -> pa.Table:
-    """Every CLP of the 835 files as one row, in input order (files side by side on ``workers`` processes).
+def read_835(
+    sources: list[Path], ids: ClaimIds, report: ImportReport, folder: Path, workers: int = 1
+) -> tuple[SpilledTable, pa.Table]:
+    """Every CLP of the 835 files as one row, in input order (files side by side on ``workers`` processes),
+    and the rows' linking keys (``_keys``).
 
-    Each file's rows come back as an Arrow table (``_pack``): compact columns, so what the input costs in
-    memory is a few hundred bytes a claim, never a Python object per value."""
+    Each file's rows are written by its reading process to a part of their own in ``folder`` (compact
+    Arrow columns, never a Python object per value); only the keys come back, so what the input costs
+    the importing process is a few tens of bytes a claim."""
     paths = list(x12_files(sources))
     report.files += len(paths)
-    parts = [_ADJUDICATION_SCHEMA.empty_table()]
-    for part in map_files(read_835_file, paths, workers, ids):
-        report.transactions += part.transactions
-        report.problems += part.problems
-        parts.append(part.rows)
-    table = pa.concat_tables(parts)
+    table = SpilledTable(_ADJUDICATION_SCHEMA)
+    keys = [_keys(_ADJUDICATION_SCHEMA.empty_table())]
+    calls = [(path, ids, folder / f"{number:06d}.arrow") for number, path in enumerate(paths)]
+    for (_, _, part), read in zip(calls, map_calls(read_835_file, calls, workers), strict=True):
+        report.transactions += read.transactions
+        report.problems += read.problems
+        table.append(part, read.rows.num_rows)
+        keys.append(read.rows)
     report.adjudications = table.num_rows
-    return table
+    return table, pa.concat_tables(keys)
 
 
 @dataclass
 class FileRead:
-    """What one X12 file gave: its rows (835: an Arrow table of adjudication rows; 837: (claim id,
-    submission) pairs), its problems in the order they were found, and (835) how many transactions it held."""
+    """What one X12 file gave: its rows (835: the linking keys of its adjudication rows, which are in its
+    part; 837: (claim id, submission) pairs), its problems in the order they were found, and (835) how
+    many transactions it held."""
 
     rows: list | pa.Table = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     transactions: int = 0
 
 
-def read_835_file(path: Path, ids: ClaimIds) -> FileRead:
-    """One 835 file's adjudication rows, in file order (their position in the input is their row number
-    once the caller has put the files' tables one after another)."""
+def read_835_file(path: Path, ids: ClaimIds, part: Path) -> FileRead:
+    """One 835 file's adjudication rows, in file order, written to ``part`` (their position in the input
+    is their row number once the caller has put the files' parts one after another); their keys returned."""
     read = FileRead()
     rows = []
     for transaction in _transactions(path, ids, read.problems, "835"):
@@ -254,8 +264,22 @@ def read_835_file(path: Path, ids: ClaimIds) -> FileRead:
         for adjudication in adjudications(transaction, read.problems):
             _check_codes(adjudication, ids, read.problems)
             rows.append(_row(adjudication, ids))
-    read.rows = _pack(rows)
+    table = _pack(rows)
+    if table.num_rows:
+        write_part(table, part)
+    read.rows = _keys(table)
     return read
+
+
+def _keys(table: pa.Table) -> pa.Table:
+    """What ``link`` sorts and tells apart for every row: claim id, payment date, whether a reversal."""
+    return pa.table(
+        {
+            "claim_id": table["claim_id"],
+            "payment_date": table["payment_date"],
+            "reversal": pc.fill_null(pc.equal(table["status"], REVERSAL), False),
+        }
+    )
 
 
 def _pack(rows: list[tuple]) -> pa.Table:
@@ -325,9 +349,9 @@ def read_837_file(path: Path, ids: ClaimIds) -> FileRead:
     return read
 
 
-def link(adjudications_table: pa.Table, report: ImportReport) -> tuple[np.ndarray, pd.DataFrame]:
+def link(table: SpilledTable, keys: pa.Table, report: ImportReport) -> tuple[np.ndarray, pd.DataFrame]:
     """(the rows of each claim's initial adjudication, in input order; later re-adjudications) from every
-    CLP of the input.
+    CLP of the input (``table``, and its rows' ``keys``).
 
     Per claim, in payment date order (input order on a tie): a reversal (CLP02 = 22) cancels the latest
     earlier adjudication with its payer claim number (else the latest); the first adjudication that is not
@@ -337,15 +361,15 @@ def link(adjudications_table: pa.Table, report: ImportReport) -> tuple[np.ndarra
     Only the keys are sorted (claim id, payment date, row number: a missing key first), and only the few
     claims with more than one adjudication have their rows read as values.
     """
-    table = adjudications_table
-    claim_id, payment_date = table["claim_id"], table["payment_date"]
+    claim_id, payment_date, reversal = keys["claim_id"], keys["payment_date"], keys["reversal"].to_numpy()
+    del keys
     keys = pa.table(
         {
             "claim_missing": pc.is_null(claim_id),
             "claim_id": pc.fill_null(claim_id, ""),
             "date_missing": pc.is_null(payment_date),
             "payment_date": pc.fill_null(payment_date, pa.scalar(0, pa.date32())),
-            "row": pa.array(np.arange(table.num_rows)),
+            "row": pa.array(np.arange(len(claim_id))),
         }
     )
     order = pc.sort_indices(
@@ -364,8 +388,7 @@ def link(adjudications_table: pa.Table, report: ImportReport) -> tuple[np.ndarra
     changes = pc.not_equal(ids[1:], ids[:-1]).to_numpy() | (missing[1:] != missing[:-1])
     starts = np.flatnonzero(np.r_[True, changes]) if len(order) else np.array([], int)
     ends = np.r_[starts[1:], len(order)]
-    del ids, missing, changes
-    reversal = pc.fill_null(pc.equal(table["status"], REVERSAL), False).to_numpy()
+    del ids, missing, changes, claim_id, payment_date
     single = (ends - starts == 1) & ~reversal[order[starts]]
     initial = [order[starts[single]]]  # most claims: one adjudication, nothing to link
     later: np.ndarray | list[int] = []
@@ -373,7 +396,7 @@ def link(adjudications_table: pa.Table, report: ImportReport) -> tuple[np.ndarra
     if len(several):
         # the rows of the claims with several adjudications, in sorted order: claim by claim, consecutive
         rows = np.concatenate([order[starts[i] : ends[i]] for i in several])
-        values = table.select(_LINK_COLUMNS).take(rows)
+        values = table.take(rows).select(_LINK_COLUMNS)
         columns = {name: values[name].to_pylist() for name in _LINK_COLUMNS}
         first_rows, later_rows = [], []
         offset = 0
@@ -387,7 +410,7 @@ def link(adjudications_table: pa.Table, report: ImportReport) -> tuple[np.ndarra
         initial.append(rows[first_rows])
         later = rows[later_rows]
     report.readjudications = len(later)
-    readjudications = table.select(["claim_id", "payment_date", "allowed"]).take(np.asarray(later, int)).to_pandas()
+    readjudications = table.take(later).select(["claim_id", "payment_date", "allowed"]).to_pandas()
     return np.sort(np.concatenate(initial)), readjudications
 
 
@@ -641,59 +664,90 @@ def parse_defaults(pairs: list[str]) -> dict[str, str]:
     return defaults
 
 
-def import_remittances(
-    sources: list[Path], options: ImportOptions | None = None, log_fills: pd.DataFrame | None = None
-) -> ImportResult:
-    """Read, link, build, validate and screen: the claims of the 835 files in the contract."""
+#: Where the valid claims go, chunk by chunk in input order, with their screening (aligned): kept in
+#: memory (``Collected``) or written out as they come (``features.x12.stream_x12``).
+ClaimSink = Callable[[pd.DataFrame, pd.DataFrame], None]
+
+
+def stream_remittances(
+    sources: list[Path], sink: ClaimSink, options: ImportOptions | None = None, log_fills: pd.DataFrame | None = None
+) -> tuple[ImportReport, pd.DataFrame]:
+    """Read, link, build, validate and screen: the claims of the 835 files in the contract, handed to
+    ``sink``; the report and the re-adjudications (appeal evidence). The adjudication rows are spilled to
+    a temporary directory (in ``$TMPDIR``, removed when the import ends, also on an error)."""
     options = options or ImportOptions()
     ids = ClaimIds(options.hash_claim_ids, options.salt)
     report = ImportReport()
     payer_map = PayerMap.load(options.payer_map)
     submitted = read_837(options.claims_837, ids, report, options.workers) if options.claims_837 else None
-    adjudications_table = read_835(sources, ids, report, options.workers)
-    initial, readjudications = link(adjudications_table, report)
-    if log_fills is not None:
-        log_fills = log_fills.assign(claim_id=log_fills["claim_id"].map(ids))
-    valid, screening = _claims(adjudications_table, initial, submitted, payer_map, options, log_fills, report)
-    report.claims = len(valid)
-    report.screening.update(zip(screening["outcome"], screening["reason"], strict=True))
-    return ImportResult(valid, screening, readjudications, report)
+    with tempfile.TemporaryDirectory(prefix="recoup-x12-") as folder:
+        table, keys = read_835(sources, ids, report, Path(folder), options.workers)
+        initial, readjudications = link(table, keys, report)
+        del keys  # only the initial rows' numbers are needed from here on
+        if log_fills is not None:
+            log_fills = log_fills.assign(claim_id=log_fills["claim_id"].map(ids))
+        _claims(table, initial, submitted, payer_map, options, log_fills, report, sink)
+    return report, readjudications
+
+
+class Collected:
+    """A ``ClaimSink`` that keeps every chunk, for ``import_remittances``."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+
+    def __call__(self, claims: pd.DataFrame, screening: pd.DataFrame) -> None:
+        self.parts.append((claims, screening))
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(claims, screening), each indexed 0..n-1."""
+        # chunks with no valid claim add nothing; the first stays for the columns' types when all are empty
+        parts = [part for part in self.parts if len(part[0])] or self.parts[:1]
+        claims, screening = zip(*parts, strict=True)
+        return pd.concat(claims, ignore_index=True), pd.concat(screening, ignore_index=True)
+
+
+def import_remittances(
+    sources: list[Path], options: ImportOptions | None = None, log_fills: pd.DataFrame | None = None
+) -> ImportResult:
+    """``stream_remittances`` with every claim kept in memory."""
+    collected = Collected()
+    report, readjudications = stream_remittances(sources, collected, options, log_fills)
+    claims, screening = collected.frames()
+    return ImportResult(claims, screening, readjudications, report)
 
 
 def _claims(
-    adjudications_table: pa.Table,
+    table: SpilledTable,
     initial: np.ndarray,
     submitted: dict[str, Submission] | None,
     payer_map: PayerMap,
     options: ImportOptions,
     fills: pd.DataFrame | None,
     report: ImportReport,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    sink: ClaimSink,
+) -> None:
     """The valid claims and their screening, built, validated and screened ``CHUNK_ROWS`` claims at a time
-    (the ``initial`` rows of the table), so that only the typed results grow with the input. The report
-    lists what one pass over every claim would: the building's problems, then the appeals log's
-    conflicts, then the contract's rejections."""
+    (the ``initial`` rows of the table) and handed to ``sink``, so that nothing here grows with the input.
+    The report lists what one pass over every claim would: the building's problems, then the appeals
+    log's conflicts, then the contract's rejections."""
     conflicts: Counter = Counter()
     rejections: list[Problem] = []
-    valid_parts, screening_parts = [], []
     today = date.today()
     for offset in range(0, len(initial), CHUNK_ROWS):
-        rows = _rows(adjudications_table.take(initial[offset : offset + CHUNK_ROWS]))
+        rows = _rows(table.take(initial[offset : offset + CHUNK_ROWS]))
         claims, settings = build_claims(rows, submitted, payer_map, options.defaults, fills, report, conflicts)
         valid, kept, rejected = validate_claims_frame(claims, rows, offset + 1, rejections, today)
+        del claims, rows
         report.claims_rejected += rejected
         settings = settings.iloc[kept]
-        valid_parts.append(valid)
-        screening_parts.append(
-            screen(valid, settings["medicare_multiple"].to_numpy(), settings["in_network"].to_numpy())
-        )
+        screening = screen(valid, settings["medicare_multiple"].to_numpy(), settings["in_network"].to_numpy())
+        report.claims += len(valid)
+        report.screening.update(zip(screening["outcome"], screening["reason"], strict=True))
+        sink(valid, screening)
     if fills is not None:
         report.problems += _conflict_problems(fills, conflicts)
     report.problems += rejections
-    if not valid_parts:  # no claims at all: the contract's columns, empty
+    if not len(initial):  # no claims at all: the contract's columns, empty
         claims, _ = build_claims([], submitted, payer_map, options.defaults, None, report, conflicts)
-        return claims, screen(claims, np.array([]), np.array([]))
-    # chunks with no valid claim add nothing; the first stays for the columns' types when all are empty
-    valid_parts = [part for part in valid_parts if len(part)] or valid_parts[:1]
-    screening_parts = [part for part in screening_parts if len(part)] or screening_parts[:1]
-    return pd.concat(valid_parts, ignore_index=True), pd.concat(screening_parts, ignore_index=True)
+        sink(claims, screen(claims, np.array([]), np.array([])))

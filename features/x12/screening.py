@@ -52,3 +52,8 @@ def screen(claims: pd.DataFrame, medicare_multiple: np.ndarray, in_network: np.n
         },
         index=claims.index,
     )
+
+
+def candidates(claims: pd.DataFrame, screening: pd.DataFrame) -> pd.DataFrame:
+    """The claims worth working (``CANDIDATES``), in their order, indexed 0..n-1."""
+    return claims[screening["outcome"].isin(CANDIDATES).to_numpy()].reset_index(drop=True)
