@@ -5,8 +5,10 @@ claims, screening, re-adjudications, history and report, entry for entry and in 
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
-from features.x12 import ImportOptions, import_x12, importer
+from features.writer import TableWriter
+from features.x12 import ImportError_, ImportOptions, import_x12, importer, stream_x12, x12_scoring_table
 from tests.features.x12.builders import claim, interchange, remit
 from training.simulator import simulate_history
 from training.x12_writer import write_x12
@@ -60,3 +62,41 @@ def test_claims_built_in_chunks_import_what_one_pass_imports(tmp_path, monkeypat
     assert "claim does not meet the data contract; not imported" in rules
     assert any(rule.startswith("column 'plan_type' differs") for rule in rules), rules
     _assert_same(whole, chunked)
+
+
+def test_the_streamed_import_writes_what_the_in_memory_import_holds(tmp_path, monkeypatch):
+    """``stream_x12`` (``recoup import-x12``, ``recoup score``) writes each chunk's candidates as they are
+    built and keeps only the appeals log's claims: the written table, the history and the report are
+    those of one in-memory pass, whatever the chunks and the format."""
+    files = write_x12(simulate_history(250, seed=3), tmp_path)
+    _bad_files(tmp_path / "remits")
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 10**9)
+    whole = _imports(tmp_path, files, 1)
+    expected = whole.result.candidates
+    assert 50 < len(expected) < len(whole.result.claims)  # candidates and claims screened out
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 7)
+    options = ImportOptions(claims_837=[tmp_path / "claims"], workers=2)
+    for name in ("claims.parquet", "claims.csv", "parts"):
+        output = tmp_path / "out" / name
+        with TableWriter(output, part_rows=40) as writer:
+            streamed = stream_x12([tmp_path / "remits"], writer.write, options, appeals=files.appeals)
+        assert streamed.candidates == len(expected)
+        assert streamed.report == whole.report
+        pd.testing.assert_frame_equal(streamed.history, whole.history)
+        if name == "claims.csv":
+            assert output.read_text() == expected.to_csv(index=False, date_format="%Y-%m-%d")
+        else:
+            parts = sorted(output.glob("part-*.parquet")) if name == "parts" else [output]
+            assert len(parts) == (-(-len(expected) // 40) if name == "parts" else 1)
+            written = pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True)
+            pd.testing.assert_frame_equal(written, expected)
+    assert not list((tmp_path / "out").glob("*.partial"))
+
+
+def test_a_failed_streamed_import_leaves_no_output(tmp_path):
+    (tmp_path / "remits").mkdir()
+    (tmp_path / "remits" / "one.835").write_text(interchange(remit(claim("OK1"))))
+    output = tmp_path / "claims.parquet"
+    with pytest.raises(ImportError_, match="no claims to score"):
+        x12_scoring_table([tmp_path / "remits"], output, ImportOptions())  # no place of service: none valid
+    assert list(tmp_path.iterdir()) == [tmp_path / "remits"]
