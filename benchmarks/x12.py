@@ -2,13 +2,13 @@
 
 The 835 files are a simulated worklist's initial adjudications written by ``training.x12_writer`` (one
 file per payer and month, one transaction per payment date), at three sizes, so that memory can be
-compared with the input size: the import streams transactions, and only the output table grows with the
-claims. The import runs in a child process (``recoup import-x12``, the command users run, with its
-default of one reading process per CPU); wall time and peak RSS (of the importing process, of its
-largest reading process, and summed over them) are sampled by ``benchmarks.run.measure``. How memory
-grows is the least-squares slope of each peak against the claims, in MB per 10,000 claims (flat: near 0;
-the output table itself is about 2.5 MB per 10,000 claims). Target: 100,000 claims in under 60 s, with
-flat memory.
+compared with the input size: the import streams transactions, spills each file's rows to a temporary
+file and writes the candidates as they are built, so the importing process holds a few bytes a claim.
+The import runs in a child process (``recoup import-x12``, the command users run, with its default of
+one reading process per CPU); wall time and peak RSS (of the importing process, of its largest reading
+process, and summed over them) are sampled by ``benchmarks.run.measure``. How memory grows is the
+least-squares slope of each peak against the claims, in MB per 10,000 claims (flat: near 0). Target:
+100,000 claims in under 60 s, with flat memory.
 
 Run alone with ``python benchmarks/x12.py [--quick] [--claims N...]`` (writes ``results/x12.{json,md}``);
 ``make bench`` runs it as one section of ``results/latest``.
