@@ -1,10 +1,12 @@
 """X12 835/837 reading into the data contract (a data reader like the CSV and Parquet ones).
 
-``import_x12`` is the whole stage behind ``recoup import-x12``: 835 remittances (+ 837 claims, + an
-appeals log) in, scoring claims (the screened candidates), an optional training history and a report out.
+``stream_x12`` is the whole stage behind ``recoup import-x12``: 835 remittances (+ 837 claims, + an
+appeals log) in, scoring claims (the screened candidates, written as they are built), an optional
+training history and a report out; ``import_x12`` is the same with every claim returned as frames.
 Modules: ``reader`` (x12sdk transactions with per-transaction and per-claim error capture), ``remit``
 (835 mapping), ``submitted`` (837 mapping), ``payers`` (the payer map), ``screening``, ``importer``
-(linking reversals and building claims) and ``appeals`` (the appeals log into history).
+(linking reversals and building claims), ``spill`` (the adjudication rows on disk) and ``appeals`` (the
+appeals log into history).
 """
 
 from __future__ import annotations
