@@ -13,7 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+from features.io import TABLE_SUFFIXES
+
 PART_PATTERN = "part-*.parquet"
 PART_ROWS = 25_000
 
