@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import psutil
 
 WRK_THREADS = 2
 #: In a request body given to ``wrk`` with ``unique_claims``, replaced by a new claim id for each request.
@@ -84,7 +88,11 @@ def wrk(
     program: str, url: str, body: str | None, connections: int, seconds: float, unique_claims: bool = False
 ) -> dict:
     """One ``wrk`` run: requests per second and latency percentiles; non-2xx answers are an error.
-    With ``unique_claims`` each request's body carries a new claim id in place of ``CLAIM_ID_SLOT``."""
+    With ``unique_claims`` each request's body carries a new claim id in place of ``CLAIM_ID_SLOT``.
+
+    Also the CPU each side used, in cores (CPU seconds over the run's wall seconds): the server listening on
+    the URL's port with its worker processes, and ``wrk`` itself. On a machine that runs both, these say how
+    much of the CPU the server could have had, which bounds what more workers can give."""
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "request.lua"
         if body is None:
@@ -106,6 +114,9 @@ def wrk(
                 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                 f"wrk.body = {json.dumps(body)}\n"
             )
+        server = _server_process(urlsplit(url).port)
+        server_before, client_before = _tree_cpu_seconds(server), _children_cpu_seconds()
+        started = time.perf_counter()
         output = subprocess.run(
             [
                 *(program, f"-t{min(WRK_THREADS, connections)}", f"-c{connections}", f"-d{seconds}s"),
@@ -115,6 +126,9 @@ def wrk(
             text=True,
             check=True,
         ).stdout
+        wall = time.perf_counter() - started
+        server_cores = (_tree_cpu_seconds(server) - server_before) / wall
+        client_cores = (_children_cpu_seconds() - client_before) / wall
     if "Non-2xx" in output:
         raise RuntimeError(f"{url} answered errors under load:\n{output}")
     percentiles = {}
@@ -131,7 +145,36 @@ def wrk(
         "p50_ms": percentiles["50%"],
         "p90_ms": percentiles["90%"],
         "p99_ms": percentiles["99%"],
+        "server_cpu_cores": server_cores,
+        "wrk_cpu_cores": client_cores,
     }
+
+
+def _server_process(port: int) -> psutil.Process:
+    """The server this benchmark started that listens on ``port``: the listener's ancestor that is this
+    process's child (with ``--workers`` the listener found may be a worker; its parent is the server)."""
+    listener = next(
+        psutil.Process(connection.pid)
+        for connection in psutil.net_connections(kind="tcp")
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid
+    )
+    return next(process for process in [listener, *listener.parents()] if process.ppid() == os.getpid())
+
+
+def _tree_cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU seconds of ``process`` and its children that are alive now."""
+    total = 0.0
+    for member in [process, *process.children(recursive=True)]:
+        with suppress(psutil.NoSuchProcess):
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def _children_cpu_seconds() -> float:
+    """CPU seconds of this process's children that have ended (``wrk``, once ``subprocess.run`` returns)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _milliseconds(text: str) -> float:
