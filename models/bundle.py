@@ -113,7 +113,8 @@ class RecoupBundle:
     reason_method: str = "shap"
     format_version: int = BUNDLE_FORMAT
 
-    #: never pickled: (step columns, their values per (from_level, target) pair), built with the bundle
+    #: never pickled: (step columns, their values for each ``step_pairs`` a batch can need, stacked by
+    #: pair), built with the bundle
     DERIVED = ("_step_table",)
 
     def __post_init__(self) -> None:
@@ -131,7 +132,13 @@ class RecoupBundle:
         trained = [list(categories) for categories in (self.models.success.booster_.pandas_categorical or [])]
         if trained and trained != [self.transformer.categories_[name] for name in CATEGORICAL_SOURCES]:
             raise ValueError("the outcome models were trained on other categories than the transformer's")
-        self.__dict__["_step_table"] = self._step_table()
+        columns, values = self._step_table()
+        stacked = {}
+        for lowest in range(int(Level.legal)):  # a batch's pairs depend only on its lowest current level
+            pairs = step_pairs(np.array([lowest]))
+            stacked[pairs] = np.stack([values[pair] for pair in pairs])
+            stacked[pairs].flags.writeable = False  # shared by every score
+        self.__dict__["_step_table"] = (columns, stacked)
 
     def score_columns(self, claims: ClaimColumns, policy: LadderPolicy | None = None) -> ScoreResult:
         """The structured answer for validated claims given as typed columns (``features.columns``)."""
@@ -201,8 +208,8 @@ class RecoupBundle:
 
     def _step_features(self, pairs: tuple[tuple[int, Level], ...]) -> tuple[np.ndarray, np.ndarray]:
         """Which feature columns depend on the step, and their values for each of ``pairs``."""
-        columns, values = self.__dict__["_step_table"]
-        return columns, np.stack([values[pair] for pair in pairs])
+        columns, stacked = self.__dict__["_step_table"]
+        return columns, stacked[pairs]
 
     def _step_table(self) -> tuple[np.ndarray, dict[tuple[int, Level], np.ndarray]]:
         """The step columns and their values at every step, found by transforming two unlike claims at

@@ -244,6 +244,8 @@ def _paths(best_next: np.ndarray, current: np.ndarray) -> list[tuple[str, ...]]:
     """
     digits = np.vstack([current, best_next[: int(Level.legal)] + 1])
     packed = (7 ** np.arange(len(digits))) @ digits
+    if len(packed) == 1:  # one claim: nothing to share
+        return [_path_levels(int(packed[0]))]
     distinct, inverse = np.unique(packed, return_inverse=True)
     paths = [_path_levels(int(number)) for number in distinct.tolist()]
     return [paths[position] for position in inverse.ravel().tolist()]

@@ -231,7 +231,10 @@ def top_reasons(
     for feature in np.unique(order[shown]).tolist():
         where = (order == feature) & shown
         keys = _display_keys(features[feature], shown_values[where])
-        distinct, inverse = np.unique(keys, return_inverse=True)
+        # one value (a single claim's reason): no sort needed to find the distinct ones
+        distinct, inverse = (
+            (keys, np.zeros(1, dtype="int64")) if len(keys) == 1 else np.unique(keys, return_inverse=True)
+        )
         worded = [subject(features[feature], value, categories) for value in distinct.tolist()]
         subjects[where] = np.array([text for text, _ in worded], dtype=object)[inverse]
         plural[where] = np.array([many for _, many in worded], dtype=bool)[inverse]

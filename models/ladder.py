@@ -7,7 +7,7 @@ the service may override it from its settings).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -232,22 +232,24 @@ def deadlines(claims: LadderClaims, policy: LadderPolicy) -> Deadlines:
         "internal appeal: {} days from the initial payment or denial (29 CFR 2560.503-1(h)(3)(i))", appeal_days
     )
     missing_paid = "unknown: needs initial_payment_date"
-    for level in (int(Level.reconsideration), int(Level.written_appeal), int(Level.peer_to_peer)):
-        open_negotiation = nsa if level == _RECONSIDERATION else np.zeros(n, dtype=bool)
-        date[level] = np.where(open_negotiation, negotiation, internal)
-        rule[level] = np.where(
-            paid_known,
-            np.where(
-                open_negotiation,
-                _texts(
-                    "NSA open negotiation: {} business days beginning on the initial payment or denial "
-                    "(45 CFR 149.510(b)(1)(i))",
-                    negotiation_days,
-                ),
-                internal_text,
+    # the internal levels share the internal appeal's deadline; reconsideration of an NSA claim is the
+    # open negotiation instead
+    date[_INTERNAL] = internal
+    rule[_INTERNAL] = np.where(paid_known, internal_text, missing_paid)
+    date[_RECONSIDERATION] = np.where(nsa, negotiation, internal)
+    rule[_RECONSIDERATION] = np.where(
+        paid_known,
+        np.where(
+            nsa,
+            _texts(
+                "NSA open negotiation: {} business days beginning on the initial payment or denial "
+                "(45 CFR 149.510(b)(1)(i))",
+                negotiation_days,
             ),
-            missing_paid,
-        )
+            internal_text,
+        ),
+        missing_paid,
+    )
 
     # Federal IDR: dated by the open negotiation's start, known when the claim is at reconsideration
     started = claims.level_date if claims.level_date is not None else np.full(n, np.datetime64("NaT"), "datetime64[D]")
@@ -295,10 +297,16 @@ def _texts(template: str, values: np.ndarray) -> np.ndarray:
     """``template`` filled with each of ``values``, formatted once per distinct value. A rule's figure is
     usually the same for every claim, and that case costs one comparison instead of a sort."""
     values = np.asarray(values).reshape(-1)
-    if len(values) and (values == values[0]).all():
-        return np.full(len(values), template.format(values[:1].tolist()[0]), dtype=object)
+    first = values[:1].tolist()
+    if len(values) == 1 or (first and (values == first[0]).all()):
+        return np.full(len(values), _text(template, first[0]), dtype=object)
     distinct, inverse = np.unique(values, return_inverse=True)
     return np.array([template.format(value) for value in distinct.tolist()], dtype=object)[inverse.reshape(-1)]
+
+
+@lru_cache(maxsize=1_024, typed=True)
+def _text(template: str, value: object) -> str:
+    return template.format(value)
 
 
 def _external_review_texts(state: np.ndarray | None, months: np.ndarray, n: int, overridden: bool) -> np.ndarray:
@@ -306,6 +314,8 @@ def _external_review_texts(state: np.ndarray | None, months: np.ndarray, n: int,
     table gives a longer one than the federal four months and the policy sets none."""
     states = np.full(n, "", dtype=object) if state is None or overridden else np.asarray(state, dtype=object)
     months = np.broadcast_to(np.asarray(months, dtype="int64"), (n,))
+    if n == 1:
+        return np.array([_external_review_text(str(states[0]), int(months[0]))], dtype=object)
     if n and (months == months[0]).all():  # one federal window for every claim: one text per state
         distinct, inverse = np.unique(states.astype(str), return_inverse=True)
         texts = [_external_review_text(code, int(months[0])) for code in distinct.tolist()]

@@ -140,18 +140,11 @@ def _json(kind: type, value: Any) -> Any:
 
 
 def _json_values(kind: type, values: np.ndarray) -> list[Any]:
-    """``_json`` of every element of ``values``, flattened: the numeric and date kinds in a few array
-    operations (a ladder has 13 fields by 5 levels per claim, and one call per value cost as much as the
-    decision), the text kinds element by element."""
+    """``_json`` of every element of ``values``, flattened, for the kinds that are not numbers
+    (``_json_numbers``): bools and dates in a few array operations (a ladder has 13 fields by 5 levels per
+    claim, and one call per value cost as much as the decision), the text kinds element by element."""
     if kind is bool:
         return np.asarray(values).astype(bool).ravel().tolist()
-    if kind is float or kind is int:
-        numbers = np.asarray(values, dtype="float64").ravel()
-        finite = np.isfinite(numbers)
-        converted = np.where(finite, numbers, 0.0)
-        out = np.array((converted.astype("int64") if kind is int else converted).tolist(), dtype=object)
-        out[~finite] = None
-        return out.tolist()
     values = np.asarray(values)
     if values.dtype.kind == "M":
         days = values.astype("datetime64[D]").ravel()
@@ -159,6 +152,23 @@ def _json_values(kind: type, values: np.ndarray) -> list[Any]:
         out[np.isnat(days)] = None
         return out.tolist()
     return [_json(kind, value) for value in values.ravel()]
+
+
+#: The level fields converted as numbers, and which of them are whole numbers
+_NUMBER_FIELDS = tuple(spec.name for spec in LEVEL_FIELDS if spec.kind is float or spec.kind is int)
+_WHOLE_FIELDS = np.array([spec.kind is int for spec in LEVEL_FIELDS if spec.kind is float or spec.kind is int])
+
+
+def _json_numbers(levels: dict[str, np.ndarray]) -> dict[str, list[list[Any]]]:
+    """``_json_values`` of every numeric level field at once, by claim then level: one stacked array, so
+    the few array operations are paid once per answer, not once per field."""
+    numbers = np.stack([np.asarray(levels[name], dtype="float64") for name in _NUMBER_FIELDS])
+    finite = np.isfinite(numbers)
+    converted = np.where(finite, numbers, 0.0)
+    out = converted.astype(object)
+    out[_WHOLE_FIELDS] = converted[_WHOLE_FIELDS].astype("int64").astype(object)
+    out[~finite] = None
+    return dict(zip(_NUMBER_FIELDS, out.tolist(), strict=True))
 
 
 @dataclass
@@ -209,12 +219,14 @@ class ScoreResult:
 
     @cached_property
     def _json_levels(self) -> dict[str, list[list[Any]]]:
-        """Every level field as JSON values, by claim then level: made once for all the claims answered."""
+        """Every level field as JSON values, by claim then level: made once for all the claims answered.
+        The numeric fields are converted together, as one stacked array (``_json_numbers``)."""
         width = len(ESCALATION_LEVELS)
-        out = {}
+        out = _json_numbers(self.levels)
         for spec in LEVEL_FIELDS:
-            flat = _json_values(spec.kind, self.levels[spec.name])
-            out[spec.name] = [flat[start : start + width] for start in range(0, len(flat), width)]
+            if spec.name not in out:
+                flat = _json_values(spec.kind, self.levels[spec.name])
+                out[spec.name] = [flat[start : start + width] for start in range(0, len(flat), width)]
         return out
 
     def columns(self) -> dict[str, Any]:
