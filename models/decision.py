@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.schema import ESCALATION_LEVELS, LEVEL_NAMES, Level
-from models.ladder import Deadlines, LadderClaims, LadderPolicy, deadlines, eligibility
+from models.ladder import Deadlines, LadderClaims, LadderPolicy, deadlines, eligibility, steps_allowed
 
 ACCEPT = "accept"
 #: The ladder's level numbers, in order
@@ -137,7 +137,7 @@ class StepEligibility:
 def step_eligibility(claims: LadderClaims, layout: PairLayout, policy: LadderPolicy) -> StepEligibility:
     due = deadlines(claims, policy)
     next_ok, next_reason = eligibility(claims, claims.current_level, LEVEL_NUMBERS[:, None], due)
-    later_ok, _ = eligibility(claims, layout.starts[:, None], layout.targets[:, None])
+    later_ok = steps_allowed(claims, layout.starts[:, None], layout.targets[:, None])
     steps = np.where(layout.starts[:, None] == claims.current_level, next_ok[layout.targets - 1], later_ok)
     return StepEligibility(steps, next_ok, next_reason, due)
 

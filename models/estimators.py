@@ -169,8 +169,11 @@ class OutcomeModels:
         if not offsets:
             return p
         table = offsets["table"]
-        payer = np.nan_to_num(matrix[:, offsets["payer_column"]], nan=table.shape[0] - 1).astype("int64")
-        level = np.clip(np.nan_to_num(matrix[:, offsets["level_column"]]), 0, table.shape[1] - 1).astype("int64")
+        # missing (NaN) as the table's last payer and as level 0; ``np.where`` rather than ``np.nan_to_num``,
+        # whose checks cost more than the rest of the shift for a claim's rows (the columns are codes: finite)
+        payer, level = matrix[:, offsets["payer_column"]], matrix[:, offsets["level_column"]]
+        payer = np.where(np.isnan(payer), table.shape[0] - 1, payer).astype("int64")
+        level = np.clip(np.where(np.isnan(level), 0.0, level), 0, table.shape[1] - 1).astype("int64")
         shift = table[np.clip(payer, 0, table.shape[0] - 1), level]
         clipped = np.clip(p, PROBABILITY_EDGE, 1 - PROBABILITY_EDGE)
         return 1.0 / (1.0 + np.exp(-(np.log(clipped / (1 - clipped)) + shift)))

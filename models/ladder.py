@@ -336,6 +336,40 @@ def _external_review_text(state: str, federal_months: int) -> str:
     return text.format(federal_months, "45 CFR 147.136(d)(2)(i)")
 
 
+#: Why a step is not eligible, by the number of the first rule it breaks (``_first_broken``); the first
+#: rule's reason names the target (``_BEYOND``)
+_REASONS = np.array(
+    [
+        "",
+        "",
+        "nothing left to recover: the allowed amount equals the billed amount",
+        "Federal IDR needs the open negotiation (reconsideration) first",
+        "external review needs a written internal appeal first",
+    ],
+    dtype=object,
+)
+
+
+def _first_broken(claims: LadderClaims, from_level: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The number of the first eligibility rule each (from_level, target) step of each claim breaks, 0 for
+    none: 1 the claim is at or beyond the target, 2 nothing is left to recover, 3 Federal IDR before the
+    open negotiation, 4 external review before a written internal appeal (reasons in ``_REASONS``)."""
+    nsa = claims.nsa
+    external = target == _EXTERNAL_REVIEW
+    blocked = external & ~((nsa & (from_level >= _RECONSIDERATION)) | (from_level >= _WRITTEN_APPEAL))
+    broken = (from_level >= target, claims.current_allowed >= claims.billed, blocked & nsa, blocked & ~nsa)
+    shape = np.broadcast_shapes(from_level.shape, target.shape, (len(claims),))
+    first = np.zeros(shape, dtype="int64")
+    for number in range(len(broken), 0, -1):  # a claim's reason is the first rule it breaks
+        first = np.where(broken[number - 1], number, first)
+    return first
+
+
+def steps_allowed(claims: LadderClaims, from_level: np.ndarray | int, target: np.ndarray | Level) -> np.ndarray:
+    """``eligibility``'s verdict without deadlines or reasons (for the later steps of a path)."""
+    return _first_broken(claims, np.asarray(from_level), np.asarray(target)) == 0
+
+
 def eligibility(
     claims: LadderClaims,
     from_level: np.ndarray | int,
@@ -350,25 +384,9 @@ def eligibility(
     its current level: later steps of a path have no known dates yet.
     """
     from_level, target = np.asarray(from_level), np.asarray(target)
-    nsa = claims.nsa
-    external = target == _EXTERNAL_REVIEW
-    blocked = external & ~((nsa & (from_level >= _RECONSIDERATION)) | (from_level >= _WRITTEN_APPEAL))
-    # (broken, reason) in order: a claim's reason is the first rule it breaks. The first reason names the
-    # target, so it is filled in last.
-    rules = [
-        (from_level >= target, ""),
-        (
-            claims.current_allowed >= claims.billed,
-            "nothing left to recover: the allowed amount equals the billed amount",
-        ),
-        (blocked & nsa, "Federal IDR needs the open negotiation (reconsideration) first"),
-        (blocked & ~nsa, "external review needs a written internal appeal first"),
-    ]
-    shape = np.broadcast_shapes(from_level.shape, target.shape, (len(claims),))
-    first = np.zeros(shape, dtype="int64")
-    for number in range(len(rules), 0, -1):
-        first = np.where(rules[number - 1][0], number, first)
-    reason = np.array(["", *(because for _, because in rules)], dtype=object)[first]
+    first = _first_broken(claims, from_level, target)
+    shape = first.shape
+    reason = _REASONS[first]
     reason = np.where(first == 1, _BEYOND[target], reason)
     ok = first == 0
     if late is not None:

@@ -107,6 +107,7 @@ CLAIM_FIELDS: tuple[ResultField, ...] = (
     ),
 )
 LEVEL_FIELD_NAMES = tuple(spec.name for spec in LEVEL_FIELDS)
+_LEVEL_NAMES = tuple(level.name for level in ESCALATION_LEVELS)
 #: Each level field's flat columns, one per level in ladder order.
 LEVEL_COLUMNS = {name: [f"{name}_{level.name}" for level in ESCALATION_LEVELS] for name in LEVEL_FIELD_NAMES}
 _OUTPUT_COLUMNS = (
@@ -199,9 +200,10 @@ class ScoreResult:
         """Claim ``position``'s answer as the JSON body's scoring part (``ScoreResponse`` without
         ``claim_id`` and ``model``, which the caller knows)."""
         steps = self._json_levels
+        by_level = zip(*(steps[name][position] for name in LEVEL_FIELD_NAMES), strict=True)
         ladder = [
-            {"level": level.name, **{spec.name: steps[spec.name][position][column] for spec in LEVEL_FIELDS}}
-            for column, level in enumerate(ESCALATION_LEVELS)
+            {"level": level, **dict(zip(LEVEL_FIELD_NAMES, values, strict=True))}
+            for level, values in zip(_LEVEL_NAMES, by_level, strict=True)
         ]
         body: dict[str, Any] = {
             "ladder": ladder,
