@@ -242,8 +242,7 @@ class RecoupBundle:
         }
         for name in LEVEL_FIELD_NAMES:  # the rest are the decision's, by level
             if name not in levels:
-                by_level = getattr(decision, name)
-                levels[name] = np.column_stack([by_level[level] for level in ESCALATION_LEVELS])
+                levels[name] = _by_level(getattr(decision, name))
         explained = self._explained_level(decision)
         batch_id = claims.get(IDR_BATCH_ID)
         if batch_id is None:  # scored alone (not by a worklist that batches IDR disputes)
@@ -263,7 +262,7 @@ class RecoupBundle:
     @staticmethod
     def _explained_level(decision: Decision) -> np.ndarray:
         """The recommended level, or for ``accept`` the best-valued eligible level (why it falls short)."""
-        values = np.column_stack([decision.net_value[level] for level in ESCALATION_LEVELS])
+        values = _by_level(decision.net_value)
         best = _LEVEL_NAMES[LEVEL_NUMBERS[np.argmax(np.where(np.isnan(values), -np.inf, values), axis=1)]]
         return np.where(decision.action == ACCEPT, best, decision.action)
 
@@ -341,6 +340,12 @@ class _StepPredictions:
     def pair_index(self, start: np.ndarray, target: np.ndarray | int) -> np.ndarray:
         """Position in ``pairs`` of each (start, target); -1 where the pair was not predicted."""
         return self.grid.layout.position[start, target]
+
+
+def _by_level(by_level: Mapping[Level, np.ndarray]) -> np.ndarray:
+    """A decision field (an array of claims per level) as one (claims, levels) array, levels in ladder
+    order (``np.array`` of the rows: a third of ``np.column_stack``'s cost, ten times per score)."""
+    return np.array([by_level[level] for level in ESCALATION_LEVELS]).T
 
 
 def _attempts(claims: Mapping[str, np.ndarray], start: int, target: Level) -> dict[str, np.ndarray]:

@@ -242,7 +242,7 @@ def _paths(best_next: np.ndarray, current: np.ndarray) -> list[tuple[str, ...]]:
     those are packed into one number (base 7: level 0-5, steps -1-5 shifted up by one) and each distinct
     number is followed once.
     """
-    digits = np.vstack([current, best_next[: int(Level.legal)] + 1])
+    digits = np.concatenate((current[None, :], best_next[: int(Level.legal)] + 1))
     packed = (7 ** np.arange(len(digits))) @ digits
     if len(packed) == 1:  # one claim: nothing to share
         return [_path_levels(int(packed[0]))]

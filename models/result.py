@@ -163,7 +163,7 @@ _WHOLE_FIELDS = np.array([spec.kind is int for spec in LEVEL_FIELDS if spec.kind
 def _json_numbers(levels: dict[str, np.ndarray]) -> dict[str, list[list[Any]]]:
     """``_json_values`` of every numeric level field at once, by claim then level: one stacked array, so
     the few array operations are paid once per answer, not once per field."""
-    numbers = np.stack([np.asarray(levels[name], dtype="float64") for name in _NUMBER_FIELDS])
+    numbers = np.array([levels[name] for name in _NUMBER_FIELDS], dtype="float64")
     finite = np.isfinite(numbers)
     converted = np.where(finite, numbers, 0.0)
     out = converted.astype(object)
