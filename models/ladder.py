@@ -313,9 +313,9 @@ def _external_review_texts(state: np.ndarray | None, months: np.ndarray, n: int,
     """Why an external review deadline is unknown, with the window that will apply: the state's when the
     table gives a longer one than the federal four months and the policy sets none."""
     states = np.full(n, "", dtype=object) if state is None or overridden else np.asarray(state, dtype=object)
-    months = np.broadcast_to(np.asarray(months, dtype="int64"), (n,))
     if n == 1:
-        return np.array([_external_review_text(str(states[0]), int(months[0]))], dtype=object)
+        return np.array([_external_review_text(str(states[0]), int(np.asarray(months).flat[0]))], dtype=object)
+    months = np.broadcast_to(np.asarray(months, dtype="int64"), (n,))
     if n and (months == months[0]).all():  # one federal window for every claim: one text per state
         distinct, inverse = np.unique(states.astype(str), return_inverse=True)
         texts = [_external_review_text(code, int(months[0])) for code in distinct.tolist()]
@@ -385,14 +385,12 @@ def eligibility(
     """
     from_level, target = np.asarray(from_level), np.asarray(target)
     first = _first_broken(claims, from_level, target)
-    shape = first.shape
     reason = _REASONS[first]
     reason = np.where(first == 1, _BEYOND[target], reason)
     ok = first == 0
     if late is not None:
-        levels = np.broadcast_to(target, shape)
-        rows = np.broadcast_to(np.arange(len(claims)), shape)
-        missed = ok & late.late[levels, rows] & (from_level == claims.current_level)
+        rows = np.arange(len(claims))  # indexing broadcasts it against ``target``
+        missed = ok & late.late[target, rows] & (from_level == claims.current_level)
         ok &= ~missed
-        reason = np.where(missed, late.late_reason[levels, rows], reason)
+        reason = np.where(missed, late.late_reason[target, rows], reason)
     return ok, reason
