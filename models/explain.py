@@ -221,13 +221,15 @@ def _display_keys(kinds: np.ndarray, values: np.ndarray) -> np.ndarray:
     keys = values.copy()
     for kind, decimals in ((_TWO_DECIMALS, 2), (_ONE_DECIMAL, 1)):
         where = kinds == kind
-        keys[where] = np.round(values[where], decimals)
+        if where.any():  # a claim's few reasons often have no feature of a kind
+            keys[where] = np.round(values[where], decimals)
     where = kinds == _THREE_DIGITS
-    amounts = np.expm1(values[where])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        digits = np.where(amounts >= 1_000, 2 - np.floor(np.log10(np.abs(amounts))), 0)
-    rounded = np.round(amounts * 10.0**digits) / 10.0**digits
-    keys[where] = np.log1p(np.where(np.isfinite(rounded), rounded, amounts))
+    if where.any():
+        amounts = np.expm1(values[where])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            digits = np.where(amounts >= 1_000, 2 - np.floor(np.log10(np.abs(amounts))), 0)
+        rounded = np.round(amounts * 10.0**digits) / 10.0**digits
+        keys[where] = np.log1p(np.where(np.isfinite(rounded), rounded, amounts))
     return keys
 
 
