@@ -97,10 +97,12 @@ class LadderPolicy(BaseModel):
         """Each NSA claim's share of the Federal IDR fees for a dispute filed on ``filing``, alone or in a
         batch of ``batch_size`` claims (1 = alone): one administrative fee per dispute, and the entity fee
         of a single or a batched determination (plus a fee per further 25 line items), split evenly."""
-        size = np.ones(np.shape(filing)) if batch_size is None else np.broadcast_to(batch_size, np.shape(filing))
         admin = self.rule("idr_administrative_fee", filing)
-        batched = size > 1
         single = self.rule("idr_entity_fee_single", filing)
+        if batch_size is None:  # every claim alone: its own fees (a share of 1/1, exactly)
+            return IdrFees(admin * nsa, single * nsa)
+        size = np.broadcast_to(batch_size, np.shape(filing))
+        batched = size > 1
         if batched.any():
             tiers = np.ceil(np.maximum(size - 25, 0) / 25)
             tier_fee = self.rule("idr_entity_fee_batched_tier", filing)
