@@ -61,13 +61,15 @@ def _normaliser(column: Column):
     left to pydantic is the column's pattern, bounds and choices, declared once in the schema."""
     canonical = {choice.upper(): choice for choice in column.choices or ()}
     parse = _SCALAR_RULES.get(column.kind)
+    # the column's attributes as plain locals: this runs for every field of every request
+    kind, required, rule, upper = column.kind, column.required, column.rule, column.upper
 
     def normalise(value: Any) -> Any:
         if value is None or (isinstance(value, str) and not value.strip()):
             # a blank optional value means "use the default", as an empty cell does in a file (a NaN, which
             # JSON does not have, breaks a number's rule rather than being taken for a missing value)
-            return "" if column.required and value is not None else None
-        if column.kind is Kind.LEVEL:
+            return "" if required and value is not None else None
+        if kind is Kind.LEVEL:
             if isinstance(value, bool):
                 return value
             level = parse_level(value) if isinstance(value, (str, int, float)) else None
@@ -77,12 +79,12 @@ def _normaliser(column: Column):
         try:
             parsed = parse(value)
         except rules.BrokenRule:
-            raise PydanticCustomError("contract_rule", column.rule) from None
-        if column.kind is Kind.CHOICE:
+            raise PydanticCustomError("contract_rule", rule) from None
+        if kind is Kind.CHOICE:
             return canonical.get(parsed.upper(), parsed)
-        if column.kind in (Kind.STRING, Kind.CODE):
-            return parsed.upper() if column.upper else parsed
-        if column.kind is Kind.INT and parsed.is_integer():
+        if kind is Kind.STRING or kind is Kind.CODE:
+            return parsed.upper() if upper else parsed
+        if kind is Kind.INT and parsed.is_integer():
             return int(parsed)
         return parsed
 

@@ -142,7 +142,7 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """The features of an attempt frame, as a frame (categoricals as ``pd.Categorical``), same index."""
-        check_is_fitted(self, "categories_")
+        self._check_fitted()
         self._check_input(X)
         features = self.features(attempt_columns(X))
         for name in CATEGORICAL_SOURCES:
@@ -152,7 +152,7 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
     def features(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The features of attempts given as typed columns (``attempt_columns``), by name, in
         ``feature_names_out_`` order; categoricals as their codes in ``categories_``."""
-        check_is_fitted(self, "categories_")
+        self._check_fitted()
         return self._kernel(columns, self._looked_up(columns))
 
     def matrix(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -171,9 +171,15 @@ class ClaimFeatures(TransformerMixin, BaseEstimator):
     def known_values(self, values: np.ndarray, column: str) -> np.ndarray:
         """Whether each of ``values`` (None where missing) has its own category of ``column`` (was common
         enough in training)."""
-        check_is_fitted(self, "categories_")
+        self._check_fitted()
         known = self.category_codes_[column]
         return np.array([value is not None and str(value) in known for value in values.tolist()], dtype=bool)
+
+    def _check_fitted(self) -> None:
+        """``check_is_fitted`` only when not fitted: sklearn's check reads the estimator's tags on every
+        call, which costs as much as a claim's feature formulas."""
+        if "categories_" not in self.__dict__:
+            check_is_fitted(self, "categories_")
 
     @staticmethod
     def _check_input(X: pd.DataFrame) -> None:

@@ -46,6 +46,7 @@ MAX_AMOUNT = 100_000_000.0
 #: Floats above this may not hold every digit of a whole number (2**53)
 MAX_EXACT_FLOAT = float(2**53)
 EARLIEST_DATE, LATEST_DATE = pd.Timestamp("1900-01-01"), pd.Timestamp("2199-12-31")
+_EARLIEST_DAY, _LATEST_DAY = EARLIEST_DATE.date(), LATEST_DATE.date()
 
 #: Characters no text value may hold (C0 controls and DEL)
 CONTROL_PATTERN = r"[\x00-\x1f\x7f]"
@@ -110,9 +111,11 @@ def bool_value(value: object) -> bool:
 
 def number_value(value: object) -> float:
     """A number column's value (finite; the caller checks the column's bounds)."""
-    if isinstance(value, (bool, np.bool_)):
+    if type(value) is float or type(value) is int:  # what JSON gives, without the abstract-class checks
+        number = float(value)
+    elif isinstance(value, (bool, np.bool_)):
         raise BrokenRule(value)
-    if isinstance(value, str):
+    elif isinstance(value, str):
         text = value.strip()
         if not _NUMBER.fullmatch(text):
             raise BrokenRule(value)
@@ -139,6 +142,6 @@ def date_value(value: object) -> date:
             raise BrokenRule(value) from None
     else:
         raise BrokenRule(value)
-    if not EARLIEST_DATE.date() <= day <= LATEST_DATE.date():
+    if not _EARLIEST_DAY <= day <= _LATEST_DAY:
         raise BrokenRule(value)
     return day

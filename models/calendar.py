@@ -94,7 +94,8 @@ def add_business_days(dates: np.ndarray, days: int | np.ndarray, *, inauguration
     business day first rolls forward to the next one, so ``days=0`` gives the first business day on or
     after the date. NaT stays NaT."""
     dates = np.asarray(dates, dtype="datetime64[D]")
-    calendar = business_calendar(*_span(dates, 1 + int(np.max(np.abs(days), initial=0)) // 200), inauguration_day)
+    reach = int(np.abs(days).max(initial=0))  # the method: ``np.max``'s dispatch costs twice the reduction
+    calendar = business_calendar(*_span(dates, 1 + reach // 200), inauguration_day)
     return np.busday_offset(dates, days, roll="forward", busdaycal=calendar)
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.schema import ESCALATION_LEVELS, LEVEL_NAMES, Level
-from models.ladder import Deadlines, LadderClaims, LadderPolicy, deadlines, eligibility
+from models.ladder import Deadlines, LadderClaims, LadderPolicy, deadlines, eligibility, steps_allowed
 
 ACCEPT = "accept"
 #: The ladder's level numbers, in order
@@ -137,7 +137,7 @@ class StepEligibility:
 def step_eligibility(claims: LadderClaims, layout: PairLayout, policy: LadderPolicy) -> StepEligibility:
     due = deadlines(claims, policy)
     next_ok, next_reason = eligibility(claims, claims.current_level, LEVEL_NUMBERS[:, None], due)
-    later_ok, _ = eligibility(claims, layout.starts[:, None], layout.targets[:, None])
+    later_ok = steps_allowed(claims, layout.starts[:, None], layout.targets[:, None])
     steps = np.where(layout.starts[:, None] == claims.current_level, next_ok[layout.targets - 1], later_ok)
     return StepEligibility(steps, next_ok, next_reason, due)
 
@@ -148,7 +148,9 @@ def filing_dates(claims: LadderClaims, layout: PairLayout, expected_days: np.nda
     rows = np.arange(len(claims))
     reaching = layout.position[claims.current_level, layout.starts[:, None]]  # -1 where start <= current level
     days = np.where(reaching >= 0, expected_days[reaching, rows], 0.0)
-    days = np.nan_to_num(days, nan=0.0, posinf=0.0)
+    # unknown days (NaN, +inf) as none; ``np.where`` rather than ``np.nan_to_num``, whose checks cost more
+    # than the arithmetic for a claim's steps (days are at least 1: never -inf)
+    days = np.where(np.isnan(days) | (days == np.inf), 0.0, days)
     return claims.as_of + np.rint(days).astype("int64").astype("timedelta64[D]")
 
 
@@ -242,8 +244,10 @@ def _paths(best_next: np.ndarray, current: np.ndarray) -> list[tuple[str, ...]]:
     those are packed into one number (base 7: level 0-5, steps -1-5 shifted up by one) and each distinct
     number is followed once.
     """
-    digits = np.vstack([current, best_next[: int(Level.legal)] + 1])
+    digits = np.concatenate((current[None, :], best_next[: int(Level.legal)] + 1))
     packed = (7 ** np.arange(len(digits))) @ digits
+    if len(packed) == 1:  # one claim: nothing to share
+        return [_path_levels(int(packed[0]))]
     distinct, inverse = np.unique(packed, return_inverse=True)
     paths = [_path_levels(int(number)) for number in distinct.tolist()]
     return [paths[position] for position in inverse.ravel().tolist()]

@@ -9,12 +9,14 @@ Fitting lives in ``training``; this module only predicts, so serving never impor
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightgbm as lgb
+import lightgbm.basic as lgb_basic
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -167,8 +169,11 @@ class OutcomeModels:
         if not offsets:
             return p
         table = offsets["table"]
-        payer = np.nan_to_num(matrix[:, offsets["payer_column"]], nan=table.shape[0] - 1).astype("int64")
-        level = np.clip(np.nan_to_num(matrix[:, offsets["level_column"]]), 0, table.shape[1] - 1).astype("int64")
+        # missing (NaN) as the table's last payer and as level 0; ``np.where`` rather than ``np.nan_to_num``,
+        # whose checks cost more than the rest of the shift for a claim's rows (the columns are codes: finite)
+        payer, level = matrix[:, offsets["payer_column"]], matrix[:, offsets["level_column"]]
+        payer = np.where(np.isnan(payer), table.shape[0] - 1, payer).astype("int64")
+        level = np.clip(np.where(np.isnan(level), 0.0, level), 0, table.shape[1] - 1).astype("int64")
         shift = table[np.clip(payer, 0, table.shape[0] - 1), level]
         clipped = np.clip(p, PROBABILITY_EDGE, 1 - PROBABILITY_EDGE)
         return 1.0 / (1.0 + np.exp(-(np.log(clipped / (1 - clipped)) + shift)))
@@ -263,8 +268,8 @@ class OutcomeModels:
         raise ValueError(f"unknown contribution method {method!r}")
 
     def _path_contributions(self, matrix: np.ndarray) -> np.ndarray:
-        leaves = self._predict("success", matrix, pred_leaf=True).astype("int64").reshape(len(matrix), -1)
         tables = self._path_tables()
+        leaves = _leaf_indices(self.success.booster_, matrix, len(tables))
         trees, most_leaves, features = tables.shape
         table = tables.reshape(trees * most_leaves, features)
         columns = leaves + np.arange(trees) * most_leaves  # each row's leaves, as rows of ``table``
@@ -281,6 +286,37 @@ class OutcomeModels:
         """(trees, leaves, features): what each split on the way to each leaf adds, by the split's feature.
         Derived from the booster's dump (the trees ``predict`` uses: the best iteration) with the models."""
         return self.__dict__["_path_table"]
+
+
+def _leaf_indices(booster: lgb.Booster, matrix: np.ndarray, trees: int) -> np.ndarray:
+    """``booster.predict(matrix, pred_leaf=True)`` (the leaf of each row in each of the ``trees`` trees of
+    the best iteration) as int64, by LightGBM's C API directly: ``Booster.predict`` makes a predictor and
+    checks its input anew on every call, which costs three times the prediction for a claim's few rows."""
+    rows = np.ascontiguousarray(matrix, dtype="float64")
+    if not len(rows):
+        return np.empty((0, trees), dtype="int64")
+    leaves = np.empty(len(rows) * trees, dtype="float64")
+    written = ctypes.c_int64(0)
+    best = booster.best_iteration
+    lgb_basic._safe_call(
+        lgb_basic._LIB.LGBM_BoosterPredictForMat(
+            booster._handle,
+            rows.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+            ctypes.c_int(lgb_basic._C_API_DTYPE_FLOAT64),
+            ctypes.c_int32(rows.shape[0]),
+            ctypes.c_int32(rows.shape[1]),
+            ctypes.c_int(lgb_basic._C_API_IS_ROW_MAJOR),
+            ctypes.c_int(lgb_basic._C_API_PREDICT_LEAF_INDEX),
+            ctypes.c_int(0),
+            ctypes.c_int(best if best > 0 else -1),
+            lgb_basic._c_str(f"num_threads={predict_threads(len(rows))}"),
+            ctypes.byref(written),
+            leaves.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+        )
+    )
+    if written.value != len(leaves):
+        raise ValueError(f"LightGBM gave {written.value} leaf indices for {len(rows)} rows of {trees} trees")
+    return leaves.astype("int64").reshape(len(rows), trees)
 
 
 def path_tables(booster: lgb.Booster) -> np.ndarray:

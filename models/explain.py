@@ -197,17 +197,52 @@ def sentence(subject_text: str, plural: bool, raises: bool, step: str) -> str:
     return f"{subject_text[0].upper()}{subject_text[1:]} {verb} the chance of success at {step}"
 
 
-def _display_keys(name: str, values: np.ndarray) -> np.ndarray:
-    """Values rounded as ``subject`` shows them, so that values shown alike are formatted once."""
-    if name in RATIOS:
-        return np.round(values, 2 if RATIOS[name][1] == "%" else 1)
-    if name in AMOUNTS:
-        amounts = np.expm1(values)
+#: How ``subject`` rounds a feature's value for display (``_display_keys``)
+_AS_IS, _TWO_DECIMALS, _ONE_DECIMAL, _THREE_DIGITS = range(4)
+
+
+@lru_cache(maxsize=64)
+def _display_kinds(features: tuple[str, ...]) -> np.ndarray:
+    """Each feature's rounding for display: a ratio's by its kind, an amount's to three digits."""
+    kinds = [
+        (_TWO_DECIMALS if RATIOS[name][1] == "%" else _ONE_DECIMAL)
+        if name in RATIOS
+        else _THREE_DIGITS
+        if name in AMOUNTS
+        else _AS_IS
+        for name in features
+    ]
+    return np.array(kinds, dtype="int64")
+
+
+def _display_keys(kinds: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Values rounded as ``subject`` shows them (each by its feature's ``_display_kinds``), so that values
+    shown alike are formatted once."""
+    keys = values.copy()
+    for kind, decimals in ((_TWO_DECIMALS, 2), (_ONE_DECIMAL, 1)):
+        where = kinds == kind
+        if where.any():  # a claim's few reasons often have no feature of a kind
+            keys[where] = np.round(values[where], decimals)
+    where = kinds == _THREE_DIGITS
+    if where.any():
+        amounts = np.expm1(values[where])
         with np.errstate(divide="ignore", invalid="ignore"):
             digits = np.where(amounts >= 1_000, 2 - np.floor(np.log10(np.abs(amounts))), 0)
         rounded = np.round(amounts * 10.0**digits) / 10.0**digits
-        return np.log1p(np.where(np.isfinite(rounded), rounded, amounts))
-    return values
+        keys[where] = np.log1p(np.where(np.isfinite(rounded), rounded, amounts))
+    return keys
+
+
+def _distinct_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (first, second) pairs (``second`` float, NaN equal to NaN): the position of one entry
+    of each, and each entry's pair as an index into them. One sort for every pair at once."""
+    order = np.lexsort((second, first))
+    ones, twos = first[order], second[order]
+    same = (ones[1:] == ones[:-1]) & ((twos[1:] == twos[:-1]) | (np.isnan(twos[1:]) & np.isnan(twos[:-1])))
+    starts = np.concatenate([[True], ~same])
+    inverse = np.empty(len(order), dtype="int64")
+    inverse[order] = np.cumsum(starts) - 1
+    return order[starts], inverse
 
 
 def top_reasons(
@@ -228,13 +263,17 @@ def top_reasons(
     shown = np.abs(effects) >= MIN_CONTRIBUTION
     subjects = np.empty(order.shape, dtype=object)
     plural = np.zeros(order.shape, dtype=bool)
-    for feature in np.unique(order[shown]).tolist():
-        where = (order == feature) & shown
-        keys = _display_keys(features[feature], shown_values[where])
-        distinct, inverse = np.unique(keys, return_inverse=True)
-        worded = [subject(features[feature], value, categories) for value in distinct.tolist()]
-        subjects[where] = np.array([text for text, _ in worded], dtype=object)[inverse]
-        plural[where] = np.array([many for _, many in worded], dtype=bool)[inverse]
+    shown_features = order[shown]
+    if len(shown_features):
+        # each distinct (feature, value as shown) worded once, for all rows together
+        keys = _display_keys(_display_kinds(tuple(features))[shown_features], shown_values[shown])
+        distinct, inverse = _distinct_pairs(shown_features, keys)
+        worded = [
+            subject(features[feature], value, categories)
+            for feature, value in zip(shown_features[distinct].tolist(), keys[distinct].tolist(), strict=True)
+        ]
+        subjects[shown] = np.array([text for text, _ in worded], dtype=object)[inverse]
+        plural[shown] = np.array([many for _, many in worded], dtype=bool)[inverse]
     steps = [str(level).replace("_", " ") for level in levels]
     # row by row in Python: for one claim far cheaper than object-array operations, for many about even
     return [

@@ -7,7 +7,7 @@ the service may override it from its settings).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -97,10 +97,12 @@ class LadderPolicy(BaseModel):
         """Each NSA claim's share of the Federal IDR fees for a dispute filed on ``filing``, alone or in a
         batch of ``batch_size`` claims (1 = alone): one administrative fee per dispute, and the entity fee
         of a single or a batched determination (plus a fee per further 25 line items), split evenly."""
-        size = np.ones(np.shape(filing)) if batch_size is None else np.broadcast_to(batch_size, np.shape(filing))
         admin = self.rule("idr_administrative_fee", filing)
-        batched = size > 1
         single = self.rule("idr_entity_fee_single", filing)
+        if batch_size is None:  # every claim alone: its own fees (a share of 1/1, exactly)
+            return IdrFees(admin * nsa, single * nsa)
+        size = np.broadcast_to(batch_size, np.shape(filing))
+        batched = size > 1
         if batched.any():
             tiers = np.ceil(np.maximum(size - 25, 0) / 25)
             tier_fee = self.rule("idr_entity_fee_batched_tier", filing)
@@ -232,22 +234,24 @@ def deadlines(claims: LadderClaims, policy: LadderPolicy) -> Deadlines:
         "internal appeal: {} days from the initial payment or denial (29 CFR 2560.503-1(h)(3)(i))", appeal_days
     )
     missing_paid = "unknown: needs initial_payment_date"
-    for level in (int(Level.reconsideration), int(Level.written_appeal), int(Level.peer_to_peer)):
-        open_negotiation = nsa if level == _RECONSIDERATION else np.zeros(n, dtype=bool)
-        date[level] = np.where(open_negotiation, negotiation, internal)
-        rule[level] = np.where(
-            paid_known,
-            np.where(
-                open_negotiation,
-                _texts(
-                    "NSA open negotiation: {} business days beginning on the initial payment or denial "
-                    "(45 CFR 149.510(b)(1)(i))",
-                    negotiation_days,
-                ),
-                internal_text,
+    # the internal levels share the internal appeal's deadline; reconsideration of an NSA claim is the
+    # open negotiation instead
+    date[_INTERNAL] = internal
+    rule[_INTERNAL] = np.where(paid_known, internal_text, missing_paid)
+    date[_RECONSIDERATION] = np.where(nsa, negotiation, internal)
+    rule[_RECONSIDERATION] = np.where(
+        paid_known,
+        np.where(
+            nsa,
+            _texts(
+                "NSA open negotiation: {} business days beginning on the initial payment or denial "
+                "(45 CFR 149.510(b)(1)(i))",
+                negotiation_days,
             ),
-            missing_paid,
-        )
+            internal_text,
+        ),
+        missing_paid,
+    )
 
     # Federal IDR: dated by the open negotiation's start, known when the claim is at reconsideration
     started = claims.level_date if claims.level_date is not None else np.full(n, np.datetime64("NaT"), "datetime64[D]")
@@ -295,16 +299,24 @@ def _texts(template: str, values: np.ndarray) -> np.ndarray:
     """``template`` filled with each of ``values``, formatted once per distinct value. A rule's figure is
     usually the same for every claim, and that case costs one comparison instead of a sort."""
     values = np.asarray(values).reshape(-1)
-    if len(values) and (values == values[0]).all():
-        return np.full(len(values), template.format(values[:1].tolist()[0]), dtype=object)
+    first = values[:1].tolist()
+    if len(values) == 1 or (first and (values == first[0]).all()):
+        return np.full(len(values), _text(template, first[0]), dtype=object)
     distinct, inverse = np.unique(values, return_inverse=True)
     return np.array([template.format(value) for value in distinct.tolist()], dtype=object)[inverse.reshape(-1)]
+
+
+@lru_cache(maxsize=1_024, typed=True)
+def _text(template: str, value: object) -> str:
+    return template.format(value)
 
 
 def _external_review_texts(state: np.ndarray | None, months: np.ndarray, n: int, overridden: bool) -> np.ndarray:
     """Why an external review deadline is unknown, with the window that will apply: the state's when the
     table gives a longer one than the federal four months and the policy sets none."""
     states = np.full(n, "", dtype=object) if state is None or overridden else np.asarray(state, dtype=object)
+    if n == 1:
+        return np.array([_external_review_text(str(states[0]), int(np.asarray(months).flat[0]))], dtype=object)
     months = np.broadcast_to(np.asarray(months, dtype="int64"), (n,))
     if n and (months == months[0]).all():  # one federal window for every claim: one text per state
         distinct, inverse = np.unique(states.astype(str), return_inverse=True)
@@ -326,6 +338,40 @@ def _external_review_text(state: str, federal_months: int) -> str:
     return text.format(federal_months, "45 CFR 147.136(d)(2)(i)")
 
 
+#: Why a step is not eligible, by the number of the first rule it breaks (``_first_broken``); the first
+#: rule's reason names the target (``_BEYOND``)
+_REASONS = np.array(
+    [
+        "",
+        "",
+        "nothing left to recover: the allowed amount equals the billed amount",
+        "Federal IDR needs the open negotiation (reconsideration) first",
+        "external review needs a written internal appeal first",
+    ],
+    dtype=object,
+)
+
+
+def _first_broken(claims: LadderClaims, from_level: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The number of the first eligibility rule each (from_level, target) step of each claim breaks, 0 for
+    none: 1 the claim is at or beyond the target, 2 nothing is left to recover, 3 Federal IDR before the
+    open negotiation, 4 external review before a written internal appeal (reasons in ``_REASONS``)."""
+    nsa = claims.nsa
+    external = target == _EXTERNAL_REVIEW
+    blocked = external & ~((nsa & (from_level >= _RECONSIDERATION)) | (from_level >= _WRITTEN_APPEAL))
+    broken = (from_level >= target, claims.current_allowed >= claims.billed, blocked & nsa, blocked & ~nsa)
+    shape = np.broadcast_shapes(from_level.shape, target.shape, (len(claims),))
+    first = np.zeros(shape, dtype="int64")
+    for number in range(len(broken), 0, -1):  # a claim's reason is the first rule it breaks
+        first = np.where(broken[number - 1], number, first)
+    return first
+
+
+def steps_allowed(claims: LadderClaims, from_level: np.ndarray | int, target: np.ndarray | Level) -> np.ndarray:
+    """``eligibility``'s verdict without deadlines or reasons (for the later steps of a path)."""
+    return _first_broken(claims, np.asarray(from_level), np.asarray(target)) == 0
+
+
 def eligibility(
     claims: LadderClaims,
     from_level: np.ndarray | int,
@@ -340,31 +386,13 @@ def eligibility(
     its current level: later steps of a path have no known dates yet.
     """
     from_level, target = np.asarray(from_level), np.asarray(target)
-    nsa = claims.nsa
-    external = target == _EXTERNAL_REVIEW
-    blocked = external & ~((nsa & (from_level >= _RECONSIDERATION)) | (from_level >= _WRITTEN_APPEAL))
-    # (broken, reason) in order: a claim's reason is the first rule it breaks. The first reason names the
-    # target, so it is filled in last.
-    rules = [
-        (from_level >= target, ""),
-        (
-            claims.current_allowed >= claims.billed,
-            "nothing left to recover: the allowed amount equals the billed amount",
-        ),
-        (blocked & nsa, "Federal IDR needs the open negotiation (reconsideration) first"),
-        (blocked & ~nsa, "external review needs a written internal appeal first"),
-    ]
-    shape = np.broadcast_shapes(from_level.shape, target.shape, (len(claims),))
-    first = np.zeros(shape, dtype="int64")
-    for number in range(len(rules), 0, -1):
-        first = np.where(rules[number - 1][0], number, first)
-    reason = np.array(["", *(because for _, because in rules)], dtype=object)[first]
+    first = _first_broken(claims, from_level, target)
+    reason = _REASONS[first]
     reason = np.where(first == 1, _BEYOND[target], reason)
     ok = first == 0
     if late is not None:
-        levels = np.broadcast_to(target, shape)
-        rows = np.broadcast_to(np.arange(len(claims)), shape)
-        missed = ok & late.late[levels, rows] & (from_level == claims.current_level)
+        rows = np.arange(len(claims))  # indexing broadcasts it against ``target``
+        missed = ok & late.late[target, rows] & (from_level == claims.current_level)
         ok &= ~missed
-        reason = np.where(missed, late.late_reason[levels, rows], reason)
+        reason = np.where(missed, late.late_reason[target, rows], reason)
     return ok, reason

@@ -107,6 +107,7 @@ CLAIM_FIELDS: tuple[ResultField, ...] = (
     ),
 )
 LEVEL_FIELD_NAMES = tuple(spec.name for spec in LEVEL_FIELDS)
+_LEVEL_NAMES = tuple(level.name for level in ESCALATION_LEVELS)
 #: Each level field's flat columns, one per level in ladder order.
 LEVEL_COLUMNS = {name: [f"{name}_{level.name}" for level in ESCALATION_LEVELS] for name in LEVEL_FIELD_NAMES}
 _OUTPUT_COLUMNS = (
@@ -140,18 +141,11 @@ def _json(kind: type, value: Any) -> Any:
 
 
 def _json_values(kind: type, values: np.ndarray) -> list[Any]:
-    """``_json`` of every element of ``values``, flattened: the numeric and date kinds in a few array
-    operations (a ladder has 13 fields by 5 levels per claim, and one call per value cost as much as the
-    decision), the text kinds element by element."""
+    """``_json`` of every element of ``values``, flattened, for the kinds that are not numbers
+    (``_json_numbers``): bools and dates in a few array operations (a ladder has 13 fields by 5 levels per
+    claim, and one call per value cost as much as the decision), the text kinds element by element."""
     if kind is bool:
         return np.asarray(values).astype(bool).ravel().tolist()
-    if kind is float or kind is int:
-        numbers = np.asarray(values, dtype="float64").ravel()
-        finite = np.isfinite(numbers)
-        converted = np.where(finite, numbers, 0.0)
-        out = np.array((converted.astype("int64") if kind is int else converted).tolist(), dtype=object)
-        out[~finite] = None
-        return out.tolist()
     values = np.asarray(values)
     if values.dtype.kind == "M":
         days = values.astype("datetime64[D]").ravel()
@@ -159,6 +153,23 @@ def _json_values(kind: type, values: np.ndarray) -> list[Any]:
         out[np.isnat(days)] = None
         return out.tolist()
     return [_json(kind, value) for value in values.ravel()]
+
+
+#: The level fields converted as numbers, and which of them are whole numbers
+_NUMBER_FIELDS = tuple(spec.name for spec in LEVEL_FIELDS if spec.kind is float or spec.kind is int)
+_WHOLE_FIELDS = np.array([spec.kind is int for spec in LEVEL_FIELDS if spec.kind is float or spec.kind is int])
+
+
+def _json_numbers(levels: dict[str, np.ndarray]) -> dict[str, list[list[Any]]]:
+    """``_json_values`` of every numeric level field at once, by claim then level: one stacked array, so
+    the few array operations are paid once per answer, not once per field."""
+    numbers = np.array([levels[name] for name in _NUMBER_FIELDS], dtype="float64")
+    finite = np.isfinite(numbers)
+    converted = np.where(finite, numbers, 0.0)
+    out = converted.astype(object)
+    out[_WHOLE_FIELDS] = converted[_WHOLE_FIELDS].astype("int64").astype(object)
+    out[~finite] = None
+    return dict(zip(_NUMBER_FIELDS, out.tolist(), strict=True))
 
 
 @dataclass
@@ -189,9 +200,10 @@ class ScoreResult:
         """Claim ``position``'s answer as the JSON body's scoring part (``ScoreResponse`` without
         ``claim_id`` and ``model``, which the caller knows)."""
         steps = self._json_levels
+        by_level = zip(*(steps[name][position] for name in LEVEL_FIELD_NAMES), strict=True)
         ladder = [
-            {"level": level.name, **{spec.name: steps[spec.name][position][column] for spec in LEVEL_FIELDS}}
-            for column, level in enumerate(ESCALATION_LEVELS)
+            {"level": level, **dict(zip(LEVEL_FIELD_NAMES, values, strict=True))}
+            for level, values in zip(_LEVEL_NAMES, by_level, strict=True)
         ]
         body: dict[str, Any] = {
             "ladder": ladder,
@@ -209,12 +221,14 @@ class ScoreResult:
 
     @cached_property
     def _json_levels(self) -> dict[str, list[list[Any]]]:
-        """Every level field as JSON values, by claim then level: made once for all the claims answered."""
+        """Every level field as JSON values, by claim then level: made once for all the claims answered.
+        The numeric fields are converted together, as one stacked array (``_json_numbers``)."""
         width = len(ESCALATION_LEVELS)
-        out = {}
+        out = _json_numbers(self.levels)
         for spec in LEVEL_FIELDS:
-            flat = _json_values(spec.kind, self.levels[spec.name])
-            out[spec.name] = [flat[start : start + width] for start in range(0, len(flat), width)]
+            if spec.name not in out:
+                flat = _json_values(spec.kind, self.levels[spec.name])
+                out[spec.name] = [flat[start : start + width] for start in range(0, len(flat), width)]
         return out
 
     def columns(self) -> dict[str, Any]:

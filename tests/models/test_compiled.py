@@ -183,3 +183,16 @@ def test_a_compiling_process_that_dies_is_an_error_not_a_wait_forever(models_and
     assert "exited with code -9" in str(failure[0])
     _gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive
+
+
+def test_a_few_rows_on_one_thread_predict_what_lightgbm_predicts(models_and_data, compiled):
+    """Fewer rows than ``SINGLE_THREAD_ROWS`` go to a forest's compiled entry point directly
+    (``CompiledForest``), not through lleaves' ``predict``."""
+    models, x, *_ = models_and_data
+    copy, _ = compiled
+    few = np.vstack([x[:6], np.full((1, x.shape[1]), np.nan)])
+    for name, model in models.named().items():
+        for rows in (few[:1], few, few[::2], few[:0]):  # one row, several, a strided view, none
+            np.testing.assert_allclose(
+                copy._predict(name, rows), model.booster_.predict(rows) if len(rows) else [], rtol=1e-12, atol=1e-12
+            )

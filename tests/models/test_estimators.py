@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 
 from features.transformer import ClaimFeatures
 from models.calibration import PlattCalibrator, _logit
-from models.estimators import SETTLEMENT_QUANTILES
+from models.estimators import SETTLEMENT_QUANTILES, _leaf_indices, path_tables
 
 
 def test_predict_steps_with_every_quantile_is_predict(models_and_data):
@@ -83,3 +84,19 @@ def test_platt_calibration_is_the_fitted_logistic_curve():
     for values in (raw, edges):
         expected = calibrator.model_.predict_proba(_logit(values)[:, None])[:, 1]
         np.testing.assert_allclose(calibrator.predict(values), expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("best_iteration", [0, 5])
+def test_leaf_indices_are_lightgbms_pred_leaf(models_and_data, best_iteration):
+    """The C API call behind the path contributions gives ``Booster.predict(pred_leaf=True)``, for the trees
+    of the best iteration when there is one."""
+    models, x, *_ = models_and_data
+    booster = lgb.Booster(model_str=models.success.booster_.model_to_string())
+    booster.best_iteration = best_iteration
+    trees = len(path_tables(booster))
+    rows = np.vstack([x[:9], np.full((1, x.shape[1]), np.nan)])
+    for part in (rows[:1], rows, rows[::3]):  # one row, several, a strided view
+        expected = booster.predict(part, pred_leaf=True).astype("int64").reshape(len(part), -1)
+        assert expected.shape[1] == trees == (best_iteration or booster.num_trees())
+        np.testing.assert_array_equal(_leaf_indices(booster, part, trees), expected)
+    assert _leaf_indices(booster, rows[:0], trees).shape == (0, trees)
