@@ -401,10 +401,27 @@ class Store:
     def _frame(self, query: sa.Select) -> pd.DataFrame:
         with self.engine.connect() as connection:
             frame = pd.read_sql(query, connection)
+        if frame.empty:  # with no row read_sql has no value to type a column by: each gets its SQL type's
+            frame = frame.astype({column.name: _empty_dtype(column.type) for column in query.selected_columns})
         for name in frame.columns:
             if name.endswith("_date"):
                 frame[name] = pd.to_datetime(frame[name]).astype("datetime64[ns]")
         return frame
+
+
+def _empty_dtype(sql_type: sa.types.TypeEngine) -> str:
+    """The dtype ``read_sql`` gives a column of ``sql_type`` when rows come back (NULL-free)."""
+    for kind, dtype in (
+        (sa.Boolean, "bool"),
+        (sa.Integer, "int64"),
+        (sa.Float, "float64"),
+        (sa.Numeric, "float64"),
+        (sa.Date, "datetime64[ns]"),
+        (sa.DateTime, "datetime64[ns]"),
+    ):
+        if isinstance(sql_type, kind):
+            return dtype
+    return "object"
 
 
 def _same(old: Any, new: Any) -> bool:

@@ -174,6 +174,16 @@ def test_monitoring_joins_outcomes_to_the_predictions_made_and_sets_gauges(store
     assert store_client.get("/v1/monitoring", params={"since": "yesterday"}).status_code == 422
 
 
+def test_monitoring_an_empty_store_reports_that_nothing_was_scored_yet(store_client):
+    """A service that has scored nothing yet (or a ``since`` after every prediction, with outcomes stored)
+    answers with zero counts, not an error: an empty read is typed like a full one."""
+    response = store_client.get("/v1/monitoring")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["labels"]["predictions"] == 0 and body["labels"]["matured"] == 0 and body["alerts"] == []
+    assert store_client.get("/v1/monitoring", params={"since": "2526-07-12"}).status_code == 200
+
+
 def test_the_monitoring_gauges_refresh_in_the_background(settings, claim, store_uri):
     """With RECOUP_MONITOR_REFRESH_SECONDS the gauges follow the store without a GET /v1/monitoring; without
     it they appear only once that endpoint is called."""
