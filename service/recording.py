@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +67,12 @@ class _Scored:
     model_version: str | None
     served_at: datetime
     source: str
-    claims: Sequence[Mapping[str, Any] | BaseModel]  # as scored: typed values, or request models
+    claims: Sequence[dict[str, Any] | BaseModel]  # as scored: typed values, or request models
     responses: Sequence[dict[str, Any]]
 
 
-#: Where the per-level prediction columns' values sit in a response's ladder: (level, field), in the
-#: order of ``PREDICTION_COLUMNS`` (``level_columns`` of each field).
-_LADDER_CELLS = tuple((level.name, name) for name in PREDICTION_LEVEL_FIELDS for level in ESCALATION_LEVELS)
-_NO_STEP: dict[str, Any] = {}
+_LEVEL_NAMES = tuple(level.name for level in ESCALATION_LEVELS)
+_NO_STEP: dict[str, Any] = {}  # a level the ladder leaves out: its columns stay empty
 
 
 def prediction_rows(scored: _Scored) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -82,12 +81,12 @@ def prediction_rows(scored: _Scored) -> tuple[list[tuple[Any, ...]], list[tuple[
     claim_rows, rows = [], []
     call = (scored.model_name, scored.model_version, scored.source, scored.served_at)
     for claim, response in zip(scored.claims, scored.responses, strict=True):
-        values = claim if isinstance(claim, Mapping) else _claim_values(claim)
-        if values is None:
-            continue
+        values = claim if isinstance(claim, dict) else _claim_values(claim)
         claim_rows.append(tuple(map(values.get, CLAIM_COLUMN_NAMES)))
         recommendation = response["recommendation"]
         steps = {step["level"]: step for step in response["ladder"]}
+        # each level's fields, then field by field: PREDICTION_COLUMNS' order (``level_columns`` of each)
+        by_level = [map(steps.get(level, _NO_STEP).get, PREDICTION_LEVEL_FIELDS) for level in _LEVEL_NAMES]
         rows.append(
             (
                 values["claim_id"],
@@ -97,13 +96,13 @@ def prediction_rows(scored: _Scored) -> tuple[list[tuple[Any, ...]], list[tuple[
                 float(values["current_allowed_amount"]),
                 recommendation["action"],
                 recommendation["expected_net_recovery"],
-                *(steps.get(level, _NO_STEP).get(name) for level, name in _LADDER_CELLS),
+                *chain.from_iterable(zip(*by_level, strict=True)),
             )
         )
     return claim_rows, rows
 
 
-def _claim_values(claim: BaseModel) -> dict[str, Any] | None:
+def _claim_values(claim: BaseModel) -> dict[str, Any]:
     """A claim's typed values (defaults filled) from its request model, when the route scored it on the
     frame path (the batch endpoint, or a columnar call that failed)."""
     values = typed_claim(claim)
@@ -197,7 +196,7 @@ class PredictionRecorder:
     def record(
         self,
         model: Any,
-        claims: Sequence[Mapping[str, Any] | BaseModel],
+        claims: Sequence[dict[str, Any] | BaseModel],
         responses: Sequence[dict[str, Any]],
         source: str,
     ) -> None:
