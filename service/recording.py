@@ -4,10 +4,11 @@ A score route hands its results, each with its claim as it was scored (the typed
 path, or the request model of the frame path), to ``PredictionRecorder.record``, which only appends them
 to a bounded queue (no I/O, no conversion) and wakes a background thread when a batch starts or fills.
 The thread turns each result into a ``predictions`` row and its claim into a ``claims`` row (tuples of
-values, never parsed again) and writes a batch in one transaction. A score never waits for the store and never fails because of it: a full queue drops the
-results, a failed write loses its batch; both are counted in metrics, logged (without claim data) and
-shown on ``/readyz``. The store is opened lazily by ``StoreHolder``, so a store that is down at start is
-retried on the next write or request instead of keeping the service from starting.
+values, never parsed again) and writes a batch in one transaction. A score never waits for the store and
+never fails because of it: a full queue drops the results, a failed write loses its batch; both are
+counted in metrics, logged (without claim data) and shown on ``/readyz``. The store is opened lazily by
+``StoreHolder``, so a store that is down at start is retried on the next write or request instead of
+keeping the service from starting.
 """
 
 from __future__ import annotations
