@@ -71,6 +71,8 @@ class Outcome:
     response: dict[str, Any] | None = None
     errors: list[dict[str, Any]] | None = None
     failed: bool = False  # the claim was valid but scoring it failed (a server-side error)
+    # the claim as scored, for the recorder: its typed values on the columnar path, else its request model
+    scored: dict[str, Any] | BaseModel | None = None
 
 
 # --- scoring (runs in worker threads) -----------------------------------------------------------------
@@ -122,7 +124,7 @@ def _score_valid(
                 failed = error(_root(loc, row - 1), SCORING_FAILED, SCORING_ERROR)
                 outcomes[row - 1] = Outcome(claim.claim_id, errors=[failed], failed=True)
                 continue
-            outcomes[row - 1] = Outcome(claim.claim_id, response=_response(*scored, claim, model))
+            outcomes[row - 1] = Outcome(claim.claim_id, response=_response(*scored, claim, model), scored=claim)
     return outcomes
 
 
@@ -173,7 +175,8 @@ def score_claims(model: LoadedModel, claims: list[BaseModel]) -> list[Outcome]:
         else:
             for index, position in enumerate(ready):
                 claim = claims[position]
-                outcomes[position] = Outcome(claim.claim_id, response=_response(result, index, claim, model))
+                response = _response(result, index, claim, model)
+                outcomes[position] = Outcome(claim.claim_id, response=response, scored=typed[position])
     rest = [position for position in range(len(claims)) if position not in outcomes]
     if rest:
         outcomes.update(_score_valid(model, [claims[position] for position in rest], rest, None))
@@ -322,7 +325,7 @@ async def score_claim(
     outcome = await coalescer.score(model, claim)
     _observe(metrics, [outcome])
     if outcome.response is not None:
-        recorder.record(model, [claim], [outcome.response], source="api")
+        recorder.record(model, [outcome.scored], [outcome.response], source="api")
     if outcome.failed:
         return JSONResponse({"detail": SCORING_FAILED}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if outcome.errors is not None:
@@ -350,8 +353,8 @@ async def score_batch(
     outcomes = await anyio.to_thread.run_sync(score_batch_items, model, list(batch.claims), limiter=limiter)
     metrics.scoring_latency.labels(endpoint="batch").observe(time.perf_counter() - started)
     _observe(metrics, outcomes)
-    scored_items = [(item, o.response) for item, o in zip(batch.claims, outcomes, strict=True) if o.response]
-    recorder.record(model, [item for item, _ in scored_items], [r for _, r in scored_items], source="api")
+    answered = [outcome for outcome in outcomes if outcome.response is not None]
+    recorder.record(model, [o.scored for o in answered], [o.response for o in answered], source="api")
     results = [
         BatchItem(
             index=position,
