@@ -112,7 +112,7 @@ def bool_value(value: object) -> bool:
 def number_value(value: object) -> float:
     """A number column's value (finite; the caller checks the column's bounds)."""
     if type(value) is float or type(value) is int:  # what JSON gives, without the abstract-class checks
-        number = float(value)
+        number = _float(value)
     elif isinstance(value, (bool, np.bool_)):
         raise BrokenRule(value)
     elif isinstance(value, str):
@@ -121,12 +121,19 @@ def number_value(value: object) -> float:
             raise BrokenRule(value)
         number = float(text)
     elif isinstance(value, Real):
-        number = float(value)
+        number = _float(value)
     else:
         raise BrokenRule(value)
     if not math.isfinite(number):
         raise BrokenRule(value)
     return number
+
+
+def _float(value: Real) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float's range (JSON allows any number of digits): not a number here
+        raise BrokenRule(value) from None
 
 
 def date_value(value: object) -> date:

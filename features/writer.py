@@ -32,8 +32,13 @@ class TableWriter:
     def __init__(self, output: Path, part_rows: int = PART_ROWS):
         suffix = output.suffix.lower()
         self.kind = "csv" if suffix == ".csv" else "parquet" if suffix in TABLE_SUFFIXES else "parts"
-        if self.kind == "parts" and output.exists() and any(not path.match(PART_PATTERN) for path in output.iterdir()):
-            raise TableWriteError(f"{output} holds files other than {PART_PATTERN}: not replacing it")
+        if self.kind == "parts" and output.exists():
+            if not output.is_dir():
+                raise TableWriteError(
+                    f"{output} is a file: a folder of parts cannot replace it (name a .csv or .parquet)"
+                )
+            if any(not path.match(PART_PATTERN) for path in output.iterdir()):
+                raise TableWriteError(f"{output} holds files other than {PART_PATTERN}: not replacing it")
         self.output, self.part_rows = output, part_rows
         self.rows = 0
         self._partial = output.with_name(output.name + ".partial")

@@ -94,7 +94,13 @@ class OutcomeModels:
     def _derive(self) -> None:
         booster = self.success.booster_
         self.__dict__["_feature_names"] = booster.feature_name()
-        self.__dict__["_path_table"] = path_tables(booster)
+        table = path_tables(booster)
+        # ``_leaf_indices`` sizes LightGBM's output buffer by this table's trees: they must be the trees the
+        # leaf prediction walks, or LightGBM would write past the buffer
+        walked = booster.predict(np.zeros((1, booster.num_feature())), pred_leaf=True).shape[1]
+        if walked != len(table):
+            raise ValueError(f"the success model's leaf prediction walks {walked} trees, its dump has {len(table)}")
+        self.__dict__["_path_table"] = table
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update({name: value for name, value in state.items() if name not in self.DERIVED})

@@ -194,6 +194,16 @@ def test_non_finite_numbers_are_rejected(client, claim):
     assert _errors(response) == {"body.billed_amount": ["must be a number > 0 and <= 100,000,000"]}
 
 
+def test_an_integer_too_large_for_a_float_is_a_422_on_both_routes(client, claim):
+    text = json.dumps(claim).replace('"billed_amount": 2400.0', '"billed_amount": ' + "9" * 400)
+    assert "9" * 400 in text
+    response = client.post("/v1/score", content=text, headers={"Content-Type": "application/json"})
+    assert _errors(response) == {"body.billed_amount": ["must be a number > 0 and <= 100,000,000"]}
+    batch = '{"claims": [' + text + "]}"
+    response = client.post("/v1/score/batch", content=batch, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200 and response.json()["results"][0]["errors"], response.text
+
+
 def test_validation_errors_do_not_echo_values(client, claim):
     secret = "PATIENT-SMITH-1970"
     response = client.post("/v1/score", json=claim | {"cpt_code": secret, "specialty": secret})

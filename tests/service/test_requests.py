@@ -194,6 +194,14 @@ def test_the_issue_cases_get_the_documented_verdict(change, problems, tmp_path):
     assert _api_verdict(raw) == problems == _parquet_verdict(raw, tmp_path)
 
 
+def test_a_whole_number_beyond_floats_range_breaks_the_number_rule():
+    """JSON allows any number of digits; an integer a float cannot hold is not a number here (it used to
+    raise OverflowError past the validator: a 500)."""
+    assert _api_verdict(EXAMPLE_CLAIM | {"billed_amount": 10**400}) == {
+        ("billed_amount", "must be a number > 0 and <= 100,000,000")
+    }
+
+
 def test_dates_a_table_cannot_hold_are_rejected_with_the_date_rule():
     too_late = EXAMPLE_CLAIM | {"as_of_date": "2263-01-01"}
     assert _api_verdict(too_late) == {("as_of_date", "must be an ISO date (YYYY-MM-DD) between 1900 and 2199")}
