@@ -26,6 +26,7 @@ class Level(IntEnum):
 
 ESCALATION_LEVELS: tuple[Level, ...] = tuple(level for level in Level if level > Level.none)
 LEVEL_NAMES: tuple[str, ...] = tuple(level.name for level in Level)
+ESCALATION_LEVEL_NAMES: tuple[str, ...] = tuple(level.name for level in ESCALATION_LEVELS)
 
 
 class Kind(StrEnum):
@@ -267,7 +268,7 @@ HISTORY_COLUMNS: tuple[Column, ...] = (
         Kind.LEVEL,
         True,
         "The escalation level attempted (name or 1-5).",
-        choices=tuple(level.name for level in ESCALATION_LEVELS),
+        choices=ESCALATION_LEVEL_NAMES,
         example="written_appeal",
     ),
     Column("submitted_date", Kind.DATE, True, "When the attempt was submitted.", example="2026-04-20"),

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from features.schema import ESCALATION_LEVELS
+from features.schema import ESCALATION_LEVEL_NAMES, ESCALATION_LEVELS
 
 SEPARATOR = "; "  # reasons and warnings in a flat column
 PATH_SEPARATOR = " > "  # the path's steps in a flat column
@@ -107,7 +107,6 @@ CLAIM_FIELDS: tuple[ResultField, ...] = (
     ),
 )
 LEVEL_FIELD_NAMES = tuple(spec.name for spec in LEVEL_FIELDS)
-_LEVEL_NAMES = tuple(level.name for level in ESCALATION_LEVELS)
 #: Each level field's flat columns, one per level in ladder order.
 LEVEL_COLUMNS = {name: [f"{name}_{level.name}" for level in ESCALATION_LEVELS] for name in LEVEL_FIELD_NAMES}
 _OUTPUT_COLUMNS = (
@@ -203,7 +202,7 @@ class ScoreResult:
         by_level = zip(*(steps[name][position] for name in LEVEL_FIELD_NAMES), strict=True)
         ladder = [
             {"level": level, **dict(zip(LEVEL_FIELD_NAMES, values, strict=True))}
-            for level, values in zip(_LEVEL_NAMES, by_level, strict=True)
+            for level, values in zip(ESCALATION_LEVEL_NAMES, by_level, strict=True)
         ]
         body: dict[str, Any] = {
             "ladder": ladder,

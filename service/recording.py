@@ -28,7 +28,7 @@ from pydantic import BaseModel
 
 from features.io import iter_table_chunks
 from features.requests import REQUEST_COLUMN_NAMES, typed_claim
-from features.schema import CLAIM_COLUMN_NAMES, ESCALATION_LEVELS, Level
+from features.schema import CLAIM_COLUMN_NAMES, ESCALATION_LEVEL_NAMES, Level
 from features.store import PREDICTION_COLUMNS, PREDICTION_LEVEL_FIELDS, Store, level_columns, records
 from features.validation import validate_claims
 from service.observability import Metrics, describe_exception
@@ -73,7 +73,6 @@ class _Scored:
     responses: Sequence[dict[str, Any]]
 
 
-_LEVEL_NAMES = tuple(level.name for level in ESCALATION_LEVELS)
 _NO_STEP: dict[str, Any] = {}  # a level the ladder leaves out: its columns stay empty
 
 
@@ -88,7 +87,7 @@ def prediction_rows(scored: _Scored) -> tuple[list[tuple[Any, ...]], list[tuple[
         recommendation = response["recommendation"]
         steps = {step["level"]: step for step in response["ladder"]}
         # each level's fields, then field by field: PREDICTION_COLUMNS' order (``level_columns`` of each)
-        by_level = [map(steps.get(level, _NO_STEP).get, PREDICTION_LEVEL_FIELDS) for level in _LEVEL_NAMES]
+        by_level = [map(steps.get(level, _NO_STEP).get, PREDICTION_LEVEL_FIELDS) for level in ESCALATION_LEVEL_NAMES]
         rows.append(
             (
                 values["claim_id"],
