@@ -28,6 +28,7 @@ from service.model_holder import ModelHolder
 from service.observability import Metrics, ObservabilityMiddleware, process_stopped
 from service.recording import PredictionRecorder, StoreHolder
 from service.routers import brief, claims, health, model, monitoring, outcomes, payers, score, worklists
+from service.scoring import ScoreCoalescer
 from service.settings import Settings, get_settings
 from service.web import STATIC_DIR, STATIC_PREFIX, docs, pages
 from service.web.auth import NotSignedIn, Signer
@@ -167,7 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.holder = ModelHolder(settings, metrics)
     app.state.scoring_limiter = CapacityLimiter(settings.scoring_threads)
-    app.state.coalescer = score.ScoreCoalescer(
+    app.state.coalescer = ScoreCoalescer(
         metrics, workers=settings.scoring_threads, max_wait_seconds=settings.batch_wait_ms / 1000
     )
     app.state.store = StoreHolder(settings.store_uri)
