@@ -30,6 +30,7 @@ from service.recording import PredictionRecorder, StoreHolder
 from service.routers import brief, claims, health, model, monitoring, outcomes, payers, score, worklists
 from service.scoring import ScoreCoalescer
 from service.settings import Settings, get_settings
+from service.store_writer import StoreWriter
 from service.web import STATIC_DIR, STATIC_PREFIX, docs, pages
 from service.web.auth import NotSignedIn, Signer
 
@@ -173,7 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.store = StoreHolder(settings.store_uri)
     app.state.recorder = PredictionRecorder(
-        app.state.store if settings.record_predictions else None, metrics, settings.record_queue_claims
+        StoreWriter(settings.store_uri) if settings.record_predictions else None, metrics, settings.record_queue_claims
     )
     app.add_middleware(
         RequestSizeLimit,

@@ -4,11 +4,12 @@ A score route hands its results, each with its claim as it was scored (the typed
 path, or the request model of the frame path), to ``PredictionRecorder.record``, which only appends them
 to a bounded queue (no I/O, no conversion) and wakes a background thread when a batch starts or fills.
 The thread turns each result into a ``predictions`` row and its claim into a ``claims`` row (tuples of
-values, never parsed again) and writes a batch in one transaction. A score never waits for the store and
+values, never parsed again) and hands a batch to the store writer (``service.store_writer``: a child
+process, off the worker's core), which writes it in one transaction. A score never waits for the store and
 never fails because of it: a full queue drops the results, a failed write loses its batch; both are
-counted in metrics, logged (without claim data) and shown on ``/readyz``. The store is opened lazily by
-``StoreHolder``, so a store that is down at start is retried on the next write or request instead of
-keeping the service from starting.
+counted in metrics, logged (without claim data) and shown on ``/readyz``. The store is opened lazily (by
+the writer, and by ``StoreHolder`` for the routes that read it), so a store that is down at start is
+retried on the next write or request instead of keeping the service from starting.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from pydantic import BaseModel
@@ -29,16 +30,23 @@ from pydantic import BaseModel
 from features.io import iter_table_chunks
 from features.requests import REQUEST_COLUMN_NAMES, typed_claim
 from features.schema import CLAIM_COLUMN_NAMES, ESCALATION_LEVEL_NAMES, Level
-from features.store import PREDICTION_COLUMNS, PREDICTION_LEVEL_FIELDS, Store, level_columns, records
+from features.store import (
+    PREDICTION_COLUMNS,
+    PREDICTION_LEVEL_FIELDS,
+    Store,
+    describe_store_error,
+    level_columns,
+    records,
+)
 from features.validation import validate_claims
 from service.observability import Metrics, describe_exception
+from service.store_writer import StoreWriteFailed
 
 logger = logging.getLogger(__name__)
 
 BATCH_CLAIMS = 2_000
 BATCH_SECONDS = 0.5  # how long a batch waits for more claims (recording lags scoring by at most this)
 WORKLIST_RECORD_ROWS = 20_000
-MAX_ERROR_CHARS = 300
 STOP_SECONDS = 10.0
 
 
@@ -153,11 +161,19 @@ def record_worklist(output: Path, store: Store, model_name: str, model_version: 
     return recorded
 
 
+class RowWriter(Protocol):
+    """Where the recorder's rows go: ``service.store_writer.StoreWriter`` (the store, from a child process)."""
+
+    def write(self, claim_rows: Sequence[Sequence[Any]], prediction_rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class PredictionRecorder:
     """Writes scored claims to the store from a background thread; never blocks or fails a score."""
 
-    def __init__(self, holder: StoreHolder | None, metrics: Metrics, max_queue_claims: int = 100_000):
-        self.holder = holder
+    def __init__(self, writer: RowWriter | None, metrics: Metrics, max_queue_claims: int = 100_000):
+        self.writer = writer
         self.metrics = metrics
         self.max_queue_claims = max_queue_claims
         # the calls waiting for the thread; it is woken only when a batch starts, fills, or must stop: a
@@ -177,7 +193,7 @@ class PredictionRecorder:
 
     @property
     def enabled(self) -> bool:
-        return self.holder is not None
+        return self.writer is not None
 
     def start(self) -> None:
         if self.enabled and self._thread is None:
@@ -186,13 +202,15 @@ class PredictionRecorder:
             self._thread.start()
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
-        """Write what is queued (up to ``timeout``), then stop the thread."""
+        """Write what is queued (up to ``timeout``), then stop the thread and the writer."""
         if self._thread is not None:
             with self._wake:
                 self._stopping = True
                 self._wake.notify()
             self._thread.join(timeout)
             self._thread = None
+        if self.writer is not None:
+            self.writer.close()
 
     def record(
         self,
@@ -270,12 +288,13 @@ class PredictionRecorder:
                 more_claims, more_rows = prediction_rows(scored)
                 claim_rows += more_claims
                 rows += more_rows
-            self.holder.get().record_prediction_values(claim_rows, rows)
+            self.writer.write(claim_rows, rows)
             self.recorded += len(rows)
             self.metrics.predictions_recorded.labels(result="recorded").inc(len(rows))
         except Exception as failure:  # a store outage: count it, say so, keep scoring
             self.failed += claims
-            self.last_error = f"{type(failure).__name__}: {str(failure)[:MAX_ERROR_CHARS]}".splitlines()[0]
+            # the writer's failure words the store's error already
+            self.last_error = str(failure) if isinstance(failure, StoreWriteFailed) else describe_store_error(failure)
             self.last_error_at = datetime.now(UTC)
             self.metrics.predictions_recorded.labels(result="failed").inc(claims)
             logger.error("recording predictions failed", extra={**describe_exception(failure), "claims": claims})
