@@ -14,11 +14,9 @@ from service.dependencies import ScoringDep
 from service.responses import CompactJSONResponse
 from service.schemas import (
     MODEL_ROUTE_ERRORS,
-    BatchItem,
     BatchScoreRequest,
     BatchScoreResponse,
     ErrorResponse,
-    ModelRef,
     ScoreResponse,
     ValidationErrorResponse,
 )
@@ -66,19 +64,14 @@ async def score_batch(batch: BatchScoreRequest, scoring: ScoringDep) -> Any:
     observe(metrics, outcomes)
     answered = [outcome for outcome in outcomes if outcome.response is not None]
     scoring.recorder.record(model, [o.scored for o in answered], [o.response for o in answered], source="api")
+    # built from the structured results in ``BatchScoreResponse``'s shape (the single route's bodies, and
+    # each claim's errors): sent as it is rather than validated again
+    scored = len(answered)
     results = [
-        BatchItem(
-            index=position,
-            claim_id=outcome.claim_id,
-            result=ScoreResponse.model_validate(outcome.response) if outcome.response else None,
-            errors=outcome.errors,
-        )
+        {"index": position, "claim_id": outcome.claim_id, "result": outcome.response, "errors": outcome.errors}
         for position, outcome in enumerate(outcomes)
     ]
-    scored = sum(1 for item in results if item.result is not None)
-    return BatchScoreResponse(
-        model=ModelRef(name=model.name, version=model.version),
-        scored=scored,
-        failed=len(results) - scored,
-        results=results,
+    model_ref = {"name": model.name, "version": model.version}
+    return CompactJSONResponse(
+        {"model": model_ref, "scored": scored, "failed": len(outcomes) - scored, "results": results}
     )

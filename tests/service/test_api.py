@@ -8,13 +8,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 
 from features.schema import ESCALATION_LEVELS
 from models.result import LEVEL_FIELD_NAMES
 from service import scoring
 from service.app import create_app
+from service.responses import CompactJSONResponse
 from service.routers import score as score_routes
+from service.schemas import BatchScoreResponse, ScoreResponse
 from service.settings import Settings
 from tests.service.conftest import API_KEY, OTHER_KEY
 
@@ -242,6 +245,15 @@ def test_batch_scores_good_claims_and_reports_bad_ones_per_item(client, claim):
     ]
     single = client.post("/v1/score", json=claim).json()
     assert results[0]["result"]["ladder"] == single["ladder"]
+    # both bodies are built from the structured result, not by their response models: exactly their shape
+    assert BatchScoreResponse.model_validate(body).model_dump(mode="json") == body
+    assert ScoreResponse.model_validate(single).model_dump(mode="json") == single
+
+
+def test_a_compact_json_body_is_starlettes_bytes_and_has_no_nan():
+    body = {"claim_id": "C-1", "p": 0.125, "n": 3, "ok": True, "none": None, "text": "Zoë", "list": [1.5e-12]}
+    assert CompactJSONResponse(body).body == JSONResponse(body).body
+    assert CompactJSONResponse({"p": float("nan"), "q": float("inf")}).body == b'{"p":null,"q":null}'
 
 
 def test_batch_limits(settings, claim):
