@@ -18,6 +18,7 @@ required by the contract), so nothing is lost and no second message is needed.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -536,3 +537,14 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def describe_store_error(error: BaseException, limit: int = 300) -> str:
+    """``error`` in one line without the SQL text and parameters the database driver appends (they name
+    tables, queries and values: internals for a health endpoint, and possibly data)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = re.sub(r"\s*\[(SQL|parameters):.*", "", text)
+    text = re.sub(r"\s*\(Background on this error at:[^)]*\)", "", text)
+    text = re.sub(r"^\((?:sqlite3|psycopg2?|pymysql)\.[A-Za-z.]+\)\s*", "", text)
+    message = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return message if len(message) <= limit else message[: limit - 3] + "..."

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from pathlib import Path
@@ -56,17 +55,6 @@ def existing_tracking_uri(explicit: str | None = None) -> str:
             "the store that holds it)"
         )
     return uri
-
-
-def describe_store_error(error: BaseException, limit: int = 300) -> str:
-    """``error`` in one line without the SQL text and parameters the database driver appends (they name
-    tables, queries and values: internals for a health endpoint, and possibly data)."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    text = re.sub(r"\s*\[(SQL|parameters):.*", "", text)
-    text = re.sub(r"\s*\(Background on this error at:[^)]*\)", "", text)
-    text = re.sub(r"^\((?:sqlite3|psycopg2?|pymysql)\.[A-Za-z.]+\)\s*", "", text)
-    message = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
 def load_bundle(uri: str) -> RecoupBundle:

@@ -28,7 +28,9 @@ from service.model_holder import ModelHolder
 from service.observability import Metrics, ObservabilityMiddleware, process_stopped
 from service.recording import PredictionRecorder, StoreHolder
 from service.routers import brief, claims, health, model, monitoring, outcomes, payers, score, worklists
+from service.scoring import ScoreCoalescer
 from service.settings import Settings, get_settings
+from service.store_writer import StoreWriter
 from service.web import STATIC_DIR, STATIC_PREFIX, docs, pages
 from service.web.auth import NotSignedIn, Signer
 
@@ -167,12 +169,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.holder = ModelHolder(settings, metrics)
     app.state.scoring_limiter = CapacityLimiter(settings.scoring_threads)
-    app.state.coalescer = score.ScoreCoalescer(
+    app.state.coalescer = ScoreCoalescer(
         metrics, workers=settings.scoring_threads, max_wait_seconds=settings.batch_wait_ms / 1000
     )
     app.state.store = StoreHolder(settings.store_uri)
     app.state.recorder = PredictionRecorder(
-        app.state.store if settings.record_predictions else None, metrics, settings.record_queue_claims
+        StoreWriter(settings.store_uri) if settings.record_predictions else None, metrics, settings.record_queue_claims
     )
     app.add_middleware(
         RequestSizeLimit,
@@ -195,6 +197,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)  # outermost: sees every response
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(health.router)
+    # the API before the web app's sixteen pages: a route is found by trying each in turn, and a
+    # single-claim request has about half a millisecond to spend
+    for router in secured_routers:
+        app.include_router(router, dependencies=[Depends(require_api_key)])
     app.include_router(docs.router)
     app.state.signer = Signer(settings)
     app.state.web_tasks = set()  # worklist jobs scoring in the background (kept referenced)
@@ -202,6 +208,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(NotSignedIn, pages.to_sign_in)
     app.add_exception_handler(HTTPException, pages.http_error)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
-    for router in secured_routers:
-        app.include_router(router, dependencies=[Depends(require_api_key)])
     return app

@@ -310,7 +310,8 @@ def score(
         from mlflow.exceptions import MlflowException
 
         from features.io import TableReadError
-        from models.served import describe_store_error, load_served_bundle
+        from features.store import describe_store_error
+        from models.served import load_served_bundle
         from service.worklist import score_worklist
 
         uri = _model_store(tracking_uri)

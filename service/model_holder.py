@@ -43,12 +43,12 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from features.columns import ClaimColumns
+from features.store import describe_store_error
 from models.bundle import PayerProfiles, RecoupBundle
 from models.compiled import CompileCancelled
 from models.ladder import LadderPolicy
 from models.result import ScoreResult
 from models.served import (
-    describe_store_error,
     existing_tracking_uri,
     load_bundle,
     make_served,

@@ -15,8 +15,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from features.requests import ClaimRequest, typed_claim
 from service.brief_schemas import BriefResponse
-from service.dependencies import ModelDep
-from service.routers.score import ERROR_RESPONSES, SCORING_FAILED, CoalescerDep
+from service.dependencies import ScoringDep
+from service.routers.score import ERROR_RESPONSES
+from service.scoring import SCORING_FAILED
 from service.web.brief import model_brief, render_html, render_pdf
 
 router = APIRouter(prefix="/v1/brief", tags=["brief"])
@@ -46,15 +47,15 @@ BRIEF_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post("", response_model=BriefResponse, responses=BRIEF_RESPONSES)
 async def claim_brief(
     claim: ClaimRequest,
-    model: ModelDep,
-    coalescer: CoalescerDep,
+    scoring: ScoringDep,
     output_format: Annotated[
         BriefFormat, Query(alias="format", description="json (default), html (a printable page) or pdf.")
     ] = BriefFormat.json,
 ) -> Any:
     """Argue one claim: its facts, benchmarks, the payer's record, the opening ask, deadlines, a
     documentation checklist, the regulations that apply, every number with its source and count."""
-    outcome = await coalescer.score(model, claim)
+    model = scoring.model
+    outcome = await scoring.coalescer.score(model, claim)
     if outcome.failed:
         return JSONResponse({"detail": SCORING_FAILED}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)
     if outcome.errors is not None:

@@ -31,7 +31,7 @@ from features.validation import validate_claims
 from models.monitoring import monitor_store
 from service.dependencies import LimiterDep, ModelDep, SettingsDep
 from service.model_holder import LoadedModel
-from service.routers.score import score_claims
+from service.scoring import score_claims
 from service.web import charts
 from service.web.auth import (
     CSRF_FIELD,

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from features.schema import ESCALATION_LEVELS
 from models.result import LEVEL_FIELD_NAMES
+from service import scoring
 from service.app import create_app
 from service.routers import score as score_routes
 from service.settings import Settings
@@ -104,7 +105,7 @@ def test_a_claim_at_external_review_can_only_go_to_legal(client, claim):
 def test_concurrent_single_claims_are_scored_together(settings, claim, monkeypatch):
     """Claims arriving while a scoring call runs wait for the next call and share it."""
     with TestClient(create_app(settings), headers={"X-API-Key": API_KEY}) as client:
-        score_claims = score_routes.score_claims
+        score_claims = scoring.score_claims
         calls: list[int] = []
 
         def slow(model, claims):
@@ -112,7 +113,7 @@ def test_concurrent_single_claims_are_scored_together(settings, claim, monkeypat
             time.sleep(0.3)
             return score_claims(model, claims)
 
-        monkeypatch.setattr(score_routes, "score_claims", slow)
+        monkeypatch.setattr(scoring, "score_claims", slow)
         claims = [claim | {"claim_id": f"C-{i}", "current_allowed_amount": 300.0 + i} for i in range(8)]
         claims[5] = claim | {"claim_id": "C-5", "units": 0}  # one invalid claim does not spoil the call
         with ThreadPoolExecutor(len(claims)) as pool:
@@ -502,12 +503,10 @@ def test_a_claim_that_breaks_scoring_does_not_fail_the_rest_of_its_batch(setting
 
 
 def test_an_unexpected_error_is_a_plain_500(settings, claim, monkeypatch):
-    from service.routers import score
-
     def broken(*args, **kwargs):
         raise RuntimeError("boom with claim data C-000123")
 
-    monkeypatch.setattr(score, "_observe", broken)
+    monkeypatch.setattr(score_routes, "observe", broken)
     app = create_app(settings)
     with TestClient(app, headers={"X-API-Key": API_KEY}, raise_server_exceptions=False) as client:
         response = client.post("/v1/score", json=claim)
@@ -546,13 +545,13 @@ def test_a_call_after_a_busy_one_waits_briefly_for_its_batch_and_a_lone_claim_ne
     from service.observability import Metrics
 
     calls: list[int] = []
-    monkeypatch.setattr(score_routes, "score_claims", lambda model, claims: calls.append(len(claims)) or claims)
+    monkeypatch.setattr(scoring, "score_claims", lambda model, claims: calls.append(len(claims)) or claims)
 
     def run(wait_seconds: float, last_call: int, arrivals: list[float]) -> tuple[list[int], float]:
         calls.clear()
 
         async def main() -> float:
-            coalescer = score_routes.ScoreCoalescer(Metrics(), max_wait_seconds=wait_seconds)
+            coalescer = scoring.ScoreCoalescer(Metrics(), max_wait_seconds=wait_seconds)
             coalescer._last_call_claims = last_call
             started = time.perf_counter()
 

@@ -94,7 +94,7 @@ def test_bad_settings_are_refused(monkeypatch, value):
 
 def test_the_service_never_imports_training():
     code = (
-        "import sys, service.app, service.server, service.routers.score, service.model_holder; "
+        "import sys, service.app, service.server, service.routers.score, service.scoring, service.model_holder; "
         "bad = sorted(m for m in sys.modules if m == 'training' or m.startswith('training.')); "
         "print(','.join(bad))"
     )

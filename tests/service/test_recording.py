@@ -1,6 +1,7 @@
 """The prediction recorder batches what arrives together into one transaction (recording's cost under
 load is per transaction: benchmarks/store_bench.py), still writes every claim, and stores the same rows
-from a claim's typed values as from its request model, column by column."""
+from a claim's typed values as from its request model, column by column; its writer process (a real
+child process writing a real store) is started again when it died."""
 
 from __future__ import annotations
 
@@ -11,28 +12,20 @@ from features.requests import EXAMPLE_CLAIM, ClaimRequest, typed_claim
 from features.schema import CLAIM_COLUMN_NAMES, ESCALATION_LEVELS, Level
 from features.store import PREDICTION_COLUMNS, PREDICTION_LEVEL_FIELDS, Store
 from service.observability import Metrics
-from service.recording import PredictionRecorder, StoreHolder
+from service.recording import PredictionRecorder
+from service.store_writer import StoreWriter
 
 CALLS = 50  # over 0.25 s, within one batch's wait (service.recording.BATCH_SECONDS)
 
 
-class CountingStore(Store):
-    """A real store that counts its recording transactions."""
+class CountingWriter(StoreWriter):
+    """The service's writer, counting its batches (each one transaction of the writer process)."""
 
     transactions = 0
 
-    def record_predictions(self, claim_rows, prediction_rows) -> None:
+    def write(self, claim_rows, prediction_rows) -> None:
         self.transactions += 1
-        super().record_predictions(claim_rows, prediction_rows)
-
-
-class OpenStore(StoreHolder):
-    def __init__(self, store: Store):
-        super().__init__("unused")
-        self.store = store
-
-    def get(self) -> Store:
-        return self.store
+        super().write(claim_rows, prediction_rows)
 
 
 def _response() -> dict:
@@ -60,8 +53,9 @@ def _distinct_response() -> dict:
 
 
 def test_scores_arriving_together_are_written_in_one_transaction(tmp_path):
-    store = CountingStore.open(f"sqlite:///{tmp_path / 'store.db'}")
-    recorder = PredictionRecorder(OpenStore(store), Metrics())
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    writer = CountingWriter(uri)
+    recorder = PredictionRecorder(writer, Metrics())
     model = SimpleNamespace(name="recoup", version="3")
     recorder.start()
     try:
@@ -73,14 +67,14 @@ def test_scores_arriving_together_are_written_in_one_transaction(tmp_path):
     finally:
         recorder.stop()
     assert recorder.status()["recorded"] == CALLS
+    store = Store.open(uri)
     assert len(store.read_predictions()) == CALLS
-    assert store.transactions <= 3, f"{CALLS} calls took {store.transactions} transactions"
+    assert 1 <= writer.transactions <= 3, f"{CALLS} calls took {writer.transactions} transactions"
     store.close()
 
 
 def test_typed_values_and_request_models_store_the_response_and_claim_column_by_column(store_uri):
-    store = Store.open(store_uri)
-    recorder = PredictionRecorder(OpenStore(store), Metrics())
+    recorder = PredictionRecorder(StoreWriter(store_uri), Metrics())
     model = SimpleNamespace(name="recoup", version="3")
     claims = [
         ClaimRequest.model_validate(EXAMPLE_CLAIM | {"claim_id": "TYPED", "current_level": "reconsideration"}),
@@ -94,6 +88,7 @@ def test_typed_values_and_request_models_store_the_response_and_claim_column_by_
     finally:
         recorder.stop()  # writes what is queued
     assert recorder.status()["recorded"] == 2 and recorder.status()["queued"] == 0
+    store = Store.open(store_uri)
     steps = {step["level"]: step for step in response["ladder"]}
     for claim, source in zip(claims, ("api", "worklist"), strict=True):
         typed = typed_claim(claim)
@@ -114,4 +109,27 @@ def test_typed_values_and_request_models_store_the_response_and_claim_column_by_
         }  # fmt: skip
         assert {name: prediction[name] for name in PREDICTION_COLUMNS if name != "served_at"} == expected
     assert store.claim("TYPED")["predictions"][0]["current_level"] == int(Level.reconsideration)
+    store.close()
+
+
+def test_a_writer_process_that_died_is_started_again(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    writer = StoreWriter(uri)
+    recorder = PredictionRecorder(writer, Metrics())
+    model = SimpleNamespace(name="recoup", version="3")
+    recorder.start()
+    try:
+        for number in range(2):
+            claim = ClaimRequest.model_validate(EXAMPLE_CLAIM | {"claim_id": f"K-{number}"})
+            recorder.record(model, [claim], [_response()], "api")
+            assert recorder.flush()
+            first = writer._process
+            first.kill()  # as the kernel's OOM killer would
+            first.join()
+    finally:
+        recorder.stop()
+    status = recorder.status()
+    assert (status["recorded"], status["failed"], status["dropped"], status["last_error"]) == (2, 0, 0, None)
+    store = Store.open(uri)
+    assert sorted(store.read_predictions()["claim_id"]) == ["K-0", "K-1"]
     store.close()
