@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.columns import TEXT_COLUMNS, ClaimColumns, claim_columns, claim_columns_of
+from features.payer_kinds import payer_kinds
 from features.schema import ESCALATION_LEVELS, LEVEL_NAMES, Level
 from features.transformer import CATEGORICAL_SOURCES, FLAG_SOURCES, MISSING_CATEGORY, ClaimFeatures
 from models.decision import (
@@ -44,8 +45,11 @@ from models.result import LEVEL_COLUMNS, LEVEL_FIELD_NAMES, SEPARATOR, ScoreResu
 __all__ = ["LEVEL_COLUMNS", "LEVEL_FIELD_NAMES", "SEPARATOR", "PayerProfiles", "RecoupBundle", "output_columns"]
 
 #: The pickled layout. 1: bundles from before the number (lazy caches pickled beside the fields, no
-#: ``reason_method`` in the oldest); 2: fields only, derived state rebuilt on load.
-BUNDLE_FORMAT = 2
+#: ``reason_method`` in the oldest); 2: fields only, derived state rebuilt on load; 3: the payer offsets may
+#: carry the shifts of payers the models never saw, by payer kind (``OutcomeModels.payer_offsets``), which
+#: code reading format 2 would ignore (it would score those payers otherwise). A format-2 bundle has none
+#: and scores an unknown payer as before.
+BUNDLE_FORMAT = 3
 #: The settlement quantiles predicted for the ladder a claim is shown (its steps from its current level);
 #: the steps after a failure only feed the recursion, which reads none of them. The median model is
 #: trained and evaluated but not served: the output shows the interval, and the decision the mean.
@@ -156,9 +160,11 @@ class RecoupBundle:
         base = self.transformer.matrix(_attempts(claims, 0, Level.reconsideration))
         layout = pair_layout(step_pairs(ladder.current_level))
         eligible = step_eligibility(ladder, layout, policy)
-        steps = self._estimate(ladder, base, layout, eligible)
+        payers = _Payers.of(claims["payer_id"], self.transformer)
+        kind_rows = None if payers.kinds is None else self.models.kind_rows(payers.kinds)
+        steps = self._estimate(ladder, base, layout, eligible, kind_rows)
         decision = decide(ladder, steps.grid, policy, eligible)
-        return self._result(ladder.current_level, decision, steps, claims)
+        return self._result(ladder.current_level, decision, steps, claims, payers)
 
     def score(self, claims: pd.DataFrame, policy: LadderPolicy | None = None) -> pd.DataFrame:
         """The frame adapter: flat scoring output (``output_columns()``) for a validated claims frame, same
@@ -176,6 +182,7 @@ class RecoupBundle:
         base: np.ndarray,
         layout: PairLayout,
         eligible: StepEligibility,
+        kinds: np.ndarray | None = None,
     ) -> _StepPredictions:
         """Model estimates for every (from_level, target) step the decision needs, and no more.
 
@@ -196,7 +203,12 @@ class RecoupBundle:
         matrix = base[rows]
         matrix[:, step_columns] = step_values[pair_of_row]
         predicted = self.models.predict_steps(
-            matrix, billed[rows], allowed[rows], SHOWN_QUANTILES, interval_rows=len(shown[0])
+            matrix,
+            billed[rows],
+            allowed[rows],
+            SHOWN_QUANTILES,
+            interval_rows=len(shown[0]),
+            kinds=None if kinds is None else kinds[rows],
         )
         del matrix
         values = {}
@@ -228,7 +240,12 @@ class RecoupBundle:
         return varying, dict(zip(every_pair, first[:, varying], strict=True))
 
     def _result(
-        self, current: np.ndarray, decision: Decision, steps: _StepPredictions, claims: ClaimColumns
+        self,
+        current: np.ndarray,
+        decision: Decision,
+        steps: _StepPredictions,
+        claims: ClaimColumns,
+        payers: _Payers,
     ) -> ScoreResult:
         """The structured result. Per-level fields come from the step predictions or, by the field's name,
         from the ``Decision`` (a dict by level): a field the decision carries needs only its declaration in
@@ -256,7 +273,7 @@ class RecoupBundle:
             levels=levels,
             path=decision.path,
             reasons=self._reasons(current, explained, steps),
-            warnings=self._warnings(claims, explained, steps.base),
+            warnings=self._warnings(claims, explained, steps.base, payers),
         )
 
     @staticmethod
@@ -283,11 +300,22 @@ class RecoupBundle:
                 reasons[position] = sentences
         return reasons
 
-    def _warnings(self, claims: ClaimColumns, levels: np.ndarray, base: np.ndarray) -> list[list[str]]:
-        """Unknown payer or code, and thin data with the payer at the explained level (``base`` holds the
-        transformer's Medicare price of each claim)."""
+    def _warnings(self, claims: ClaimColumns, levels: np.ndarray, base: np.ndarray, payers: _Payers) -> list[list[str]]:
+        """Unknown payer (scored like the known payers of its kind where the models know kinds) or code, and
+        thin data with the payer at the explained level (``base`` holds the transformer's Medicare price of
+        each claim)."""
         payer_ids, cpt_codes = claims["payer_id"], claims["cpt_code"]
-        known_payer = self.transformer.known_values(payer_ids, "payer_id")
+        known_payer = payers.known
+        by_kind = "kind_table" in self.models.payer_offsets
+        kinds = [""] * len(known_payer) if payers.kinds is None else payers.kinds.tolist()
+        payer_notes = [
+            ""
+            if payer_known
+            else f"unknown payer: scored like the known {kind} payers, with a wider interval"
+            if by_kind and kind
+            else "unknown payer: scored with the market-wide behaviour"
+            for payer_known, kind in zip(known_payer.tolist(), kinds, strict=True)
+        ]
         known_code = self.transformer.known_values(cpt_codes, "cpt_code")
         priced = ~np.isnan(base[:, self.transformer.feature_names_out_.index("log_medicare")])
         attempts = self.profiles.attempts(payer_ids, levels)
@@ -302,14 +330,14 @@ class RecoupBundle:
             [
                 note
                 for note in (
-                    "" if payer_known else "unknown payer: scored with the market-wide behaviour",
+                    payer_note,
                     code_note,
                     f"thin data: {count} past attempts with this payer at {level.replace('_', ' ')}" if is_thin else "",
                 )
                 if note
             ]
-            for payer_known, code_note, is_thin, count, level in zip(
-                known_payer.tolist(),
+            for payer_note, code_note, is_thin, count, level in zip(
+                payer_notes,
                 code_notes.tolist(),
                 thin.tolist(),
                 attempts.astype("int64").tolist(),
@@ -317,6 +345,22 @@ class RecoupBundle:
                 strict=True,
             )
         ]
+
+
+@dataclass(frozen=True)
+class _Payers:
+    """Whether the models know each claim's payer and, when some payer is unknown to them, each claim's payer
+    kind (``features.payer_kinds``; "" when none is known): a batch of known payers looks up no kind."""
+
+    known: np.ndarray
+    kinds: np.ndarray | None
+
+    @classmethod
+    def of(cls, payer_ids: np.ndarray, transformer: ClaimFeatures) -> _Payers:
+        known = transformer.known_values(payer_ids, "payer_id")
+        if known.all():
+            return cls(known, None)
+        return cls(known, payer_kinds(pd.Series(payer_ids, dtype=object)).to_numpy(dtype=object))
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +82,10 @@ class OutcomeModels:
     interval_margins: dict = field(default_factory=dict)
     #: each payer's recent behaviour at each level as a log-odds shift of the calibrated success
     #: probability (``training.fit.payer_level_offsets``): ``table`` (payer code x level), and the matrix
-    #: columns of the payer and the level. Empty: no shift (older bundles).
+    #: columns of the payer and the level. Empty: no shift (older bundles). A payer the models never saw
+    #: (code ``unknown_payer_code`` or above) takes its kind's row of ``kind_table`` instead
+    #: (``training.fit.unknown_payer_shifts``; rows follow ``kinds``, the last is the market's); bundles
+    #: trained before it keep the unknown category's row of ``table``.
     payer_offsets: dict = field(default_factory=dict)
 
     #: never pickled: rebuilt from the models (the first two), or made per process by ``compile`` (the
@@ -165,12 +169,22 @@ class OutcomeModels:
         clipped = np.clip(np.asarray(raw, dtype="float64"), calibrator.X_min_, calibrator.X_max_)
         return np.clip(np.interp(clipped, thresholds, calibrator.y_thresholds_), 0.0, 1.0)
 
-    def p_success(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+    def p_success(self, features: pd.DataFrame | np.ndarray, kinds: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated and shifted success probabilities; ``kinds`` as in ``shifted``."""
         matrix = self.matrix(features) if isinstance(features, pd.DataFrame) else features
-        return self.shifted(self.calibrated(self._predict("success", matrix)), matrix)
+        return self.shifted(self.calibrated(self._predict("success", matrix)), matrix, kinds)
 
-    def shifted(self, p: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        """``p`` moved by each row's payer x level offset (``payer_offsets``); unchanged without one."""
+    def kind_rows(self, kinds: Sequence[str]) -> np.ndarray:
+        """Each payer kind's row of the unknown-payer shifts (``payer_offsets["kind_table"]``): the market's
+        for a payer of no known kind, and for every payer in a bundle without the table."""
+        names = self.payer_offsets.get("kinds", [])
+        rows = {name: row for row, name in enumerate(names)}
+        return np.array([rows.get(kind, len(names)) for kind in kinds], dtype="int64")
+
+    def shifted(self, p: np.ndarray, matrix: np.ndarray, kinds: np.ndarray | None = None) -> np.ndarray:
+        """``p`` moved by each row's payer x level offset (``payer_offsets``); unchanged without one. Rows of
+        a payer the models never saw move by their kind's shift, ``kinds`` giving each row's ``kind_rows``
+        (None: the market's)."""
         offsets = self.payer_offsets
         if not offsets:
             return p
@@ -181,6 +195,11 @@ class OutcomeModels:
         payer = np.where(np.isnan(payer), table.shape[0] - 1, payer).astype("int64")
         level = np.clip(np.where(np.isnan(level), 0.0, level), 0, table.shape[1] - 1).astype("int64")
         shift = table[np.clip(payer, 0, table.shape[0] - 1), level]
+        kind_table = offsets.get("kind_table")
+        unknown = payer >= offsets.get("unknown_payer_code", table.shape[0])
+        if kind_table is not None and unknown.any():
+            rows = np.full(len(p), len(kind_table) - 1) if kinds is None else kinds
+            shift = np.where(unknown, kind_table[rows, np.minimum(level, kind_table.shape[1] - 1)], shift)
         clipped = np.clip(p, PROBABILITY_EDGE, 1 - PROBABILITY_EDGE)
         return 1.0 / (1.0 + np.exp(-(np.log(clipped / (1 - clipped)) + shift)))
 
@@ -211,6 +230,7 @@ class OutcomeModels:
         allowed_before: np.ndarray,
         quantiles: tuple[str, ...] = (),
         interval_rows: int | None = None,
+        kinds: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         """What scoring needs, as arrays: p_success, expected_allowed, expected_days for every row, and the
         named ``quantiles`` (of ``SETTLEMENT_QUANTILES``) for the first ``interval_rows`` rows (default all)
@@ -218,7 +238,8 @@ class OutcomeModels:
 
         ``expected_allowed`` is the mean model's amount between the allowed amount before (plus a cent) and
         billed, and, where the quantiles are evaluated, within their range (with all three: exactly
-        ``predict``'s value). Scoring asks for P10 and P90 only: where the median model crosses one of them
+        ``predict``'s value). ``kinds``: each row's ``kind_rows``, for rows of payers the models never saw.
+        Scoring asks for P10 and P90 only: where the median model crosses one of them
         (no claim of the test slice measured), its interval and clipped mean differ from ``predict``'s.
         """
         floor = allowed_before + MIN_GAIN_DOLLARS
@@ -229,7 +250,7 @@ class OutcomeModels:
             return np.clip(share * billed[rows], floor[rows], ceiling[rows])
 
         expected = dollars("settlement_mean")
-        result = {"p_success": self.p_success(matrix)}
+        result = {"p_success": self.p_success(matrix, kinds)}
         names = [name for name in self.settlement_quantiles if name in quantiles]
         head = slice(0, len(matrix) if interval_rows is None else interval_rows)
         if names:

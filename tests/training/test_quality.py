@@ -1,4 +1,5 @@
-"""Model quality under change: payer x level offsets, conformal interval margins, the payer-segment report."""
+"""Model quality under change: payer x level offsets, unknown payers by kind, conformal interval margins, the
+payer-segment report."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.payer_kinds import PAYER_KINDS, payer_kinds
+from features.schema import Level
 from features.transformer import OTHER_CATEGORY, ClaimFeatures
 from training.data import time_split
-from training.fit import conformal_margins, payer_level_offsets
+from training.fit import (
+    KIND_MIN_ATTEMPTS,
+    KIND_PRIOR_PAYERS,
+    conformal_margins,
+    payer_level_offsets,
+    unknown_payer_shifts,
+)
 from training.simulator import simulate_history
 from training.truth import payer_segments, segment_metrics
 from training.world import Drift, World
@@ -114,3 +123,30 @@ def test_payer_offsets_follow_a_payer_that_turned_tougher_at_every_level_includi
     won[idr] = rng.random(idr.sum()) < 0.4
     table = payer_level_offsets(x, won.astype(float), p, transformer)["table"]
     assert table[code, 4] > table[code, 2] + 0.4, table[code]
+
+
+def test_an_unknown_payers_shift_is_the_mean_effect_of_known_payers_of_its_kind_each_payer_weighing_the_same(
+    split_and_features,
+):
+    """Scored as themselves, repricers succeed at 1 log-odds point below the unknown category and every other
+    payer 0.5 above: a repricer unknown to the models takes (nearly) the repricers' -1, shrunk a little
+    toward the market, whose row is the mean over payers (not claims) of every known payer's effect."""
+    split, transformer = split_and_features
+    x = transformer.transform(split.valid)
+    payers = x["payer_id"].astype(str).to_numpy()
+    repricers = set(pd.Series(payers)[payer_kinds(pd.Series(payers)).eq("repricer").to_numpy()])
+    effect = np.where(np.isin(payers, list(repricers)), -1.0, 0.5)
+    unknown = np.full(len(x), 0.4)
+    known = 1 / (1 + np.exp(-(np.log(0.4 / 0.6) + effect)))
+    table = unknown_payer_shifts(x, known, unknown, transformer)
+    level = int(Level.reconsideration)
+    levels = x["level"].to_numpy(dtype="int64")
+    counted = pd.Series(payers[levels == level]).value_counts()
+    counted = counted[(counted >= KIND_MIN_ATTEMPTS) & (counted.index != OTHER_CATEGORY)].index
+    market = np.mean([-1.0 if payer in repricers else 0.5 for payer in counted])
+    repricer_count = len(repricers & set(counted))
+    expected = (-repricer_count + KIND_PRIOR_PAYERS * market) / (repricer_count + KIND_PRIOR_PAYERS)
+    assert table[-1, level] == pytest.approx(market)
+    assert table[PAYER_KINDS.index("repricer"), level] == pytest.approx(expected)
+    assert table[PAYER_KINDS.index("blue"), level] > 0.4
+    assert table.shape == (len(PAYER_KINDS) + 1, 6)
