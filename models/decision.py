@@ -190,7 +190,8 @@ def decide(
     loss_fee[idr] = fees.entity
     gain = grid.p_success * np.maximum(grid.expected_allowed - allowed, 0.0)
     discount, failure = policy.discount(grid.expected_days), 1.0 - grid.p_success
-    q = np.full((len(layout.starts), n), np.nan)
+    blocked = ~eligible.steps
+    q = np.empty((len(layout.starts), n))
     # value[level] = best value after reaching `level` (by failing there), 0 meaning stop; best_next[level]
     # = the step then taken, as a level number, -1 for accept
     value = np.zeros((len(Level), n))
@@ -198,16 +199,13 @@ def decide(
     for start in range(int(Level.legal) - 1, (int(current.min()) if n else 0) - 1, -1):
         block = layout.by_start[start]
         after_failure = value[targets[block]] - loss_fee[block]
-        q[block] = np.where(
-            eligible.steps[block],
-            -cost[block] + discount[block] * (gain[block] + failure[block] * after_failure),
-            np.nan,
-        )
-        candidates = np.where(np.isnan(q[block]), -np.inf, q[block])
+        q[block] = discount[block] * (gain[block] + failure[block] * after_failure) - cost[block]
+        candidates = np.where(blocked[block] | np.isnan(q[block]), -np.inf, q[block])
         pick = np.argmax(candidates, axis=0)
         best = candidates[pick, rows]
         value[start] = np.maximum(best, 0.0)
         best_next[start] = np.where(best > 0, targets[block][pick], -1)
+    q[blocked] = np.nan  # the value of a step the claim may not take
 
     # each level's numbers from the claim's own level (NaN where it is at or beyond the level, or ineligible)
     own = layout.position[current, LEVEL_NUMBERS[:, None]]

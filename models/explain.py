@@ -261,28 +261,25 @@ def top_reasons(
     effects = contributions[rows, order]
     shown_values = values[rows, order]
     shown = np.abs(effects) >= MIN_CONTRIBUTION
-    subjects = np.empty(order.shape, dtype=object)
-    plural = np.zeros(order.shape, dtype=bool)
+    reasons: list[list[str]] = [[] for _ in range(len(contributions))]
     shown_features = order[shown]
-    if len(shown_features):
-        # each distinct (feature, value as shown) worded once, for all rows together
-        keys = _display_keys(_display_kinds(tuple(features))[shown_features], shown_values[shown])
-        distinct, inverse = _distinct_pairs(shown_features, keys)
-        worded = [
-            subject(features[feature], value, categories)
-            for feature, value in zip(shown_features[distinct].tolist(), keys[distinct].tolist(), strict=True)
-        ]
-        subjects[shown] = np.array([text for text, _ in worded], dtype=object)[inverse]
-        plural[shown] = np.array([many for _, many in worded], dtype=bool)[inverse]
-    steps = [str(level).replace("_", " ") for level in levels]
-    # row by row in Python: for one claim far cheaper than object-array operations, for many about even
-    return [
-        [
-            sentence(text, many, raises, step)
-            for text, many, raises, keep in zip(row_subjects, row_plural, row_raises, row_shown, strict=True)
-            if keep
-        ]
-        for row_subjects, row_plural, row_raises, row_shown, step in zip(
-            subjects.tolist(), plural.tolist(), (effects > 0).tolist(), shown.tolist(), steps, strict=True
-        )
+    if not len(shown_features):
+        return reasons
+    # each distinct (feature, value as shown) worded once, for all rows together
+    keys = _display_keys(_display_kinds(tuple(features))[shown_features], shown_values[shown])
+    distinct, subject_of = _distinct_pairs(shown_features, keys)
+    worded = [
+        subject(features[feature], value, categories)
+        for feature, value in zip(shown_features[distinct].tolist(), keys[distinct].tolist(), strict=True)
     ]
+    steps = [str(level).replace("_", " ") for level in levels.tolist()]
+    # and each distinct sentence written once: a worklist repeats few, and a lookup costs a fraction of one
+    written: dict[tuple[int, bool, str], str] = {}
+    row_of = np.nonzero(shown)[0]  # the shown entries row by row, largest first: as ``order[shown]``
+    for row, number, raises in zip(row_of.tolist(), subject_of.tolist(), (effects[shown] > 0).tolist(), strict=True):
+        key = (number, raises, steps[row])
+        text = written.get(key)
+        if text is None:
+            text = written[key] = sentence(*worded[number], raises, steps[row])
+        reasons[row].append(text)
+    return reasons

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.io import READ_ERROR_COLUMN, TableReadError, table_files
-from features.validation import validate_claims
+from features.validation import ValidationResult, validate_claims
 from models.batching import BATCH_KEY_COLUMNS, batch_candidates, plan_batches
 from models.bundle import RecoupBundle, output_columns
 from models.ladder import IDR_BATCH_ID, IDR_BATCH_SIZE, LadderPolicy
@@ -30,6 +31,7 @@ def score_chunk(
     bundle: RecoupBundle,
     policy: LadderPolicy | None = None,
     batches: pd.DataFrame | None = None,
+    validated: ValidationResult | None = None,
 ) -> pd.DataFrame:
     """Every input row back, in input order: ``row``, the input columns, the scores, and ``errors`` (empty
     for a scored row; for a rejected row its problems, and no scores).
@@ -37,9 +39,10 @@ def score_chunk(
     ``chunk`` is raw input indexed by 1-based row number (as ``features.io`` reads it). Each row is scored
     on its own, so the result does not depend on how the input is cut into chunks or partitions; the one
     thing shared between rows is the worklist's IDR batches (``batches``: the plan of ``plan_worklist``,
-    by row number), which price Federal IDR at each claim's share of its batch's fees.
+    by row number), which price Federal IDR at each claim's share of its batch's fees. ``validated``: the
+    chunk's ``validate_claims`` result, when the batching pass made it already (``saved_candidates``).
     """
-    result = validate_claims(chunk)
+    result = validated if validated is not None else validate_claims(chunk)
     valid = result.valid if batches is None else with_batches(result.valid, batches)
     scores = (
         bundle.score(valid, policy=policy) if len(valid) else pd.DataFrame(index=valid.index, columns=output_columns())
@@ -55,7 +58,29 @@ def score_chunk(
 
 def chunk_candidates(chunk: pd.DataFrame, policy: LadderPolicy) -> pd.DataFrame:
     """The claims of one raw chunk that may join a batched IDR dispute (``models.batching``), by row."""
-    valid = validate_claims(chunk).valid
+    return _candidates(validate_claims(chunk).valid, policy)
+
+
+def saved_candidates(chunk: pd.DataFrame, policy: LadderPolicy, saved: Path) -> pd.DataFrame:
+    """``chunk_candidates``, with the raw chunk and its validation saved to ``saved`` (``load_chunk`` reads
+    them back): the scoring pass then neither parses the input again nor validates it again, the two
+    largest costs of the batching pass."""
+    result = validate_claims(chunk)
+    with open(saved, "wb") as file:
+        pickle.dump((chunk, result), file, protocol=pickle.HIGHEST_PROTOCOL)
+    return _candidates(result.valid, policy)
+
+
+def load_chunk(saved: Path) -> tuple[pd.DataFrame, ValidationResult]:
+    """A raw chunk and its validation as ``saved_candidates`` saved them (a file this run wrote in its own
+    scratch directory), which is then removed: the directory holds only the chunks not yet scored."""
+    with open(saved, "rb") as file:
+        chunk, result = pickle.load(file)
+    saved.unlink()
+    return chunk, result
+
+
+def _candidates(valid: pd.DataFrame, policy: LadderPolicy) -> pd.DataFrame:
     if not len(valid):
         return pd.DataFrame({name: pd.Series(dtype=object) for name in BATCH_KEY_COLUMNS}, index=valid.index)
     return batch_candidates(valid, policy)

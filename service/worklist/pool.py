@@ -18,7 +18,7 @@ import pandas as pd
 from models.estimators import limit_predict_threads
 from models.ladder import LadderPolicy
 from models.served import make_served
-from service.worklist.chunks import chunk_candidates, score_chunk
+from service.worklist.chunks import load_chunk, saved_candidates, score_chunk
 from service.worklist.writer import ChunkPart, write_chunk
 
 PARENT_CHECK_SECONDS = 1.0
@@ -56,15 +56,17 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def score_and_write(
-    chunk: pd.DataFrame, scratch: Path, number: int, csv_lines: bool, batches: pd.DataFrame | None
+    chunk: pd.DataFrame | Path, scratch: Path, number: int, csv_lines: bool, batches: pd.DataFrame | None
 ) -> ChunkPart:
-    scored = score_chunk(chunk, _worker["bundle"], _worker["policy"], batches)
+    """Score and write one chunk, given as a frame or as the file ``candidates`` saved it to."""
+    raw, validated = load_chunk(chunk) if isinstance(chunk, Path) else (chunk, None)
+    scored = score_chunk(raw, _worker["bundle"], _worker["policy"], batches, validated)
     return write_chunk(scored, scratch, number, csv_lines)
 
 
-def candidates(chunk: pd.DataFrame) -> pd.DataFrame:
-    """``chunks.chunk_candidates`` under the policy the worker scores with."""
-    return chunk_candidates(chunk, _worker["policy"] or _worker["bundle"].policy)
+def candidates(chunk: pd.DataFrame, saved: Path) -> pd.DataFrame:
+    """``chunks.saved_candidates`` under the policy the worker scores with."""
+    return saved_candidates(chunk, _worker["policy"] or _worker["bundle"].policy, saved)
 
 
 def ordered_map(pool: ProcessPoolExecutor, function: Callable, arguments: Iterable[tuple], ahead: int) -> Iterator:

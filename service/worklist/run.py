@@ -7,6 +7,7 @@ import math
 import os
 import pickle
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -79,25 +80,38 @@ def score_worklist(
         threads,
         os.getpid(),
     )
-    with worker_pool(jobs, worker_state) as pool, bar:
-        batches = None
+    with worker_pool(jobs, worker_state) as pool, bar, WorklistWriter(Path(output), rejects) as writer:
         if batch_idr:  # the first pass in the workers too: validating is most of its time
             bar.set_postfix_str("batching IDR")
-            found = list(ordered_map(pool, candidates, ((chunk,) for chunk in read()), ahead=jobs + 1))
-            batches = plan_worklist(found, effective)
+            saved = writer.scratch / "chunks"
+            saved.mkdir()
+            rows: list[pd.Index] = []  # each chunk's row numbers, to send each worker its part of the plan
+
+            def first_pass() -> Iterator[tuple[pd.DataFrame, Path]]:
+                for number, chunk in enumerate(read()):
+                    rows.append(chunk.index)
+                    yield chunk, saved / f"{number}"
+
+            found = list(ordered_map(pool, candidates, first_pass(), ahead=jobs + 1))
+            writer.batches_plan = plan_worklist(found, effective)
+            # the workers load the chunks and validations they saved: this process parses the input once,
+            # not twice (parsing is most of its time, taken from the workers on a machine of two cores),
+            # and no chunk is validated twice
+            chunks = ((saved / f"{number}", index) for number, index in enumerate(rows))
             bar.set_postfix_str("")
-        with WorklistWriter(Path(output), rejects, batches) as writer:
-            numbered = (
-                (chunk, writer.scratch, number, writer.csv_lines, _batches_of(batches, chunk))
-                for number, chunk in enumerate(read())
-            )
-            # one chunk queued per worker beyond the ones being scored: every worker stays busy, and the
-            # parent holds few raw chunks
-            for part in ordered_map(pool, score_and_write, numbered, ahead=jobs + 1):
-                writer.add_part(part)
-                bar.update(part.rows)
-            bar.set_postfix_str("ranking")
-            return writer.finish(started)
+        else:
+            chunks = ((chunk, chunk.index) for chunk in read())
+        numbered = (
+            (chunk, writer.scratch, number, writer.csv_lines, _batches_of(writer.batches_plan, index))
+            for number, (chunk, index) in enumerate(chunks)
+        )
+        # one chunk queued per worker beyond the ones being scored: every worker stays busy, and the
+        # parent holds few raw chunks
+        for part in ordered_map(pool, score_and_write, numbered, ahead=jobs + 1):
+            writer.add_part(part)
+            bar.update(part.rows)
+        bar.set_postfix_str("ranking")
+        return writer.finish(started)
 
 
 def _chunks_up_to_two(chunks: itertools.chain) -> int:
@@ -105,6 +119,7 @@ def _chunks_up_to_two(chunks: itertools.chain) -> int:
     return sum(1 for _ in itertools.islice(chunks, 2))
 
 
-def _batches_of(batches: pd.DataFrame | None, chunk: pd.DataFrame) -> pd.DataFrame | None:
-    """The part of the batch plan a chunk needs (a worker is sent its own rows, not the whole plan)."""
-    return None if batches is None else batches[batches.index.isin(chunk.index)]
+def _batches_of(batches: pd.DataFrame | None, rows: pd.Index) -> pd.DataFrame | None:
+    """The part of the batch plan a chunk (its ``rows``) needs: a worker is sent its own rows, not the
+    whole plan."""
+    return None if batches is None else batches[batches.index.isin(rows)]

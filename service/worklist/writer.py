@@ -122,7 +122,9 @@ class WorklistWriter:
 
     def __init__(self, output: Path, rejects: Path | None = None, batches: pd.DataFrame | None = None) -> None:
         """``batches``: the run's IDR batch plan (``chunks.plan_worklist``), written with the scored totals
-        as ``default_batches_path(output)``; None when the run does not batch (a stale file is removed)."""
+        as ``default_batches_path(output)``; None when the run does not batch (a stale file is removed).
+        ``batches_plan`` may be set until ``finish``: a run that plans its batches from files saved in
+        ``scratch`` opens the writer first."""
         self.output = Path(output)
         self.rejects = Path(rejects) if rejects is not None else default_rejects_path(self.output)
         self.batches_plan = batches
@@ -295,6 +297,7 @@ def _as_csv_text(table: pa.Table) -> pa.Table:
 _RISKY = f"^{FORMULA_START}"
 _PLAIN_NUMBER = f"^{NUMBER_PATTERN}$"
 _CONTROL = r"[\x00-\x1f\x7f]"
+_NEEDS_CARE = f"{_CONTROL}|{_RISKY}"  # a cell either check may change
 _CONTROL_CHARACTER = re.compile(_CONTROL)
 _NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
@@ -321,6 +324,9 @@ def _spreadsheet_safe(column: pa.ChunkedArray) -> pa.ChunkedArray:
     handled one by one)."""
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
+    # one regex pass finds the columns with nothing to do (almost all): each check alone is a pass
+    if not pc.any(pc.match_substring_regex(column, _NEEDS_CARE)).as_py():
+        return column
     control = pc.match_substring_regex(column, _CONTROL)
     if pc.any(control).as_py():
         texts = zip(column.to_pylist(), control.to_pylist(), strict=True)
