@@ -269,10 +269,11 @@ class PredictionRecorder:
         }
 
     def _count_failure(self, claims: int, failure: Exception) -> None:
-        self.failed += claims
         # the writer's failure words the store's error already
-        self.last_error = str(failure) if isinstance(failure, StoreWriteFailed) else describe_store_error(failure)
-        self.last_error_at = datetime.now(UTC)
+        text = str(failure) if isinstance(failure, StoreWriteFailed) else describe_store_error(failure)
+        with self._wake:  # from the recorder thread and from a request (rows that could not be built)
+            self.failed += claims
+            self.last_error, self.last_error_at = text, datetime.now(UTC)
         self.metrics.predictions_recorded.labels(result="failed").inc(claims)
         logger.error("recording predictions failed", extra={**describe_exception(failure), "claims": claims})
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
+import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -37,30 +39,45 @@ class StoreWriter:
         self.uri = uri
         self._process: multiprocessing.process.BaseProcess | None = None
         self._connection: Connection | None = None
+        # one batch on the pipe at a time, and no close in the middle of one (a message is written in parts)
+        self._lock = threading.Lock()
+        self._closed = False
 
     def write(self, claim_rows: Sequence[Sequence[Any]], prediction_rows: Sequence[Sequence[Any]]) -> None:
-        connection = self._connected()
-        try:
-            connection.send((claim_rows, prediction_rows))
-            failure = connection.recv()
-        except (EOFError, OSError) as gone:  # the child died: this batch is lost, the next write restarts it
-            self._discard()
-            raise StoreWriteFailed(f"the store writer process ended ({type(gone).__name__})") from None
+        with self._lock:
+            connection = self._connected()
+            try:
+                connection.send((claim_rows, prediction_rows))
+                failure = connection.recv()
+            except (EOFError, OSError) as gone:  # the child died: this batch is lost, the next write restarts it
+                self._discard()
+                raise StoreWriteFailed(f"the store writer process ended ({type(gone).__name__})") from None
         if failure is not None:
             raise StoreWriteFailed(failure)
 
     def close(self, timeout: float = STOP_SECONDS) -> None:
-        """Stop the child once it has written what it was given."""
-        if self._connection is not None:
-            with contextlib.suppress(OSError):
-                self._connection.send(None)
-        if self._process is not None:
-            self._process.join(timeout)
-            if self._process.is_alive():
-                self._process.terminate()
-        self._discard()
+        """Stop the child once it has written what it was given (a batch still being written after
+        ``timeout`` is lost: the child is killed); no child is started after this."""
+        self._closed = True
+        if not self._lock.acquire(timeout=timeout):  # a write hangs (a store that does not answer)
+            if self._process is not None:
+                self._process.kill()
+            return
+        try:
+            if self._connection is not None:
+                with contextlib.suppress(OSError):
+                    self._connection.send(None)
+            if self._process is not None:
+                self._process.join(timeout)
+                if self._process.is_alive():
+                    self._process.kill()
+            self._discard()
+        finally:
+            self._lock.release()
 
     def _connected(self) -> Connection:
+        if self._closed:
+            raise StoreWriteFailed("the store writer is closed (the service is stopping)")
         if self._process is None or not self._process.is_alive():
             self._discard()
             context = multiprocessing.get_context("spawn")
@@ -82,6 +99,10 @@ class StoreWriter:
 def serve_writes(uri: str, connection: Connection) -> None:
     """The child's loop: store each batch received, answer ``None`` or the error's text; end at ``None``
     or when the parent's end of the pipe closes."""
+    # Ctrl-C reaches the whole process group: the child is stopped by its parent (the None below, or the
+    # pipe closing) once the batches handed to it are written, never halfway. SIGTERM keeps its default, so
+    # that multiprocessing's exit handler, which terminates daemonic children, cannot wait on this one
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     store: Store | None = None  # opened at the first batch, and again after a failure
     try:
         while True:
@@ -89,6 +110,9 @@ def serve_writes(uri: str, connection: Connection) -> None:
                 batch = connection.recv()
             except EOFError:
                 return
+            except Exception as failure:  # a message that cannot be read (it was read whole: the pipe is in step)
+                connection.send(describe_store_error(failure))
+                continue
             if batch is None:
                 return
             try:

@@ -80,7 +80,9 @@ def score_worklist(
         threads,
         os.getpid(),
     )
-    with worker_pool(jobs, worker_state) as pool, bar, WorklistWriter(Path(output), rejects) as writer:
+    # the writer last to close: the pool stops (its workers write into the scratch folder) before the
+    # scratch folder is removed
+    with WorklistWriter(Path(output), rejects) as writer, worker_pool(jobs, worker_state) as pool, bar:
         if batch_idr:  # the first pass in the workers too: validating is most of its time
             bar.set_postfix_str("batching IDR")
             saved = writer.scratch / "chunks"

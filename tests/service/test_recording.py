@@ -5,15 +5,20 @@ child process writing a real store) is started again when it died."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from datetime import UTC, datetime
 from types import SimpleNamespace
+
+import pytest
 
 from features.requests import EXAMPLE_CLAIM, ClaimRequest, typed_claim
 from features.schema import CLAIM_COLUMN_NAMES, ESCALATION_LEVELS, Level
 from features.store import PREDICTION_COLUMNS, PREDICTION_LEVEL_FIELDS, Store
 from service.observability import Metrics
-from service.recording import PredictionRecorder
-from service.store_writer import StoreWriter
+from service.recording import PredictionRecorder, _Scored, prediction_rows
+from service.store_writer import StoreWriteFailed, StoreWriter
 
 CALLS = 50  # over 0.25 s, within one batch's wait (service.recording.BATCH_SECONDS)
 
@@ -133,3 +138,27 @@ def test_a_writer_process_that_died_is_started_again(tmp_path):
     store = Store.open(uri)
     assert sorted(store.read_predictions()["claim_id"]) == ["K-0", "K-1"]
     store.close()
+
+
+def test_a_closed_writer_starts_no_process_and_ctrl_c_does_not_stop_a_running_one(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'store.db'}"
+    writer = StoreWriter(uri)
+    claim_rows, rows = prediction_rows_of("INT-0")
+    writer.write(claim_rows, rows)
+    child = writer._process
+    os.kill(child.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole process group
+    writer.write(*prediction_rows_of("INT-1"))
+    assert writer._process is child, "the writer process ended on SIGINT"
+    writer.close()
+    assert not child.is_alive()
+    with pytest.raises(StoreWriteFailed, match="closed"):
+        writer.write(*prediction_rows_of("INT-2"))
+    store = Store.open(uri)
+    assert sorted(store.read_predictions()["claim_id"]) == ["INT-0", "INT-1"]
+    store.close()
+
+
+def prediction_rows_of(claim_id: str):
+    claim = ClaimRequest.model_validate(EXAMPLE_CLAIM | {"claim_id": claim_id})
+    scored = _Scored("recoup", "3", datetime.now(UTC), "api", [claim], [_response()])
+    return prediction_rows(scored)
