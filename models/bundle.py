@@ -166,6 +166,16 @@ class RecoupBundle:
         decision = decide(ladder, steps.grid, policy, eligible)
         return self._result(ladder.current_level, decision, steps, claims, payers)
 
+    def predict_attempts(self, attempts: pd.DataFrame, features: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The models' estimates for history rows (``OutcomeModels.predict``; ``features``: their
+        ``transform``, when already made), a payer the models never saw shifted by its kind as scoring
+        shifts it: evaluation, promotion and retraining judge what is served."""
+        features = self.transformer.transform(attempts) if features is None else features
+        payers = _Payers.of(attempts["payer_id"].to_numpy(dtype=object), self.transformer)
+        kinds = None if payers.kinds is None else self.models.kind_rows(payers.kinds)
+        billed, allowed = attempts["billed_amount"].to_numpy(), attempts["allowed_before"].to_numpy()
+        return self.models.predict(features, billed, allowed, kinds=kinds)
+
     def score(self, claims: pd.DataFrame, policy: LadderPolicy | None = None) -> pd.DataFrame:
         """The frame adapter: flat scoring output (``output_columns()``) for a validated claims frame, same
         index."""

@@ -209,17 +209,20 @@ class OutcomeModels:
         billed: np.ndarray,
         allowed_before: np.ndarray,
         index: pd.Index | None = None,
+        kinds: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """Per attempt: p_success, expected_allowed, allowed_p10/p50/p90 and expected_days.
 
-        ``features`` is a transformed frame or its ``matrix``. Amounts given success are kept strictly
-        above the allowed amount before the attempt (success means it rose) and at most billed; the
-        quantiles are sorted so the interval never crosses.
+        ``features`` is a transformed frame or its ``matrix``; ``kinds`` as in ``shifted`` (for history
+        rows: ``RecoupBundle.predict_attempts``). Amounts given success are kept strictly above the allowed
+        amount before the attempt (success means it rose) and at most billed; the quantiles are sorted so
+        the interval never crosses.
         """
         if isinstance(features, pd.DataFrame):
             index = features.index
             features = self.matrix(features)
-        result = self.predict_steps(features, billed, allowed_before, tuple(self.settlement_quantiles))
+        quantiles = tuple(self.settlement_quantiles)
+        result = self.predict_steps(features, billed, allowed_before, quantiles, kinds=kinds)
         order = ["p_success", "expected_allowed", *self.settlement_quantiles, "expected_days"]
         return pd.DataFrame({name: result[name] for name in order}, index=index)
 

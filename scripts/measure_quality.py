@@ -53,9 +53,7 @@ def measure(claims: int, seed: int, spec: str, world_seed: int = 2026) -> dict[s
     split = time_split(history.resolved)
     bundle, _ = fit_bundle(history, split, seed=seed)
     test = split.test
-    predicted = bundle.models.predict(
-        bundle.transformer.transform(test), test["billed_amount"].to_numpy(), test["allowed_before"].to_numpy()
-    )
+    predicted = bundle.predict_attempts(test)
     as_of = (test["submitted_date"].max() + pd.Timedelta(days=SEGMENT_AS_OF_DAYS)).date()
     metrics = segment_metrics(bundle, world, as_of, seed=seed)
     metrics["coverage"] = settlement_metrics(test, predicted)["settlement_p10_p90_coverage"]

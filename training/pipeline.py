@@ -141,13 +141,11 @@ def train(
         reason_method=reason_method,
         fit=fit,
     )
-    transformer, models = bundle.transformer, bundle.models
+    transformer = bundle.transformer
     timer.done("fit")
 
     test_features = transformer.transform(split.test)
-    predicted = models.predict(
-        test_features, split.test["billed_amount"].to_numpy(), split.test["allowed_before"].to_numpy()
-    )
+    predicted = bundle.predict_attempts(split.test, test_features)
     timer.done("predict_test")
     baselines = {
         "payer_level_rates": PayerLevelRates().fit(split.train).predict_proba(split.test),

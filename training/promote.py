@@ -50,10 +50,7 @@ def holdout_of(client: MlflowClient, version: str) -> pd.DataFrame:
 
 
 def holdout_metrics(bundle: RecoupBundle, holdout: pd.DataFrame) -> dict[str, float]:
-    features = bundle.transformer.transform(holdout)
-    predicted = bundle.models.predict(
-        features, holdout["billed_amount"].to_numpy(), holdout["allowed_before"].to_numpy()
-    )
+    predicted = bundle.predict_attempts(holdout)
     metrics = classification_metrics(holdout["success"], predicted["p_success"])
     return metrics | settlement_metrics(holdout, predicted)
 

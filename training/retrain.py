@@ -44,10 +44,7 @@ def payer_changes(holdout: pd.DataFrame, models: dict[str, object]) -> pd.DataFr
     and gap (realised - predicted)."""
     table = holdout.groupby("payer_id", observed=True).agg(attempts=("success", "size"), realised=("success", "mean"))
     for name, bundle in models.items():
-        features = bundle.transformer.transform(holdout)
-        predicted = bundle.models.predict(
-            features, holdout["billed_amount"].to_numpy(), holdout["allowed_before"].to_numpy()
-        )["p_success"]
+        predicted = bundle.predict_attempts(holdout)["p_success"]
         by_payer = (
             pd.Series(predicted.to_numpy(), index=holdout.index).groupby(holdout["payer_id"], observed=True).mean()
         )

@@ -13,7 +13,8 @@ from features.columns import claim_columns
 from features.payer_kinds import PAYER_KINDS
 from features.validation import validate_claims
 from models.bundle import BUNDLE_FORMAT, PayerProfiles, RecoupBundle
-from training.simulator import simulate_worklist
+from training.data import load_history
+from training.simulator import simulate_history, simulate_worklist
 from training.world import World
 
 REFERENCE_BUNDLE = Path(__file__).resolve().parents[1] / "fixtures" / "scoring_reference" / "bundle.joblib"
@@ -83,3 +84,21 @@ def test_bundles_of_format_2_load_and_score_unknown_payers_as_before():
     restored.__setstate__(state)
     assert restored.format_version == BUNDLE_FORMAT == 3
     assert "kind_table" not in restored.models.payer_offsets
+
+
+def test_history_rows_of_an_unknown_payer_are_estimated_as_scoring_shifts_them():
+    """Evaluation, promotion and retraining estimate history rows with ``predict_attempts``: an unknown
+    repricer moves by the repricer row there too, not by the market row its category alone would give."""
+    bundle = joblib.load(REFERENCE_BUNDLE)
+    kind_table = np.zeros((len(PAYER_KINDS) + 1, 6))
+    kind_table[PAYER_KINDS.index("repricer")] = 2.0
+    kind_table[-1] = -2.0
+    shifted = _with_kind_shifts(bundle, kind_table)
+    history = load_history(simulate_history(300, seed=4, world=World())).resolved.head(40)
+    attempts = history.assign(payer_id=["SPRINGTIDE", "ZELIS"] * 20)
+    estimated = shifted.predict_attempts(attempts)["p_success"].to_numpy()
+    features = shifted.transformer.transform(attempts)
+    billed, allowed = attempts["billed_amount"].to_numpy(), attempts["allowed_before"].to_numpy()
+    as_market = shifted.models.predict(features, billed, allowed)["p_success"].to_numpy()
+    assert (estimated[0::2] > as_market[0::2]).all()  # the repricer row (+2) against the market's (-2)
+    np.testing.assert_array_equal(estimated[1::2], as_market[1::2])  # ZELIS is known: its own offsets
