@@ -160,9 +160,8 @@ class RecoupBundle:
         base = self.transformer.matrix(_attempts(claims, 0, Level.reconsideration))
         layout = pair_layout(step_pairs(ladder.current_level))
         eligible = step_eligibility(ladder, layout, policy)
-        payers = _Payers.of(claims["payer_id"], self.transformer)
-        kind_rows = None if payers.kinds is None else self.models.kind_rows(payers.kinds)
-        steps = self._estimate(ladder, base, layout, eligible, kind_rows)
+        payers = _Payers.of(claims["payer_id"], self)
+        steps = self._estimate(ladder, base, layout, eligible, payers.kind_rows)
         decision = decide(ladder, steps.grid, policy, eligible)
         return self._result(ladder.current_level, decision, steps, claims, payers)
 
@@ -171,10 +170,9 @@ class RecoupBundle:
         ``transform``, when already made), a payer the models never saw shifted by its kind as scoring
         shifts it: evaluation, promotion and retraining judge what is served."""
         features = self.transformer.transform(attempts) if features is None else features
-        payers = _Payers.of(attempts["payer_id"].to_numpy(dtype=object), self.transformer)
-        kinds = None if payers.kinds is None else self.models.kind_rows(payers.kinds)
+        payers = _Payers.of(attempts["payer_id"].to_numpy(dtype=object), self)
         billed, allowed = attempts["billed_amount"].to_numpy(), attempts["allowed_before"].to_numpy()
-        return self.models.predict(features, billed, allowed, kinds=kinds)
+        return self.models.predict(features, billed, allowed, kinds=payers.kind_rows)
 
     def score(self, claims: pd.DataFrame, policy: LadderPolicy | None = None) -> pd.DataFrame:
         """The frame adapter: flat scoring output (``output_columns()``) for a validated claims frame, same
@@ -360,17 +358,20 @@ class RecoupBundle:
 @dataclass(frozen=True)
 class _Payers:
     """Whether the models know each claim's payer and, when some payer is unknown to them, each claim's payer
-    kind (``features.payer_kinds``; "" when none is known): a batch of known payers looks up no kind."""
+    kind (``features.payer_kinds``; "" when none is known) and its row of the unknown-payer shifts
+    (``OutcomeModels.kind_rows``): a batch of known payers looks up no kind."""
 
     known: np.ndarray
     kinds: np.ndarray | None
+    kind_rows: np.ndarray | None
 
     @classmethod
-    def of(cls, payer_ids: np.ndarray, transformer: ClaimFeatures) -> _Payers:
-        known = transformer.known_values(payer_ids, "payer_id")
+    def of(cls, payer_ids: np.ndarray, bundle: RecoupBundle) -> _Payers:
+        known = bundle.transformer.known_values(payer_ids, "payer_id")
         if known.all():
-            return cls(known, None)
-        return cls(known, payer_kinds(pd.Series(payer_ids, dtype=object)).to_numpy(dtype=object))
+            return cls(known, None, None)
+        kinds = payer_kinds(pd.Series(payer_ids, dtype=object)).to_numpy(dtype=object)
+        return cls(known, kinds, bundle.models.kind_rows(kinds))
 
 
 @dataclass

@@ -40,14 +40,13 @@ from features.store import (
 )
 from features.validation import validate_claims
 from service.observability import Metrics, describe_exception
-from service.store_writer import StoreWriteFailed
+from service.store_writer import STOP_SECONDS, StoreWriteFailed
 
 logger = logging.getLogger(__name__)
 
 BATCH_CLAIMS = 2_000
 BATCH_SECONDS = 0.5  # how long a batch waits for more claims (recording lags scoring by at most this)
 WORKLIST_RECORD_ROWS = 20_000
-STOP_SECONDS = 10.0
 
 
 class StoreHolder:
